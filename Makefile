@@ -1,0 +1,41 @@
+# Every target bootstraps its own virtualenv from the lock file.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit lock bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/weir run examples/hello/flow.yaml --input '{"name": "Ada"}' --store sqlite:///.weir/demo.db
+	$(BIN)/weir executions list --store sqlite:///.weir/demo.db --limit 3
+
+lint: $(STAMP)
+	$(BIN)/ruff check weir tests bench
+	$(BIN)/ruff format --check weir tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+
+# Re-resolve every dependency after a change to pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .weir .pytest_cache .mypy_cache .ruff_cache
