@@ -1,0 +1,3 @@
+"""Weir: declarative integration flows on Kubernetes."""
+
+__version__ = "0.1.0"

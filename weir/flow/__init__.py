@@ -1,0 +1,1 @@
+"""The flow language: models, YAML loading with line numbers, expressions and validation."""

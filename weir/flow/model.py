@@ -1,0 +1,234 @@
+"""The Flow resource: one file serves `weir run` and `kubectl apply`.
+
+Each node has a ``name`` and exactly one kind key (``http:``, ``sql:`` ...) whose value is that
+kind's typed config. The Node model is assembled from the node registry, so adding a node kind
+is adding one module and one registry line.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
+
+from weir.flow.durations import Duration
+from weir.flow.expressions import Condition, Value
+from weir.flow.triggers import Trigger
+from weir.flow.types import IDENTIFIER, JsonObject, Strict
+from weir.runner.nodes import NODE_KINDS
+
+API_VERSION = "weir.dev/v1alpha1"
+
+
+def _as_list(value: Any) -> Any:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
+Targets = Annotated[
+    list[str],
+    BeforeValidator(_as_list),
+    WithJsonSchema(
+        {
+            "description": "A node name, or a list of names that then run concurrently.",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    ),
+]
+
+
+class RetryPolicy(Strict):
+    """How a failing node is retried before its error transition is taken."""
+
+    maxAttempts: int = Field(3, ge=1, le=100, description="Attempts in all, the first included.")
+    backoff: Literal["fixed", "exponential"] = "exponential"
+    initialDelay: Duration = Field(1.0, description="Delay before the second attempt.")
+    maxDelay: Duration = Field(60.0, description="Upper bound of any delay.")
+    multiplier: float = Field(2.0, ge=1.0, description="Growth factor of exponential backoff.")
+    jitter: bool = Field(True, description="Randomise each delay by up to ±20%.")
+    retryOn: list[str] = Field(
+        default_factory=lambda: ["retryable"],
+        description='"retryable" (errors marked retryable), "any", or error types such as "timeout".',
+    )
+
+
+class ForEach(Strict):
+    """Run the node once per item; its output is the list of per-item outputs, in order."""
+
+    items: Value = Field(description="A list, usually a reference like $.nodes.query.rows.")
+    concurrency: int = Field(1, ge=1, le=1000, description="Items processed at once.")
+
+
+class Branch(Strict):
+    """A conditional transition: taken when ``condition`` (CEL) is true after a success."""
+
+    condition: Condition = Field(description='CEL, e.g. output.status == "active".')
+    next: Targets
+
+
+class NodeBase(Strict):
+    name: str = Field(pattern=IDENTIFIER, max_length=63, description="Unique within the flow.")
+    description: str | None = None
+    next: Targets = Field(default_factory=list, description="Taken on success.")
+    when: list[Branch] = Field(
+        default_factory=list, description="Checked in order on success; the first match is taken."
+    )
+    otherwise: Targets = Field(default_factory=list, description="Taken when no `when` matched.")
+    onError: Targets = Field(
+        default_factory=list, description="Taken when the node fails after its retries."
+    )
+    retry: RetryPolicy | None = None
+    timeout: Duration | None = Field(None, description="Limit of each attempt.")
+    forEach: ForEach | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kinds = [key for key in data if key in NODE_KINDS]
+        if len(kinds) == 1:
+            if data[kinds[0]] is None:  # `log:` alone means "all defaults"
+                data = {**data, kinds[0]: {}}
+            return data
+        known = ", ".join(NODE_KINDS)
+        if not kinds:
+            unknown = [k for k in data if k not in cls.model_fields]
+            hint = f"; unknown key {unknown[0]!r}" if unknown else ""
+            raise ValueError(f"a node needs exactly one kind key ({known}), found none{hint}")
+        raise ValueError(
+            f"a node takes exactly one kind key, found {len(kinds)}: {', '.join(kinds)}"
+        )
+
+    @cached_property
+    def kind(self) -> str:
+        return next(k for k in NODE_KINDS if getattr(self, k, None) is not None)
+
+    @cached_property
+    def config(self) -> BaseModel:
+        config: BaseModel = getattr(self, self.kind)
+        return config
+
+    def transitions(self) -> list[tuple[str, str]]:
+        """Every (field, target) pair this node names, the field as written in the file."""
+        pairs = [("next", t) for t in self.next]
+        for i, branch in enumerate(self.when):
+            pairs += [(f"when.{i}.next", t) for t in branch.next]
+        pairs += [("otherwise", t) for t in self.otherwise]
+        pairs += [("onError", t) for t in self.onError]
+        return pairs
+
+
+if TYPE_CHECKING:
+    Node = NodeBase
+else:
+    Node = create_model(
+        "Node",
+        __base__=NodeBase,
+        **{
+            name: (kind.config | None, Field(None, description=kind.summary))
+            for name, kind in NODE_KINDS.items()
+        },
+    )
+
+
+class Scaling(Strict):
+    """How many runner replicas serve a long-lived trigger (rest, rabbitmq, mcp)."""
+
+    minReplicas: int = Field(1, ge=0, le=100)
+    maxReplicas: int = Field(1, ge=1, le=100)
+    queueLength: int | None = Field(
+        None,
+        ge=1,
+        description="rabbitmq trigger: scale with KEDA on messages per replica (a ScaledObject).",
+    )
+    cpuUtilization: int | None = Field(
+        None, ge=1, le=100, description="Scale with a HorizontalPodAutoscaler on CPU (percent)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Scaling:
+        if self.maxReplicas < self.minReplicas:
+            raise ValueError("maxReplicas must be at least minReplicas")
+        if self.queueLength is not None and self.cpuUtilization is not None:
+            raise ValueError("choose queueLength (KEDA) or cpuUtilization (HPA), not both")
+        return self
+
+
+class RunnerSettings(Strict):
+    """Per-flow overrides of the runner workload the operator renders."""
+
+    image: str | None = Field(None, description="Runner image; the operator's default if unset.")
+    resources: JsonObject | None = Field(
+        None, description="Container resources (requests/limits); the operator's default if unset."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+
+
+class SecretBinding(Strict):
+    """A logical secret name used by nodes, bound to a FlowSecretRef in a cluster."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    flowSecretRef: str | None = Field(
+        None, description="The FlowSecretRef in the Flow's namespace; the same name if unset."
+    )
+
+
+class FlowSpec(Strict):
+    """What runs the flow and what it does."""
+
+    trigger: Trigger = Field(description="What starts an execution: exactly one trigger kind.")
+    secrets: list[SecretBinding] = Field(
+        default_factory=list, description="Logical secret names the nodes may use."
+    )
+    start: str | None = Field(None, description="The first node; the first in the list if unset.")
+    nodes: list[Node] = Field(
+        min_length=1, description="The graph: each node has a name and exactly one kind key."
+    )
+    result: Value | None = Field(
+        None, description="What an execution returns; the last finished node's output if unset."
+    )
+    timeout: Duration | None = Field(None, description="Limit of a whole execution.")
+    suspend: bool = Field(False, description="Stop triggering (in a cluster: scale to zero).")
+    scaling: Scaling | None = Field(None, description="Replicas of a long-lived runner.")
+    runner: RunnerSettings | None = Field(None, description="Overrides of the runner workload.")
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=47,
+        description="DNS label of at most 47 characters, so that derived names "
+        "(weir-<name>, a CronJob's jobs) stay within Kubernetes limits.",
+    )
+    namespace: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Flow(Strict):
+    apiVersion: Literal["weir.dev/v1alpha1"]
+    kind: Literal["Flow"]
+    metadata: Metadata
+    spec: FlowSpec
+    status: JsonObject | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def start(self) -> str:
+        return self.spec.start or self.spec.nodes[0].name
