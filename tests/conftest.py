@@ -1,0 +1,72 @@
+"""Shared fixtures: building node contexts and services every suite needs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from weir.runner.context import NodeContext
+from weir.runner.files import Spool
+from weir.runner.resources import Resources
+from weir.runner.secrets import LocalSecretResolver, Redactor, Secrets
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_service(available: bool, what: str) -> None:
+    """Skip on a developer machine without the service; fail under CI=true."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but is not available")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture
+async def resources() -> AsyncIterator[Resources]:
+    res = Resources()
+    yield res
+    await res.aclose()
+
+
+@pytest.fixture
+def make_ctx(resources: Resources, tmp_path: Any) -> Callable[..., NodeContext]:
+    """``make_ctx(scope={...}, secrets={("crm", "token"): "s3cret"})`` -> a NodeContext."""
+    spools: list[Spool] = []
+
+    def build(
+        scope: dict[str, Any] | None = None,
+        secrets: dict[tuple[str, str], str] | None = None,
+        node: str = "node",
+    ) -> NodeContext:
+        environ = {
+            f"WEIR_SECRET_{name.upper()}_{key.upper()}": value
+            for (name, key), value in (secrets or {}).items()
+        }
+        declared = {name for name, _ in (secrets or {})}
+        spool = Spool()
+        spools.append(spool)
+        return NodeContext(
+            node=node,
+            flow_name="test",
+            execution_id="test-execution",
+            scope=scope or {},
+            secrets=Secrets(LocalSecretResolver(environ=environ), Redactor(), declared),
+            resources=resources,
+            spool=spool,
+        )
+
+    yield build  # type: ignore[misc]
+    for spool in spools:
+        spool.cleanup()
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """KMock's emulator plus the apiserver bookkeeping the operator relies on."""
+    from tests.operator.cluster import Apiserver
+
+    return {**kmock_options, "cls": Apiserver}

@@ -1,0 +1,222 @@
+"""The RabbitMQ trigger's consumer against the machine's RabbitMQ: ack after success, delayed
+retries through the retry queue, dead-lettering with the error attached, bounded concurrency,
+and a stop that finishes in-flight work and gives unacked messages back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_service
+from weir.flow.triggers import RabbitmqTrigger
+from weir.runner.consumer import ERROR_HEADER, RabbitmqConsumer, decode_body
+from weir.runner.engine import ExecutionResult, TriggerEvent
+
+URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def broker_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def outcome(event: TriggerEvent, ok: bool) -> ExecutionResult:
+    now = time.time()
+    error = (
+        None
+        if ok
+        else {"node": "push", "type": "http", "message": "503 from CRM", "retryable": True}
+    )
+    return ExecutionResult("x", "t", "succeeded" if ok else "failed", None, error, now, now, [])
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[Any]:
+    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    import aio_pika
+
+    connection = await aio_pika.connect(URL)
+    yield await connection.channel()
+    await connection.close()
+
+
+@pytest.fixture
+def queue_name() -> str:
+    return f"weir-consumer-{uuid.uuid4().hex[:8]}"
+
+
+async def publish(channel: Any, queue: str, body: Any, **headers: Any) -> None:
+    import aio_pika
+
+    await channel.default_exchange.publish(
+        aio_pika.Message(
+            json.dumps(body).encode(),
+            content_type="application/json",
+            headers=headers,
+            message_id=str(body.get("id")),
+        ),
+        routing_key=queue,
+    )
+
+
+async def drain(channel: Any, queue: str, expected: int, timeout: float = 10) -> list[Any]:
+    got = []
+    declared = await channel.declare_queue(queue, passive=True)
+    deadline = time.monotonic() + timeout
+    while len(got) < expected and time.monotonic() < deadline:
+        message = await declared.get(fail=False)
+        if message is None:
+            await asyncio.sleep(0.05)
+            continue
+        await message.ack()
+        got.append(message)
+    return got
+
+
+async def cleanup(channel: Any, queue: str) -> None:
+    for name in (queue, f"{queue}.retry", f"{queue}.dead"):
+        await channel.queue_delete(name)
+
+
+async def wait_until(check: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_successful_executions_are_acked_and_see_the_payload(
+    channel: Any, queue_name: str
+) -> None:
+    seen: list[TriggerEvent] = []
+    counts: list[str] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        seen.append(event)
+        return outcome(event, True)
+
+    consumer = RabbitmqConsumer(RabbitmqTrigger(url=URL, queue=queue_name), URL, run, counts.append)
+    await consumer.start()
+    try:
+        assert consumer.live
+        for n in range(5):
+            await publish(channel, queue_name, {"id": n}, source="test")
+        await wait_until(lambda: counts.count("acked") == 5)
+    finally:
+        await consumer.stop()
+    assert sorted(e.payload["id"] for e in seen) == [0, 1, 2, 3, 4]
+    assert seen[0].meta["headers"] == {"source": "test"} and seen[0].meta["attempt"] == 1
+    declared = await channel.declare_queue(queue_name, passive=True)
+    assert declared.declaration_result.message_count == 0
+    await cleanup(channel, queue_name)
+
+
+async def test_a_failure_is_retried_after_the_delay_then_dead_lettered_with_the_error(
+    channel: Any, queue_name: str
+) -> None:
+    attempts: list[int] = []
+    counts: list[str] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        attempts.append(event.meta["attempt"])
+        return outcome(event, False)
+
+    trigger = RabbitmqTrigger(url=URL, queue=queue_name, maxRetries=2, retryDelay=0.2)
+    consumer = RabbitmqConsumer(trigger, URL, run, counts.append)
+    await consumer.start()
+    try:
+        await publish(channel, queue_name, {"id": "order-1"})
+        (dead,) = await drain(channel, f"{queue_name}.dead", 1)
+    finally:
+        await consumer.stop()
+    assert attempts == [1, 2, 3]
+    assert counts.count("requeued") == 2 and counts.count("dead_lettered") == 1
+    assert json.loads(dead.body) == {"id": "order-1"}
+    error = json.loads(dead.headers[ERROR_HEADER])
+    assert error == {"node": "push", "type": "http", "message": "503 from CRM", "retryable": True}
+    await cleanup(channel, queue_name)
+
+
+async def test_a_retry_that_succeeds_is_acked(channel: Any, queue_name: str) -> None:
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        return outcome(event, event.meta["attempt"] >= 2)
+
+    counts: list[str] = []
+    consumer = RabbitmqConsumer(
+        RabbitmqTrigger(url=URL, queue=queue_name, retryDelay=0.1), URL, run, counts.append
+    )
+    await consumer.start()
+    try:
+        await publish(channel, queue_name, {"id": 1})
+        await wait_until(lambda: "acked" in counts)
+    finally:
+        await consumer.stop()
+    assert counts == ["received", "requeued", "received", "acked"]
+    await cleanup(channel, queue_name)
+
+
+async def test_stop_finishes_in_flight_work_and_unstarted_messages_stay_queued(
+    channel: Any, queue_name: str
+) -> None:
+    release = asyncio.Event()
+    started: list[int] = []
+    finished: list[int] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        started.append(event.payload["id"])
+        await release.wait()
+        finished.append(event.payload["id"])
+        return outcome(event, True)
+
+    trigger = RabbitmqTrigger(url=URL, queue=queue_name, prefetch=2)
+    consumer = RabbitmqConsumer(trigger, URL, run)
+    await consumer.start()
+    for n in range(6):
+        await publish(channel, queue_name, {"id": n})
+    await wait_until(lambda: len(started) == 2)
+    stopping = asyncio.create_task(consumer.stop(grace=10))
+    await asyncio.sleep(0.2)
+    release.set()
+    await stopping
+    assert sorted(finished) == sorted(started) and len(started) == 2
+    rest = await drain(channel, queue_name, 4)
+    assert sorted(json.loads(m.body)["id"] for m in rest) == sorted(set(range(6)) - set(started))
+    await cleanup(channel, queue_name)
+
+
+async def test_an_invalid_json_body_is_dead_lettered_not_dropped(
+    channel: Any, queue_name: str
+) -> None:
+    import aio_pika
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        raise AssertionError("must not run")
+
+    consumer = RabbitmqConsumer(RabbitmqTrigger(url=URL, queue=queue_name), URL, run)
+    await consumer.start()
+    try:
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"{not json", content_type="application/json"), routing_key=queue_name
+        )
+        (dead,) = await drain(channel, f"{queue_name}.dead", 1)
+    finally:
+        await consumer.stop()
+    assert dead.body == b"{not json" and "invalid JSON body" in dead.headers[ERROR_HEADER]
+    await cleanup(channel, queue_name)
+
+
+def test_bodies_are_decoded_by_content_type() -> None:
+    assert decode_body(b'{"a": 1}', "application/json") == {"a": 1}
+    assert decode_body(b"<order/>", "application/xml") == "<order/>"
+    assert decode_body(b'{"a": 1}', None) == {"a": 1}
+    assert decode_body(b"\xff\xfe", "application/octet-stream") == b"\xff\xfe"

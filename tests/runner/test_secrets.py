@@ -1,0 +1,59 @@
+"""Local secret resolution (environment, then a Secret-volume-shaped directory) and redaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from weir.flow.types import SecretRef
+from weir.runner.errors import ConfigError
+from weir.runner.secrets import LocalSecretResolver, Redactor, Secrets, env_var_name
+
+
+def test_environment_variables_win_over_files(tmp_path: Path) -> None:
+    (tmp_path / "crm").mkdir()
+    (tmp_path / "crm" / "token").write_text("from-file\n")
+    resolver = LocalSecretResolver(tmp_path, environ={"WEIR_SECRET_CRM_TOKEN": "from-env"})
+    assert resolver.resolve("crm", "token") == "from-env"
+    assert LocalSecretResolver(tmp_path, environ={}).resolve("crm", "token") == "from-file"
+
+
+def test_variable_names_are_upper_case_with_underscores() -> None:
+    assert env_var_name("warehouse_db", "api-key.v2") == "WEIR_SECRET_WAREHOUSE_DB_API_KEY_V2"
+
+
+def test_a_missing_secret_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    resolver = LocalSecretResolver(tmp_path, environ={})
+    with pytest.raises(ConfigError) as caught:
+        resolver.resolve("crm", "token")
+    assert "WEIR_SECRET_CRM_TOKEN" in caught.value.message
+    assert str(tmp_path / "crm" / "token") in caught.value.message
+    assert caught.value.retryable is False
+
+
+def test_revealed_values_are_scrubbed_everywhere_afterwards() -> None:
+    redactor = Redactor()
+    secrets = Secrets(
+        LocalSecretResolver(environ={"WEIR_SECRET_DB_URL": "postgresql://u:hunter22@h/db"}),
+        redactor,
+        {"db"},
+    )
+    assert secrets.reveal(SecretRef(secret="db", key="url")) == "postgresql://u:hunter22@h/db"
+    record = {"url": "postgresql://u:hunter22@h/db", "nested": ["x postgresql://u:hunter22@h/db y"]}
+    assert redactor(record) == {"url": "***", "nested": ["x *** y"]}
+    assert redactor.text("no secret here") == "no secret here"
+
+
+def test_literal_strings_pass_through_and_short_values_are_not_masked() -> None:
+    redactor = Redactor()
+    secrets = Secrets(LocalSecretResolver(environ={"WEIR_SECRET_A_B": "abc"}), redactor, {"a"})
+    assert secrets.reveal("plain") == "plain"
+    assert secrets.reveal(SecretRef(secret="a", key="b")) == "abc"
+    assert redactor.text("abcdef") == "abcdef"
+
+
+def test_an_undeclared_secret_is_refused_at_run_time_too() -> None:
+    secrets = Secrets(LocalSecretResolver(environ={}), Redactor(), set())
+    with pytest.raises(ConfigError, match="not declared"):
+        secrets.reveal(SecretRef(secret="x", key="y"))

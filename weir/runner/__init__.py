@@ -1,0 +1,1 @@
+"""Runs flows: the engine, node kinds, triggers, secrets and the execution store."""

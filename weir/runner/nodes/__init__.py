@@ -1,0 +1,29 @@
+"""The node registry: every built-in node kind, in alphabetical order.
+
+A node kind is one module here with a typed config model, a ``run`` coroutine and a ``KIND``
+entry; adding a kind is adding its module and one line below.
+"""
+
+from __future__ import annotations
+
+from weir.runner.nodes import (
+    extension,
+    log,
+    rabbitmq,
+    s3,
+    sftp,
+    transform,
+)
+from weir.runner.nodes.kind import NodeKind
+
+NODE_KINDS: dict[str, NodeKind] = {
+    kind.name: kind
+    for kind in (
+        extension.KIND,
+        log.KIND,
+        rabbitmq.KIND,
+        s3.KIND,
+        sftp.KIND,
+        transform.KIND,
+    )
+}

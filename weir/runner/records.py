@@ -1,0 +1,63 @@
+"""What an execution leaves behind: one record per execution and one per node run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Status = str  # "running" | "succeeded" | "failed" | "cancelled"
+
+
+@dataclass
+class ExecutionRecord:
+    id: str
+    flow: str
+    revision: str
+    trigger_kind: str
+    trigger: dict[str, Any]
+    status: Status
+    started_at: float
+    finished_at: float | None = None
+    error: dict[str, Any] | None = None
+    result: Any = None
+    replay_of: str | None = None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at) * 1000
+
+
+@dataclass
+class Attempt:
+    number: int
+    started_at: float
+    finished_at: float
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attempt": self.number,
+            "durationMs": round((self.finished_at - self.started_at) * 1000, 3),
+            "error": self.error,
+        }
+
+
+@dataclass
+class NodeRunRecord:
+    execution_id: str
+    seq: int
+    node: str
+    kind: str
+    status: Status
+    started_at: float
+    finished_at: float
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    input: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.finished_at - self.started_at) * 1000

@@ -1,0 +1,120 @@
+"""Secret values: resolved at the last moment, and redacted wherever they could leak.
+
+The local resolver reads environment variables and a directory laid out like a mounted
+Kubernetes Secret volume (``DIR/<secret>/<key>``); in a cluster the operator mounts each
+FlowSecretRef's Secret at exactly that place, so the runner uses the same resolver.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from weir.flow.types import SecretRef
+from weir.runner.errors import ConfigError
+
+REDACTED = "***"
+MIN_REDACTED_LENGTH = 4
+"""Shorter values are not scrubbed from text: masking every "a" would destroy the records."""
+
+
+class SecretResolver(Protocol):
+    def resolve(self, secret: str, key: str) -> str: ...
+
+
+def env_var_name(secret: str, key: str) -> str:
+    """``WEIR_SECRET_<SECRET>_<KEY>``, upper case, other characters as ``_``."""
+    return re.sub(r"[^A-Z0-9]", "_", f"WEIR_SECRET_{secret}_{key}".upper())
+
+
+class LocalSecretResolver:
+    """Environment variables first, then files under ``directory``."""
+
+    def __init__(
+        self, directory: str | Path | None = None, environ: Mapping[str, str] | None = None
+    ):
+        self.directory = Path(directory) if directory else None
+        self.environ = os.environ if environ is None else environ
+
+    def resolve(self, secret: str, key: str) -> str:
+        value = self.environ.get(env_var_name(secret, key))
+        if value is not None:
+            return value
+        if self.directory is not None:
+            path = self.directory / secret / key
+            try:
+                return path.read_text(encoding="utf-8").rstrip("\n")
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"secret {secret}/{key}: cannot read {path}: {exc.strerror}"
+                ) from None
+        where = f" or the file {self.directory / secret / key}" if self.directory else ""
+        raise ConfigError(
+            f"secret {secret}/{key} not found: set {env_var_name(secret, key)}{where}"
+        )
+
+
+class Redactor:
+    """Remembers every secret value handed out and scrubs it from whatever is recorded."""
+
+    def __init__(self) -> None:
+        self._values: list[str] = []
+
+    def add(self, value: str) -> None:
+        if len(value) >= MIN_REDACTED_LENGTH and value not in self._values:
+            self._values.append(value)
+            self._values.sort(key=len, reverse=True)  # longest first: overlapping secrets
+
+    @property
+    def active(self) -> bool:
+        return bool(self._values)
+
+    def text(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return text
+
+    def __call__(self, value: Any) -> Any:
+        if not self._values:
+            return value
+        return self._scrub(value)
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(v) for v in value]
+        if isinstance(value, bytes):
+            try:
+                decoded = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return value
+            scrubbed = self.text(decoded)
+            return value if scrubbed == decoded else scrubbed.encode("utf-8")
+        return value
+
+
+class Secrets:
+    """What a node sees: resolve a reference (or pass a literal through) and register it."""
+
+    def __init__(self, resolver: SecretResolver, redactor: Redactor, declared: set[str]):
+        self._resolver = resolver
+        self._redactor = redactor
+        self._declared = declared
+
+    def reveal(self, value: str | SecretRef) -> str:
+        if isinstance(value, str):
+            return value
+        if value.secret not in self._declared:
+            raise ConfigError(f"secret {value.secret!r} is not declared in spec.secrets")
+        resolved = self._resolver.resolve(value.secret, value.key)
+        self._redactor.add(resolved)
+        return resolved

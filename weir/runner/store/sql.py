@@ -1,0 +1,346 @@
+"""The execution store on SQLAlchemy Core: SQLite by default, PostgreSQL in a cluster.
+
+Recording only appends to a queue; a background writer persists batches in one transaction
+each, so recording does not dominate run time. A failed write is retried with backoff and never
+dropped while the process lives; records wait in memory meanwhile, and a warning is logged
+when more than ``max_queue`` of them are waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from weir.flow.expressions import json_default
+from weir.runner.records import ExecutionRecord, NodeRunRecord
+
+log = logging.getLogger("weir.store")
+metadata = MetaData()
+
+executions = Table(
+    "weir_executions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("flow", String(253), nullable=False, index=True),
+    Column("revision", String(64), nullable=False),
+    Column("trigger_kind", String(16), nullable=False),
+    Column("trigger", Text),
+    Column("status", String(16), nullable=False, index=True),
+    Column("started_at", Float, nullable=False, index=True),
+    Column("finished_at", Float),
+    Column("duration_ms", Float),
+    Column("error", Text),
+    Column("result", Text),
+    Column("replay_of", String(32)),
+)
+
+node_runs = Table(
+    "weir_node_runs",
+    metadata,
+    Column("execution_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("node", String(63), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Text),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("input", Text),
+    Column("output", Text),
+    Column("error", Text),
+)
+
+DEFAULT_VALUE_LIMIT = 1024 * 1024
+PREVIEW = 1000
+INITIAL_RETRY_DELAY = 0.5
+
+
+class AmbiguousId(LookupError):
+    pass
+
+
+class SqlExecutionStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        value_limit: int = DEFAULT_VALUE_LIMIT,
+        batch_size: int = 500,
+        interval: float = 0.1,
+        max_queue: int = 50_000,
+    ) -> None:
+        self.url = url
+        self.value_limit = value_limit
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_queue = max_queue
+        self.batches_written = 0
+        self._engine: AsyncEngine | None = None
+        self._queue: list[ExecutionRecord | NodeRunRecord] = []
+        self._wake = asyncio.Event()
+        self._written = asyncio.Condition()
+        self._enqueued = 0
+        self._persisted = 0
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def dialect(self) -> str:
+        return self.url.split("+", 1)[0].split(":", 1)[0]
+
+    async def start(self) -> None:
+        if self._engine is not None:
+            return
+        self._engine = create_async_engine(self.url, pool_pre_ping=self.dialect != "sqlite")
+        async with self._engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    # Recording: O(1), no awaiting.
+
+    def record_execution(self, record: ExecutionRecord) -> None:
+        self._enqueue(_copy_execution(record))
+
+    def record_node(self, record: NodeRunRecord) -> None:
+        self._enqueue(record)
+
+    def _enqueue(self, item: ExecutionRecord | NodeRunRecord) -> None:
+        self._queue.append(item)
+        self._enqueued += 1
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
+        if len(self._queue) == self.max_queue:
+            log.warning(
+                "%d execution records are waiting to be written: is the store reachable?",
+                self.max_queue,
+            )
+
+    async def flush(self) -> None:
+        """Wait until everything recorded before this call is written."""
+        if self._writer is None:
+            raise RuntimeError("the store is not started")
+        target = self._enqueued
+        self._wake.set()
+        async with self._written:
+            await self._written.wait_for(
+                lambda: self._persisted >= target or self._writer is None or self._writer.done()
+            )
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        """Write what is queued (waiting up to ``timeout`` for an unreachable store), then stop."""
+        if self._writer is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.flush()
+            except TimeoutError:
+                log.error(
+                    "%d execution records could not be written within %.0fs and are lost",
+                    len(self._queue),
+                    timeout,
+                )
+            # A stop flag, not cancel(): on 3.11 a cancel that races the wake-up can be lost.
+            self._closing = True
+            self._wake.set()
+            await self._writer
+            self._writer = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def _write_loop(self) -> None:
+        delay = INITIAL_RETRY_DELAY
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            while self._queue and not self._closing:
+                batch = self._queue[: self.batch_size]
+                try:
+                    await self._write(batch)
+                except Exception as exc:  # keep the records and try again; never drop them
+                    log.warning(
+                        "writing %d execution records failed (%s); retrying in %.1fs",
+                        len(batch),
+                        exc,
+                        delay,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):  # woken early by aclose()
+                            await self._wake.wait()
+                    self._wake.clear()
+                    delay = min(delay * 2, 30.0)
+                    continue
+                delay = INITIAL_RETRY_DELAY
+                del self._queue[: len(batch)]
+                self._persisted += len(batch)
+                self.batches_written += 1
+                async with self._written:
+                    self._written.notify_all()
+
+    async def _write(self, batch: Sequence[ExecutionRecord | NodeRunRecord]) -> None:
+        assert self._engine is not None
+        latest: dict[str, dict[str, Any]] = {}
+        for item in batch:
+            if isinstance(item, ExecutionRecord):
+                latest[item.id] = self._execution_row(item)  # the last state in the batch wins
+        rows = [self._node_row(item) for item in batch if isinstance(item, NodeRunRecord)]
+        async with self._engine.begin() as connection:
+            if latest:
+                await connection.execute(self._upsert(), list(latest.values()))
+            if rows:
+                await connection.execute(node_runs.insert(), rows)
+
+    def _upsert(self) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(executions)
+        updated = {c.name: statement.excluded[c.name] for c in executions.columns if c.name != "id"}
+        return statement.on_conflict_do_update(index_elements=["id"], set_=updated)
+
+    def _encode(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = json.dumps(value, default=json_default, ensure_ascii=False)
+        if len(text) > self.value_limit:
+            return json.dumps(
+                {"$truncated": True, "bytes": len(text.encode()), "preview": text[:PREVIEW]}
+            )
+        return text
+
+    def _execution_row(self, record: ExecutionRecord) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "flow": record.flow,
+            "revision": record.revision,
+            "trigger_kind": record.trigger_kind,
+            "trigger": self._encode(record.trigger),
+            "status": record.status,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "duration_ms": record.duration_ms,
+            "error": self._encode(record.error),
+            "result": self._encode(record.result),
+            "replay_of": record.replay_of,
+        }
+
+    def _node_row(self, record: NodeRunRecord) -> dict[str, Any]:
+        return {
+            "execution_id": record.execution_id,
+            "seq": record.seq,
+            "node": record.node,
+            "kind": record.kind,
+            "status": record.status,
+            "attempts": self._encode(record.attempts),
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "duration_ms": record.duration_ms,
+            "input": self._encode(record.input),
+            "output": self._encode(record.output),
+            "error": self._encode(record.error),
+        }
+
+    # Reading.
+
+    async def list_executions(
+        self, *, flow: str | None = None, status: str | None = None, limit: int = 20
+    ) -> list[ExecutionRecord]:
+        assert self._engine is not None, "the store is not started"
+        query = select(executions).order_by(executions.c.started_at.desc()).limit(limit)
+        if flow:
+            query = query.where(executions.c.flow == flow)
+        if status:
+            query = query.where(executions.c.status == status)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [_execution(row) for row in rows]
+
+    async def get_execution(
+        self, execution_id: str
+    ) -> tuple[ExecutionRecord, list[NodeRunRecord]] | None:
+        assert self._engine is not None, "the store is not started"
+        async with self._engine.connect() as connection:
+            query = (
+                select(executions)
+                .where(executions.c.id.startswith(execution_id, autoescape=True))
+                .limit(6)
+            )
+            rows = (await connection.execute(query)).mappings().all()
+            exact = [row for row in rows if row["id"] == execution_id]
+            if exact:
+                rows = exact
+            if not rows:
+                return None
+            if len(rows) > 1:
+                candidates = ", ".join(sorted(row["id"] for row in rows[:5]))
+                raise AmbiguousId(
+                    f"execution id prefix {execution_id!r} is ambiguous: {candidates}"
+                )
+            found = _execution(rows[0])
+            query = (
+                select(node_runs)
+                .where(node_runs.c.execution_id == found.id)
+                .order_by(node_runs.c.seq)
+            )
+            nodes = [_node(row) for row in (await connection.execute(query)).mappings().all()]
+        return found, nodes
+
+
+def _copy_execution(record: ExecutionRecord) -> ExecutionRecord:
+    # The engine updates its record in place when the execution ends; queue a snapshot.
+    return ExecutionRecord(**vars(record))
+
+
+def _decode(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _execution(row: Any) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row["id"],
+        flow=row["flow"],
+        revision=row["revision"],
+        trigger_kind=row["trigger_kind"],
+        trigger=_decode(row["trigger"]) or {},
+        status=row["status"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        error=_decode(row["error"]),
+        result=_decode(row["result"]),
+        replay_of=row["replay_of"],
+    )
+
+
+def _node(row: Any) -> NodeRunRecord:
+    return NodeRunRecord(
+        execution_id=row["execution_id"],
+        seq=row["seq"],
+        node=row["node"],
+        kind=row["kind"],
+        status=row["status"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempts=_decode(row["attempts"]) or [],
+        input=_decode(row["input"]),
+        output=_decode(row["output"]),
+        error=_decode(row["error"]),
+    )
