@@ -1,0 +1,127 @@
+"""Operator throughput: N Flows created in KMock's Kubernetes emulator, reconciled by a real
+`weir operator` process. Prints one JSON line: seconds until every Flow is Ready, API writes per
+Flow (creates, patches, deletes the operator sent), and the operator's peak RSS.
+
+    python bench/operator.py [--flows 1000]
+
+The baseline is the emulator itself: the time the bench takes to create the N Flows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kmock
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from tests.operator.cluster import Apiserver, Cluster, declare, write_kubeconfig
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def flow(n: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "weir.dev/v1alpha1",
+        "kind": "Flow",
+        "metadata": {"name": f"report-{n:04d}"},
+        "spec": {
+            "trigger": {"cron": {"schedule": f"{n % 60} 3 * * *"}},
+            "nodes": [{"name": "report", "log": {"message": "report ${trigger.scheduledTime}"}}],
+        },
+    }
+
+
+def writes_by_operator(server: Any) -> int:
+    return sum(
+        1 for request in server if request.method.value in ("POST", "PATCH", "PUT", "DELETE")
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flows", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    async with Apiserver() as server, kmock.Server(server):
+        declare(server)
+        with tempfile.TemporaryDirectory() as tmp:
+            kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", str(server.url))
+            env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+            env.pop("KUBERNETES_SERVICE_HOST", None)
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "weir.cli",
+                    "operator",
+                    "--liveness-port",
+                    str(free_port()),
+                    "--metrics-port",
+                    "0",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(os.environ.get("BENCH_LOG", os.devnull), "w"),  # noqa: SIM115
+            )
+            try:
+                async with aiohttp.ClientSession() as session:
+                    cluster = Cluster(str(server.url), session)
+                    started = time.perf_counter()
+                    for n in range(args.flows):
+                        await cluster.create(flow(n))
+                    created = time.perf_counter() - started
+                    writes_before = writes_by_operator(server)
+                    ready = 0
+                    while time.perf_counter() - started < args.timeout:
+                        flows = await cluster.list("Flow")
+                        ready = sum(
+                            1 for f in flows if ((f.get("status") or {}).get("phase")) == "Ready"
+                        )
+                        if ready == args.flows:
+                            break
+                        await asyncio.sleep(0.5)
+                    converged = time.perf_counter() - started
+                rss = peak_rss_mb(process.pid)
+                # The bench's own writes are the creates; everything else came from the operator.
+                operator_writes = writes_by_operator(server) - args.flows
+                del writes_before
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    line = {
+        "bench": "operator",
+        "flows": args.flows,
+        "ready": ready,
+        "seconds_to_converge": round(converged, 2),
+        "baseline_seconds_to_create": round(created, 2),
+        "ratio": round(converged / created, 2) if created else None,
+        "api_writes_per_flow": round(operator_writes / args.flows, 2),
+        "operator_peak_rss_mb": round(rss, 1),
+    }
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,260 @@
+"""The operator's kopf handlers, run with kopf's KopfRunner against KMock's Kubernetes emulator:
+objects created with owner references, rollout checksums on update, invalid flows stalled with
+nothing applied, missing secrets, suspend, delete, manual runs, readiness from the Deployment,
+and convergence without duplicates through API errors (500, 409, a dropped watch)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from kopf.testing import KopfRunner
+
+import weir.operator.handlers as handlers
+from tests.operator.cluster import Cluster, declare, write_kubeconfig
+
+
+def flow(
+    name: str = "orders", trigger: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "weir.dev/v1alpha1",
+        "kind": "Flow",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "trigger": trigger or {"rest": {"path": "/orders"}},
+            "nodes": [{"name": "answer", "log": {"message": "hi"}}],
+            **spec,
+        },
+    }
+
+
+@pytest.fixture
+async def cluster(
+    kmock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Cluster]:
+    declare(kmock)
+    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kubeconfig", str(kmock.url))))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    handlers.STATE.__init__()  # type: ignore[misc]
+    async with aiohttp.ClientSession() as session:
+        yield Cluster(str(kmock.url), session)
+
+
+@pytest.fixture
+async def operator(cluster: Cluster) -> AsyncIterator[KopfRunner]:
+    with KopfRunner(["run", "--all-namespaces", "--standalone"], timeout=60) as runner:
+        yield runner
+    assert runner.exception is None, runner.output
+
+
+async def owned(cluster: Cluster, kind: str, name: str = "weir-orders") -> Any:
+    return await cluster.get(kind, name)
+
+
+async def test_a_flow_gets_its_runner_objects_with_owner_references(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    created = await cluster.create(flow())
+    uid = created["metadata"]["uid"]
+    for kind in ("ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"):
+        obj = await cluster.wait_for(f"{kind} weir-orders", lambda kind=kind: owned(cluster, kind))
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == uid
+        assert obj["metadata"]["labels"]["weir.dev/flow"] == "orders"
+    ready = await cluster.wait_for("Valid condition", lambda: cluster.condition("orders", "Valid"))
+    assert ready["status"] == "True"
+    status = (await cluster.get("Flow", "orders"))["status"]
+    assert status["observedGeneration"] == 1 and status["trigger"] == "rest"
+    assert status["target"] == "http://weir-orders.default.svc/orders"
+
+
+async def test_readiness_follows_the_runner_deployment(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(flow())
+    await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
+    pending = await cluster.wait_for("Ready condition", lambda: cluster.condition("orders"))
+    assert pending["status"] == "False" and pending["reason"] == "Rollout"
+    await cluster.patch(
+        "Deployment", "weir-orders", {"status": {"readyReplicas": 1, "replicas": 1}}
+    )
+
+    async def ready() -> Any:
+        condition = await cluster.condition("orders")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = await cluster.wait_for("Ready=True", ready)
+    assert condition["message"] == "1/1 runner replicas ready"
+    assert (await cluster.get("Flow", "orders"))["status"]["phase"] == "Ready"
+
+
+async def test_a_spec_change_rolls_out_a_new_checksum(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(flow())
+    first = await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
+    before = first["spec"]["template"]["metadata"]["annotations"]["weir.dev/flow-checksum"]
+    await cluster.patch("Flow", "orders", {"spec": {"timeout": "10s"}})
+
+    async def changed() -> Any:
+        deployment = await owned(cluster, "Deployment")
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        return annotations["weir.dev/flow-checksum"] != before
+
+    await cluster.wait_for("a new checksum", changed)
+
+    async def observed() -> Any:
+        status = (await cluster.get("Flow", "orders")).get("status") or {}
+        return status.get("observedGeneration") == 2
+
+    await cluster.wait_for("observedGeneration 2", observed)
+
+
+async def test_an_invalid_flow_is_stalled_with_the_reason_and_nothing_applied(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    broken = flow()
+    broken["spec"]["nodes"][0]["next"] = "nowhere"
+    await cluster.create(broken)
+    valid = await cluster.wait_for("Valid condition", lambda: cluster.condition("orders", "Valid"))
+    assert valid["status"] == "False"
+    assert "unknown target node 'nowhere'" in valid["message"]
+    stalled = await cluster.condition("orders", "Stalled")
+    assert stalled is not None and stalled["status"] == "True"
+    assert await cluster.list("ConfigMap") == [] and await cluster.list("Deployment") == []
+
+
+async def test_a_missing_secret_key_blocks_the_rollout(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "crm-credentials"},
+            "data": {"other": "eA=="},
+        }
+    )
+    await cluster.create(
+        {
+            "apiVersion": "weir.dev/v1alpha1",
+            "kind": "FlowSecretRef",
+            "metadata": {"name": "crm"},
+            "spec": {"secretName": "crm-credentials", "keys": [{"key": "token"}]},
+        }
+    )
+    needs_secret = flow(secrets=[{"name": "crm"}])
+    needs_secret["spec"]["trigger"] = {
+        "rest": {"path": "/orders", "auth": {"bearer": {"secret": "crm", "key": "token"}}}
+    }
+    await cluster.create(needs_secret)
+    resolved = await cluster.wait_for(
+        "SecretsResolved condition", lambda: cluster.condition("orders", "SecretsResolved")
+    )
+    assert resolved["status"] == "False"
+    assert "Secret 'crm-credentials' lacks key 'token' (FlowSecretRef 'crm')" in resolved["message"]
+    assert await cluster.list("Deployment") == []
+
+    async def ref_status() -> Any:
+        ref = await cluster.get("FlowSecretRef", "crm")
+        return (ref.get("status") or {}).get("conditions")
+
+    (ref_condition,) = await cluster.wait_for("FlowSecretRef status", ref_status)
+    assert ref_condition["status"] == "False" and "token" in ref_condition["message"]
+
+    await cluster.patch("Secret", "crm-credentials", {"data": {"token": "czNjcjN0"}})
+
+    async def rolled_out() -> Any:
+        condition = await cluster.condition("orders", "SecretsResolved")
+        return condition if condition and condition["status"] == "True" else None
+
+    await cluster.wait_for("SecretsResolved=True after the Secret got its key", rolled_out)
+    deployment = await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "secret-crm",
+        "secret": {"secretName": "crm-credentials", "items": [{"key": "token", "path": "token"}]},
+    } in volumes
+
+
+async def test_suspend_scales_to_zero_and_resume_scales_back(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(flow(suspend=True))
+    deployment = await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
+    assert deployment["spec"]["replicas"] == 0
+    phase = await cluster.wait_for("Suspended phase", lambda: _phase(cluster) if True else None)
+    assert phase == "Suspended"
+    await cluster.patch("Flow", "orders", {"spec": {"suspend": False}})
+
+    async def scaled_up() -> Any:
+        return (await owned(cluster, "Deployment"))["spec"]["replicas"] == 1
+
+    await cluster.wait_for("one replica", scaled_up)
+
+
+async def _phase(cluster: Cluster) -> Any:
+    return ((await cluster.get("Flow", "orders")) or {}).get("status", {}).get("phase")
+
+
+async def test_a_cron_flow_becomes_a_cron_job_and_suspends(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(flow(trigger={"cron": {"schedule": "0 3 * * *"}}, suspend=True))
+    cron = await cluster.wait_for("cron job", lambda: owned(cluster, "CronJob"))
+    assert cron["spec"]["schedule"] == "0 3 * * *" and cron["spec"]["suspend"] is True
+    assert await cluster.list("Deployment") == []
+
+
+async def test_deleting_a_flow_removes_its_objects(cluster: Cluster, operator: KopfRunner) -> None:
+    await cluster.create(flow())
+    await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
+    await cluster.delete("Flow", "orders")
+
+    async def gone() -> Any:
+        return not await cluster.list("Deployment") and not await cluster.list("ConfigMap")
+
+    await cluster.wait_for("objects removed", gone)
+
+
+async def test_a_manual_run_annotation_creates_one_job_per_token(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(flow(trigger={"manual": {}}))
+    await cluster.wait_for("config map", lambda: owned(cluster, "ConfigMap"))
+    for token in ("first", "first", "second"):
+        await cluster.patch(
+            "Flow", "orders", {"metadata": {"annotations": {"weir.dev/run": token}}}
+        )
+
+        async def recorded(token: str = token) -> Any:
+            runs = ((await cluster.get("Flow", "orders")).get("status") or {}).get(
+                "manualRuns"
+            ) or []
+            return [run for run in runs if run["token"] == token]
+
+        await cluster.wait_for(f"run {token}", recorded)
+    jobs = await cluster.list("Job")
+    assert len(jobs) == 2
+    assert sorted(job["metadata"]["annotations"]["weir.dev/run-token"] for job in jobs) == [
+        "first",
+        "second",
+    ]
+
+
+async def test_api_errors_converge_without_duplicates(kmock: Any, cluster: Cluster) -> None:
+    kmock["post", "/api/v1/namespaces/default/configmaps"][:1] << 500
+    kmock["patch", "/apis/weir.dev/v1alpha1/namespaces/default/flows/orders"][:1] << 409
+    kmock["watch", "/apis/weir.dev/v1alpha1/flows"][:1] << b""  # the first watch drops at once
+    with KopfRunner(["run", "--all-namespaces", "--standalone"], timeout=60) as runner:
+        await cluster.create(flow())
+        await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"), timeout=40)
+        await cluster.wait_for(
+            "Valid condition", lambda: cluster.condition("orders", "Valid"), timeout=40
+        )
+    assert runner.exception is None
+    assert len(await cluster.list("ConfigMap")) == 1
+    assert len(await cluster.list("Deployment")) == 1

@@ -1,0 +1,1 @@
+"""The Weir operator: CRDs, rendering Flows into workloads, reconciling them with kopf."""

@@ -1,0 +1,221 @@
+"""kopf handlers: the only place where operator errors become kopf's temporary/permanent errors.
+
+Handlers are plain functions named ``<resource>_<event>``; the work happens in
+``reconcile.reconcile_flow``. Flows are re-reconciled when their runner Deployment's readiness
+changes, when a FlowSecretRef they use changes, and when the Secret behind it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import kopf
+
+from weir.operator import metrics
+from weir.operator.apply import remove_stale
+from weir.operator.kube import ApiError, Kube, NotFound, resource_path
+from weir.operator.reconcile import Outcome, reconcile_flow, rendered_keys
+from weir.operator.render import object_name
+from weir.operator.secretrefs import check_secret_ref
+from weir.operator.settings import RenderSettings
+
+GROUP, VERSION = "weir.dev", "v1alpha1"
+MANAGED = {"app.kubernetes.io/managed-by": "weir-operator"}
+log = logging.getLogger("weir.operator")
+
+
+class OperatorState:
+    """What the handlers share: the API client, render settings, per-flow locks."""
+
+    def __init__(self) -> None:
+        self.kube: Kube | None = None
+        self.settings = RenderSettings.from_env()
+        self.locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.secret_users: dict[tuple[str, str], set[str]] = defaultdict(set)
+        """(namespace, Secret name) → FlowSecretRef names that point at it."""
+
+    def api(self) -> Kube:
+        if self.kube is None:
+            raise kopf.TemporaryError("not logged in to the API yet", delay=1)
+        return self.kube
+
+
+STATE = OperatorState()
+
+
+@kopf.on.login()
+def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is not None:
+        STATE.kube = Kube(info)
+    return info
+
+
+@kopf.on.startup()
+def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.peering.standalone = True
+    settings.posting.level = logging.WARNING
+    settings.persistence.finalizer = "weir.dev/finalizer"
+    # kopf's own bookkeeping lives under a prefix of its own: kopf leaves annotations with
+    # its prefix out of a change's essence, and `weir.dev/run` must count as a change.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="operator.weir.dev"
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="operator.weir.dev", key="last-handled-configuration"
+    )
+
+
+@kopf.on.cleanup()
+async def operator_cleanup(**_: Any) -> None:
+    if STATE.kube is not None:
+        await STATE.kube.close()
+
+
+def _to_kopf(exc: ApiError) -> kopf.PermanentError | kopf.TemporaryError:
+    if exc.retryable:
+        return kopf.TemporaryError(str(exc), delay=5)
+    return kopf.PermanentError(str(exc))
+
+
+async def _reconcile_and_report(body: dict[str, Any]) -> Outcome:
+    """Reconcile under the flow's lock; the outcome holds the status to write."""
+    meta = body["metadata"]
+    key = (meta.get("namespace") or "default", meta["name"])
+    async with STATE.locks[key]:
+        try:
+            outcome = await reconcile_flow(STATE.api(), body, STATE.settings)
+        except ApiError as exc:
+            metrics.RECONCILE_ERRORS.inc()
+            raise _to_kopf(exc) from None
+    metrics.observe(key, outcome.status.get("phase", "Unknown"))
+    return outcome
+
+
+@kopf.on.create(GROUP, VERSION, "flows")
+@kopf.on.update(GROUP, VERSION, "flows")
+@kopf.on.resume(GROUP, VERSION, "flows")
+async def flow_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    outcome = await _reconcile_and_report(dict(body))
+    patch.status.update(outcome.status)
+    for kind, reason, message in outcome.events:
+        if kind == "Warning":  # what the user must fix, also in `kubectl describe flow`
+            kopf.warn(body, reason=reason, message=message)
+
+
+def _deleted(type: str, **_: Any) -> bool:
+    return type == "DELETED"
+
+
+@kopf.on.event(GROUP, VERSION, "flows", when=_deleted)
+async def flow_event(
+    type: str, name: str, body: kopf.Body, status: kopf.Status, namespace: str | None, **_: Any
+) -> None:
+    """On deletion, remove the runner at once. Owner references let Kubernetes collect it too;
+    no finalizer, so a Flow can be deleted even when the operator is not running."""
+    namespace = namespace or "default"
+    kube = STATE.api()
+    objects = sorted(
+        set(status.get("objects") or []) | set(rendered_keys(dict(body), STATE.settings))
+    )
+    log.info(
+        "flow %s/%s was deleted; removing %s", namespace, name, ", ".join(objects) or "nothing"
+    )
+    try:
+        await remove_stale(kube, namespace, objects, keep=[])
+    except ApiError as exc:
+        raise _to_kopf(exc) from None
+    metrics.forget((namespace, name))
+
+
+async def _refresh_flow(namespace: str, name: str) -> None:
+    """Re-reconcile a flow outside its own handlers and write the status directly."""
+    kube = STATE.api()
+    path = resource_path(f"{GROUP}/{VERSION}", "flows", namespace, name)
+    try:
+        body = await kube.get(path)
+    except NotFound:
+        return  # deleted meanwhile
+    try:
+        outcome = await _reconcile_and_report(body)
+        await kube.merge_patch(path + "/status", {"status": outcome.status})
+    except NotFound:
+        # The flow was deleted while we reconciled it: what we just applied is an orphan
+        # (in a cluster the garbage collector would also take it, via owner references).
+        try:
+            await remove_stale(kube, namespace, rendered_keys(body, STATE.settings), keep=[])
+        except ApiError as exc:
+            log.warning("removing objects of deleted flow %s/%s failed: %s", namespace, name, exc)
+    except (kopf.TemporaryError, kopf.PermanentError, ApiError) as exc:
+        log.warning("refreshing flow %s/%s failed: %s", namespace, name, exc)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
+async def deployment_event(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    namespace = namespace or "default"
+    flow = (body.get("metadata", {}).get("labels") or {}).get("weir.dev/flow")
+    if flow and object_name(flow) == body["metadata"]["name"]:
+        await _refresh_flow(namespace, flow)
+
+
+async def _flows_using(namespace: str, ref_name: str) -> list[str]:
+    kube = STATE.api()
+    listing = await kube.get(resource_path(f"{GROUP}/{VERSION}", "flows", namespace))
+    users = []
+    for item in listing.get("items", []):
+        for binding in (item.get("spec") or {}).get("secrets") or []:
+            if (binding.get("flowSecretRef") or binding.get("name")) == ref_name:
+                users.append(item["metadata"]["name"])
+                break
+    return users
+
+
+@kopf.on.create(GROUP, VERSION, "flowsecretrefs")
+@kopf.on.update(GROUP, VERSION, "flowsecretrefs")
+@kopf.on.resume(GROUP, VERSION, "flowsecretrefs")
+async def flowsecretref_reconcile(
+    spec: kopf.Spec, name: str, namespace: str | None, patch: kopf.Patch, **_: Any
+) -> None:
+    namespace = namespace or "default"
+    secret_name = spec.get("secretName")
+    for users in STATE.secret_users.values():
+        users.discard(name)
+    if secret_name:
+        STATE.secret_users[(namespace, secret_name)].add(name)
+    try:
+        ready, message = await check_secret_ref(STATE.api(), namespace, dict(spec))
+        flows = await _flows_using(namespace, name)
+    except ApiError as exc:
+        raise _to_kopf(exc) from None
+    reason = "Resolved" if ready else "SecretMissing"
+    patch.status["conditions"] = [
+        {"type": "Ready", "status": str(ready), "reason": reason, "message": message}
+    ]
+    patch.status["flows"] = flows
+    for flow in flows:
+        await _refresh_flow(namespace, flow)
+
+
+@kopf.on.delete(GROUP, VERSION, "flowsecretrefs", optional=True)
+async def flowsecretref_delete(name: str, namespace: str | None, **_: Any) -> None:
+    namespace = namespace or "default"
+    for users in STATE.secret_users.values():
+        users.discard(name)
+    for flow in await _flows_using(namespace, name):
+        await _refresh_flow(namespace, flow)
+
+
+def _watched_secret(namespace: str | None, name: str, **_: Any) -> bool:
+    return bool(STATE.secret_users.get((namespace or "", name)))
+
+
+@kopf.on.event("v1", "secrets", when=_watched_secret)
+async def secret_event(name: str, namespace: str | None, **_: Any) -> None:
+    """A Secret behind a FlowSecretRef changed: its flows roll out with the new checksum."""
+    namespace = namespace or "default"
+    for ref in sorted(STATE.secret_users.get((namespace, name), set())):
+        for flow in await _flows_using(namespace, ref):
+            await _refresh_flow(namespace, flow)

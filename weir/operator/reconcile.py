@@ -1,0 +1,185 @@
+"""Reconcile one Flow: validate (the same code as `weir validate`), check its secrets, render,
+apply, and compute the status that tells the truth. No kopf here: handlers call this."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from weir.flow.issues import FlowInvalid
+from weir.flow.load import CompiledFlow, compile_flow
+from weir.operator.apply import apply, apply_all, object_key, remove_stale
+from weir.operator.kube import Kube, NotFound, resource_path
+from weir.operator.render import Owner, RenderInput, object_name, render, render_manual_job
+from weir.operator.secretrefs import check_secrets
+from weir.operator.settings import RenderSettings
+from weir.operator.status import Conditions, now
+from weir.runner.schedule import next_fire
+
+RUN_ANNOTATION = "weir.dev/run"
+MANUAL_RUNS_KEPT = 10
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any]
+    applied: dict[str, str] = field(default_factory=dict)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    """(type, reason, message) for Kubernetes Events."""
+
+
+async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSettings) -> Outcome:
+    meta = body.get("metadata", {})
+    namespace, name = meta.get("namespace") or "default", meta["name"]
+    generation = meta.get("generation")
+    previous = body.get("status") or {}
+    conditions = Conditions(previous.get("conditions"), generation)
+    status: dict[str, Any] = {"observedGeneration": generation}
+
+    try:
+        flow = compile_flow(_document(body, namespace))
+    except FlowInvalid as exc:
+        message = "; ".join(str(issue) for issue in exc.issues[:5])
+        conditions.set("Valid", False, "Invalid", message)
+        _stalled(conditions, "Invalid", f"the flow is invalid: {message}")
+        return Outcome(
+            {**status, "phase": "Failed", "conditions": conditions.as_list()},
+            events=[("Warning", "Invalid", message)],
+        )
+    conditions.set("Valid", True, "Valid", "the flow is valid")
+    status["trigger"] = flow.flow.spec.trigger.kind
+
+    secrets = await check_secrets(kube, namespace, flow)
+    if not secrets.ok:
+        conditions.set("SecretsResolved", False, "SecretMissing", secrets.message)
+        _stalled(conditions, "SecretMissing", f"not rolled out: {secrets.message}")
+        return Outcome(
+            {**status, "phase": "Failed", "conditions": conditions.as_list()},
+            events=[("Warning", "SecretMissing", secrets.message)],
+        )
+    conditions.set("SecretsResolved", True, "Resolved", secrets.message)
+
+    data = RenderInput(
+        flow=flow,
+        namespace=namespace,
+        settings=settings,
+        secret_refs=secrets.refs,
+        secrets_checksum=secrets.checksum,
+        owner=Owner(name=name, uid=meta.get("uid", "")),
+    )
+    objects = render(data)
+    applied = await apply_all(kube, objects)
+    removed = await remove_stale(kube, namespace, previous.get("objects") or [], objects)
+    status["objects"] = [object_key(obj) for obj in objects]
+    events = [("Normal", "Applied", f"{k} {v}") for k, v in applied.items() if v != "unchanged"]
+    events += [("Normal", "Removed", k) for k in removed]
+
+    runs, run_events = await _manual_runs(kube, data, meta, previous.get("manualRuns") or [])
+    if runs:
+        status["manualRuns"] = runs
+    events += run_events
+
+    await _availability(kube, flow, namespace, status, conditions)
+    return Outcome({**status, "conditions": conditions.as_list()}, applied, events)
+
+
+def _document(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The Flow as the user wrote it: no status, no server-side metadata."""
+    document = {k: v for k, v in body.items() if k in ("apiVersion", "kind", "spec")}
+    document["metadata"] = {"name": body["metadata"]["name"], "namespace": namespace}
+    return document
+
+
+def rendered_keys(body: dict[str, Any], settings: RenderSettings) -> list[str]:
+    """What the flow's current spec renders to (empty for an invalid spec)."""
+    namespace = body.get("metadata", {}).get("namespace") or "default"
+    try:
+        flow = compile_flow(_document(body, namespace))
+    except FlowInvalid:
+        return []
+    return [object_key(obj) for obj in render(RenderInput(flow, namespace, settings))]
+
+
+def _stalled(conditions: Conditions, reason: str, message: str) -> None:
+    conditions.set("Stalled", True, reason, message)
+    conditions.set("Reconciling", False, reason, "")
+    conditions.set("Ready", False, reason, message)
+
+
+async def _availability(
+    kube: Kube, flow: CompiledFlow, namespace: str, status: dict[str, Any], conditions: Conditions
+) -> None:
+    """Ready once the runner is: replicas ready for a Deployment, scheduled for a CronJob."""
+    spec = flow.flow.spec
+    name = object_name(flow.name)
+    conditions.set("Stalled", False, "Reconciled", "")
+    kind = spec.trigger.kind
+    if spec.suspend:
+        status["phase"] = "Suspended"
+        conditions.set("Available", False, "Suspended", "spec.suspend is true")
+        conditions.set("Reconciling", False, "Suspended", "")
+        conditions.set(
+            "Ready", True, "Suspended", "suspended: nothing runs until spec.suspend is false"
+        )
+        return
+    if kind == "manual":
+        status["phase"] = "Ready"
+        status["target"] = f"kubectl annotate flow {flow.name} {RUN_ANNOTATION}=<token>"
+        conditions.set("Available", True, "OnDemand", "runs on demand")
+        conditions.set("Reconciling", False, "Reconciled", "")
+        conditions.set("Ready", True, "OnDemand", "ready to run on demand")
+        return
+    if kind == "cron":
+        assert spec.trigger.cron is not None
+        status["target"] = next_fire(spec.trigger.cron, dt.datetime.now(dt.UTC)).isoformat()
+        status["phase"] = "Ready"
+        conditions.set("Available", True, "Scheduled", f"next run {status['target']}")
+        conditions.set("Reconciling", False, "Reconciled", "")
+        conditions.set("Ready", True, "Scheduled", f"scheduled; next run {status['target']}")
+        return
+    try:
+        deployment = await kube.get(resource_path("apps/v1", "deployments", namespace, name))
+    except NotFound:
+        deployment = {}
+    desired = (deployment.get("spec") or {}).get("replicas", 1)
+    ready = (deployment.get("status") or {}).get("readyReplicas") or 0
+    status["replicas"] = {"desired": desired, "ready": ready}
+    if kind in ("rest", "mcp"):
+        path = (
+            spec.trigger.rest.path
+            if spec.trigger.rest
+            else spec.trigger.mcp.path
+            if spec.trigger.mcp
+            else ""
+        )
+        status["target"] = f"http://{name}.{namespace}.svc{path}"
+    else:
+        status["target"] = f"queue {spec.trigger.rabbitmq.queue}" if spec.trigger.rabbitmq else ""
+    if ready >= 1:
+        status["phase"] = "Ready"
+        conditions.set(
+            "Available", True, "ReplicasReady", f"{ready}/{desired} runner replicas ready"
+        )
+        conditions.set("Reconciling", False, "Reconciled", "")
+        conditions.set("Ready", True, "ReplicasReady", f"{ready}/{desired} runner replicas ready")
+    else:
+        status["phase"] = "Progressing"
+        conditions.set("Available", False, "Rollout", "waiting for a runner replica to be ready")
+        conditions.set("Reconciling", True, "Rollout", "waiting for a runner replica to be ready")
+        conditions.set("Ready", False, "Rollout", "waiting for a runner replica to be ready")
+
+
+async def _manual_runs(
+    kube: Kube, data: RenderInput, meta: dict[str, Any], runs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """One Job per distinct `weir.dev/run` token, recorded in status.manualRuns."""
+    token = (meta.get("annotations") or {}).get(RUN_ANNOTATION)
+    if not token or any(run.get("token") == token for run in runs):
+        return runs, []
+    job = render_manual_job(data, token)
+    await apply(kube, job)
+    record = {"token": token, "job": job["metadata"]["name"], "createdAt": now()}
+    return [*runs, record][-MANUAL_RUNS_KEPT:], [
+        ("Normal", "ManualRun", f"created Job {record['job']}")
+    ]

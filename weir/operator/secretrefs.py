@@ -1,0 +1,108 @@
+"""Check that the Secrets behind a flow's FlowSecretRefs exist and hold the keys it reads."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from weir.flow.load import CompiledFlow, walk
+from weir.flow.secretref import FlowSecretRefSpec
+from weir.flow.types import SecretRef
+from weir.operator.kube import Kube, NotFound, resource_path
+from weir.operator.render import checksum
+
+
+@dataclass
+class SecretsCheck:
+    ok: bool
+    message: str = ""
+    refs: dict[str, FlowSecretRefSpec] = field(default_factory=dict)
+    checksum: str = ""
+
+
+def keys_used(flow: CompiledFlow) -> dict[str, set[str]]:
+    """Logical secret name → the keys the flow's nodes and trigger read."""
+    used: dict[str, set[str]] = {}
+    spec = flow.flow.spec
+    for _loc, value in [
+        *walk(spec.nodes, ("spec", "nodes")),
+        *walk(spec.trigger, ("spec", "trigger")),
+    ]:
+        if isinstance(value, SecretRef):
+            used.setdefault(value.secret, set()).add(value.key)
+    return used
+
+
+async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> SecretsCheck:
+    used = keys_used(flow)
+    refs: dict[str, FlowSecretRefSpec] = {}
+    data: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for binding in flow.flow.spec.secrets:
+        ref_name = binding.flowSecretRef or binding.name
+        try:
+            body = await kube.get(
+                resource_path("weir.dev/v1alpha1", "flowsecretrefs", namespace, ref_name)
+            )
+        except NotFound:
+            problems.append(f"FlowSecretRef {ref_name!r} not found")
+            continue
+        try:
+            ref = FlowSecretRefSpec.model_validate(body.get("spec") or {})
+        except ValidationError as exc:
+            problems.append(f"FlowSecretRef {ref_name!r} is invalid: {exc.errors()[0]['msg']}")
+            continue
+        refs[ref_name] = ref
+        listed = {k.key for k in ref.keys}
+        for key in sorted(used.get(binding.name, set()) - listed):
+            problems.append(
+                f"FlowSecretRef {ref_name!r} does not list key {key!r} that the flow reads"
+            )
+        try:
+            secret = await kube.get(resource_path("v1", "secrets", namespace, ref.secretName))
+        except NotFound:
+            problems.append(
+                f"Secret {ref.secretName!r} (from FlowSecretRef {ref_name!r}) not found"
+            )
+            continue
+        present = secret.get("data") or {}
+        strings = secret.get("stringData") or {}
+        for item in ref.keys:
+            if item.source not in present and item.source not in strings:
+                problems.append(
+                    f"Secret {ref.secretName!r} lacks key {item.source!r} (FlowSecretRef {ref_name!r})"
+                )
+        data[ref.secretName] = {
+            k.source: str(present.get(k.source) or _b64(strings.get(k.source))) for k in ref.keys
+        }
+    if problems:
+        return SecretsCheck(False, "; ".join(problems), refs)
+    return SecretsCheck(
+        True, "all secrets resolved", refs, checksum(json.dumps(data, sort_keys=True))
+    )
+
+
+def _b64(value: Any) -> str:
+    return base64.b64encode(str(value or "").encode()).decode()
+
+
+async def check_secret_ref(kube: Kube, namespace: str, spec: dict[str, Any]) -> tuple[bool, str]:
+    """A FlowSecretRef's own status: Ready, or which keys are missing."""
+    try:
+        ref = FlowSecretRefSpec.model_validate(spec)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return False, f"invalid spec at {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    try:
+        secret = await kube.get(resource_path("v1", "secrets", namespace, ref.secretName))
+    except NotFound:
+        return False, f"Secret {ref.secretName!r} not found"
+    present = set(secret.get("data") or {}) | set(secret.get("stringData") or {})
+    missing = [k.source for k in ref.keys if k.source not in present]
+    if missing:
+        return False, f"Secret {ref.secretName!r} lacks keys: {', '.join(missing)}"
+    return True, f"Secret {ref.secretName!r} has all {len(ref.keys)} keys"
