@@ -1,0 +1,388 @@
+"""The `weir` command: validate and run flows locally, inspect executions.
+
+Exit codes: 0 success, 1 a failed execution or an invalid flow in `validate`, 2 bad usage or a
+flow that cannot be loaded by `run`. A user never sees a traceback unless WEIR_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from weir import __version__
+from weir.flow.expressions import json_default
+from weir.flow.issues import FlowInvalid
+
+
+class UsageError(Exception):
+    """Bad command-line input; exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args.handler(args)
+        return code
+    except UsageError as exc:
+        print(f"weir: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: say what happened, not where in our code
+        if os.environ.get("WEIR_DEBUG"):
+            raise
+        print(
+            f"weir: internal error: {type(exc).__name__}: {exc} (WEIR_DEBUG=1 shows details)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="weir", description="Declarative integration flows.")
+    parser.add_argument("--version", action="version", version=f"weir {__version__}")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check flow files without running them")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--json", action="store_true", help="print findings as JSON")
+    validate.set_defaults(handler=cmd_validate)
+
+    run = commands.add_parser("run", help="run a flow once and print its result")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--input", default=None, help="JSON input, or @file.json")
+    _store_option(run)
+    run.add_argument("--no-store", action="store_true", help="do not record the execution")
+    _secrets_option(run)
+    run.add_argument(
+        "--trigger",
+        choices=["manual", "cron"],
+        default="manual",
+        help="manual (default): --input is the payload; cron: one scheduled run of a cron flow, "
+        "as a Kubernetes CronJob starts it",
+    )
+    run.add_argument(
+        "--scheduled-time",
+        default=None,
+        help="with --trigger cron: the slot being run (ISO 8601); the latest slot by default",
+    )
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    run.set_defaults(handler=cmd_run)
+
+    crds = commands.add_parser(
+        "crds", help="write the CustomResourceDefinitions generated from the models"
+    )
+    crds.add_argument(
+        "--output", "-o", default="crds", help="directory (default crds/); - prints them"
+    )
+    crds.set_defaults(handler=cmd_crds)
+
+    render = commands.add_parser("render", help="print the Kubernetes manifests of a flow's runner")
+    render.add_argument("file", metavar="FILE")
+    render.add_argument("--namespace", "-n", default="default")
+    render.add_argument("--image", default=None, help="runner image (default $WEIR_RUNNER_IMAGE)")
+    render.set_defaults(handler=cmd_render)
+
+    operator = commands.add_parser("operator", help="run the Weir operator (kopf)")
+    scope = operator.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--all-namespaces", "-A", action="store_true", help="watch every namespace (default)"
+    )
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    operator.add_argument("--liveness-port", type=int, default=8081, help="serves /healthz")
+    operator.add_argument(
+        "--metrics-port", type=int, default=9090, help="serves /metrics; 0 turns it off"
+    )
+    operator.add_argument("--runner-image", help="default runner image ($WEIR_RUNNER_IMAGE)")
+    operator.add_argument(
+        "--runner-resources", help="default runner resources as JSON ($WEIR_RUNNER_RESOURCES)"
+    )
+    operator.add_argument(
+        "--runner-store-secret",
+        help="NAME/KEY of a Secret with the execution-store URL ($WEIR_RUNNER_STORE_SECRET)",
+    )
+    operator.set_defaults(handler=cmd_operator)
+
+    executions = commands.add_parser("executions", help="list and show recorded executions")
+    sub = executions.add_subparsers(metavar="ACTION")
+    listing = sub.add_parser("list", help="recent executions, newest first")
+    listing.add_argument("--flow")
+    listing.add_argument("--status", choices=["running", "succeeded", "failed", "cancelled"])
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true")
+    _store_option(listing)
+    listing.set_defaults(handler=cmd_executions_list)
+    show = sub.add_parser("show", help="one execution, node by node")
+    show.add_argument("id", help="execution id or a unique prefix")
+    show.add_argument("--json", action="store_true")
+    _store_option(show)
+    show.set_defaults(handler=cmd_executions_show)
+    return parser
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="execution store URL (sqlite:///file.db, postgresql://...); "
+        "default $WEIR_STORE or the user data directory",
+    )
+
+
+def _secrets_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--secrets-dir",
+        default=os.environ.get("WEIR_SECRETS_DIR"),
+        help="directory laid out as DIR/<secret>/<key> (default $WEIR_SECRETS_DIR); "
+        "WEIR_SECRET_<SECRET>_<KEY> variables take precedence",
+    )
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    from weir.operator.crds import render_crds, write_crds
+
+    if args.output == "-":
+        print("---\n".join(render_crds().values()), end="")
+        return 0
+    for path in write_crds(Path(args.output)):
+        print(path)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from weir.flow.load import load_flow_file
+    from weir.operator.render import RenderInput, render, to_yaml
+    from weir.operator.settings import RenderSettings
+
+    try:
+        flow = load_flow_file(args.file)
+    except FlowInvalid as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    settings = RenderSettings.from_env()
+    if args.image:
+        settings.runner_image = args.image
+    # Offline there is no Flow uid, so no owner references; the operator adds them.
+    print(to_yaml(render(RenderInput(flow, args.namespace, settings))), end="")
+    return 0
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    for flag, variable in (
+        ("runner_image", "WEIR_RUNNER_IMAGE"),
+        ("runner_resources", "WEIR_RUNNER_RESOURCES"),
+        ("runner_store_secret", "WEIR_RUNNER_STORE_SECRET"),
+    ):
+        if getattr(args, flag):
+            os.environ[variable] = getattr(args, flag)
+    if args.runner_resources:
+        try:
+            json.loads(args.runner_resources)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--runner-resources is not valid JSON: {exc.msg}") from None
+    import kopf
+    from prometheus_client import start_http_server
+
+    import weir.operator.handlers  # noqa: F401 - registers the handlers
+    from weir.operator.metrics import REGISTRY
+
+    if args.metrics_port:
+        start_http_server(args.metrics_port, registry=REGISTRY)
+    kopf.configure(verbose=False)
+    kopf.run(
+        standalone=True,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz",
+    )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from weir.flow.load import load_flows_text
+
+    findings: list[dict[str, Any]] = []
+    failed = False
+    for file in args.files:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+            flows = load_flows_text(text, file)
+        except OSError as exc:
+            failed = True
+            findings.append({"file": file, "message": f"cannot read file: {exc.strerror}"})
+            if not args.json:
+                print(f"{file}: cannot read file: {exc.strerror}", file=sys.stderr)
+            continue
+        except FlowInvalid as exc:
+            failed = True
+            findings.extend(issue.to_dict() for issue in exc.issues)
+            if not args.json:
+                for issue in exc.issues:
+                    print(issue, file=sys.stderr)
+            continue
+        if not args.json:
+            for flow in flows:
+                nodes = len(flow.flow.spec.nodes)
+                print(
+                    f"{file}: flow {flow.name!r} is valid ({nodes} nodes, trigger {flow.flow.spec.trigger.kind})"
+                )
+    if args.json:
+        print(json.dumps({"valid": not failed, "issues": findings}, indent=2))
+    return 1 if failed else 0
+
+
+def _read_input(raw: str | None) -> Any:
+    if raw is None:
+        return {}
+    source = "--input"
+    if raw.startswith("@"):
+        source = raw[1:]
+        try:
+            raw = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read input file {source}: {exc.strerror}") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from weir.flow.load import load_flow_file
+    from weir.logs import configure_logging
+    from weir.runner.engine import Engine, ExecutionListener
+    from weir.runner.progress import ProgressPrinter
+    from weir.runner.reporting import StatusReporter
+    from weir.runner.secrets import LocalSecretResolver, Redactor
+
+    payload = _read_input(args.input)
+    try:
+        flow = load_flow_file(args.file)
+    except FlowInvalid as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    event = _run_event(args, flow.flow.spec.trigger, payload)
+    redactor = Redactor()
+    configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
+
+    async def execute() -> int:
+        store = None if args.no_store else await _open_store(args.store)
+        listeners: list[ExecutionListener] = []
+        if not args.quiet:
+            listeners.append(ProgressPrinter(sys.stderr, redactor))
+        reporter = StatusReporter.from_environment()  # a CronJob's or manual Job's pod
+        if reporter is not None:
+            listeners.append(reporter)
+        engine = Engine(
+            store=store,
+            secrets=LocalSecretResolver(args.secrets_dir),
+            listeners=listeners,
+            redactor=redactor,
+        )
+        try:
+            result = await engine.execute(flow, event)
+        finally:
+            await engine.aclose()
+            if reporter is not None:
+                await reporter.aclose()
+        if result.ok:
+            print(json.dumps(result.result, indent=2, default=json_default))
+            return 0
+        error = result.error or {}
+        where = f"node {error['node']!r}: " if error.get("node") else ""
+        print(f"weir: execution {result.id} failed: {where}{error.get('message')}", file=sys.stderr)
+        return 1
+
+    return asyncio.run(execute())
+
+
+def _run_event(args: argparse.Namespace, trigger: Any, payload: Any) -> Any:
+    import datetime as dt
+
+    from weir.runner.engine import TriggerEvent
+    from weir.runner.schedule import cron_event
+
+    if args.trigger == "manual":
+        if args.scheduled_time:
+            raise UsageError("--scheduled-time needs --trigger cron")
+        return TriggerEvent(kind="manual", payload=payload)
+    if trigger.cron is None:
+        raise UsageError(f"--trigger cron needs a flow with a cron trigger, not {trigger.kind}")
+    scheduled = None
+    if args.scheduled_time:
+        try:
+            scheduled = dt.datetime.fromisoformat(args.scheduled_time.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"--scheduled-time {args.scheduled_time!r} is not an ISO 8601 time"
+            ) from None
+        if scheduled.tzinfo is None:
+            scheduled = scheduled.replace(tzinfo=dt.UTC)
+    return cron_event(trigger.cron, scheduled=scheduled)
+
+
+async def _open_store(url: str | None) -> Any:
+    from weir.runner.store import open_store
+
+    try:
+        store = open_store(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    await store.start()
+    return store
+
+
+def cmd_executions_list(args: argparse.Namespace) -> int:
+    from weir.runner.store.report import executions_json, executions_table
+
+    async def listing() -> int:
+        store = await _open_store(args.store)
+        try:
+            records = await store.list_executions(
+                flow=args.flow, status=args.status, limit=args.limit
+            )
+        finally:
+            await store.aclose()
+        print(executions_json(records) if args.json else executions_table(records))
+        return 0
+
+    return asyncio.run(listing())
+
+
+def cmd_executions_show(args: argparse.Namespace) -> int:
+    from weir.runner.store.report import execution_detail, execution_json
+
+    async def showing() -> int:
+        store = await _open_store(args.store)
+        try:
+            found = await store.get_execution(args.id)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            await store.aclose()
+        if found is None:
+            raise UsageError(f"no execution with id {args.id!r}")
+        record, nodes = found
+        print(execution_json(record, nodes) if args.json else execution_detail(record, nodes))
+        return 0
+
+    return asyncio.run(showing())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
