@@ -39,13 +39,17 @@ register_extension(NodeKind("bench.noop", NoopConfig, noop, "does nothing"))
 def chain(length: int) -> CompiledFlow:
     nodes = []
     for i in range(length):
-        nxt = f"\n    next: n{i + 1}" if i + 1 < length else ""
-        nodes.append(f"  - name: n{i}\n    extension: {{kind: bench.noop}}{nxt}")
-    text = (
-        "apiVersion: weir.dev/v1alpha1\nkind: Flow\nmetadata: {name: chain}\n"
-        "spec:\n trigger: {manual: {}}\n nodes:\n" + "\n".join(" " + n for n in nodes) + "\n"
-    )
-    return load_flows_text(text)[0]
+        node: dict[str, Any] = {"name": f"n{i}", "extension": {"kind": "bench.noop"}}
+        if i + 1 < length:
+            node["next"] = f"n{i + 1}"
+        nodes.append(node)
+    flow = {
+        "apiVersion": "weir.dev/v1alpha1",
+        "kind": "Flow",
+        "metadata": {"name": "chain"},
+        "spec": {"trigger": {"manual": {}}, "nodes": nodes},
+    }
+    return load_flows_text(json.dumps(flow))[0]
 
 
 async def plain_chain(length: int) -> None:

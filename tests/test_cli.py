@@ -79,3 +79,42 @@ def test_executions_are_listed_and_shown_from_the_store(tmp_path: Path) -> None:
 def test_showing_an_unknown_execution_exits_2() -> None:
     done = weir("executions", "show", "doesnotexist", "--store", "sqlite:///:memory:")
     assert done.returncode == 2 and "doesnotexist" in done.stderr
+
+
+def test_an_execution_is_replayed_in_full_and_from_one_node(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/store.db"
+    assert weir("run", str(HELLO), "--input", '{"name": "Ada"}', "--store", store).returncode == 0
+    (original,) = json.loads(weir("executions", "list", "--store", store, "--json").stdout)
+
+    full = weir("replay", str(HELLO), original["id"], "--store", store)
+    assert full.returncode == 0, full.stderr
+    assert json.loads(full.stdout) == {"greeting": "Hello, Ada!"}
+    assert "✓ greet" in full.stderr
+
+    partial = weir("replay", str(HELLO), original["id"][:12], "--from", "answer", "--store", store)
+    assert partial.returncode == 0, partial.stderr
+    assert "greet" not in partial.stderr and "✓ answer" in partial.stderr
+
+    replays = json.loads(weir("executions", "list", "--store", store, "--json").stdout)
+    assert len(replays) == 3
+    assert [r["replayOf"] for r in replays[:2]] == [original["id"], original["id"]]
+
+
+def test_replaying_from_an_unknown_node_names_the_nodes(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/store.db"
+    weir("run", str(HELLO), "--input", '{"name": "Ada"}', "--store", store)
+    (original,) = json.loads(weir("executions", "list", "--store", store, "--json").stdout)
+    done = weir("replay", str(HELLO), original["id"], "--from", "answr", "--store", store)
+    assert done.returncode == 2
+    assert "no node 'answr'; did you mean 'answer'?" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_replaying_with_another_flow_is_refused(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/store.db"
+    weir("run", str(HELLO), "--input", '{"name": "Ada"}', "--store", store)
+    (original,) = json.loads(weir("executions", "list", "--store", store, "--json").stdout)
+    other = tmp_path / "flow.yaml"
+    other.write_text(HELLO.read_text().replace("name: hello", "name: other"))
+    done = weir("replay", str(other), original["id"], "--store", store)
+    assert done.returncode == 2 and "is of flow 'hello', not 'other'" in done.stderr

@@ -78,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     run.set_defaults(handler=cmd_run)
 
+    replay = commands.add_parser(
+        "replay",
+        help="run a recorded execution again, in full or from one node",
+        description="Replays use the recorded trigger payload; --from NODE also reuses the "
+        "recorded outputs of the nodes that ran before NODE. The replay is recorded as a new "
+        "execution that names the original.",
+    )
+    replay.add_argument("file", metavar="FILE", help="the flow file (its current definition)")
+    replay.add_argument("id", metavar="ID", help="execution id or a unique prefix")
+    replay.add_argument("--from", dest="start", metavar="NODE", help="start at this node")
+    _store_option(replay)
+    _secrets_option(replay)
+    replay.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    replay.set_defaults(handler=cmd_replay)
+
     crds = commands.add_parser(
         "crds", help="write the CustomResourceDefinitions generated from the models"
     )
@@ -262,26 +277,38 @@ def _read_input(raw: str | None) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    payload = _read_input(args.input)
+    flow = _load_or_report(args.file)
+    if flow is None:
+        return 2
+    event = _run_event(args, flow.flow.spec.trigger, payload)
+    return _execute(args, flow, event)
+
+
+def _load_or_report(file: str) -> Any:
     from weir.flow.load import load_flow_file
+
+    try:
+        return load_flow_file(file)
+    except FlowInvalid as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return None
+
+
+def _execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None) -> int:
+    """Run once with progress on stderr and the result on stdout: 0 succeeded, 1 failed."""
     from weir.logs import configure_logging
     from weir.runner.engine import Engine, ExecutionListener
     from weir.runner.progress import ProgressPrinter
     from weir.runner.reporting import StatusReporter
     from weir.runner.secrets import LocalSecretResolver, Redactor
 
-    payload = _read_input(args.input)
-    try:
-        flow = load_flow_file(args.file)
-    except FlowInvalid as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 2
-    event = _run_event(args, flow.flow.spec.trigger, payload)
     redactor = Redactor()
     configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
 
     async def execute() -> int:
-        store = None if args.no_store else await _open_store(args.store)
+        store = None if getattr(args, "no_store", False) else await _open_store(args.store)
         listeners: list[ExecutionListener] = []
         if not args.quiet:
             listeners.append(ProgressPrinter(sys.stderr, redactor))
@@ -295,7 +322,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             redactor=redactor,
         )
         try:
-            result = await engine.execute(flow, event)
+            result = await engine.execute(flow, event, replay=replay)
         finally:
             await engine.aclose()
             if reporter is not None:
@@ -309,6 +336,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
 
     return asyncio.run(execute())
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from weir.runner.replay import ReplayRefused, plan_replay
+
+    flow = _load_or_report(args.file)
+    if flow is None:
+        return 2
+
+    async def fetch() -> Any:
+        store = await _open_store(args.store)
+        try:
+            return await store.get_execution(args.id)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            await store.aclose()
+
+    found = asyncio.run(fetch())
+    if found is None:
+        raise UsageError(f"no execution with id {args.id!r}")
+    try:
+        record, nodes = found
+        plan = plan_replay(flow, record, nodes, start=args.start)
+    except ReplayRefused as exc:
+        raise UsageError(str(exc)) from None
+    for warning in plan.warnings:
+        print(f"weir: warning: {warning}", file=sys.stderr)
+    return _execute(args, flow, plan.event, plan.replay)
 
 
 def _run_event(args: argparse.Namespace, trigger: Any, payload: Any) -> Any:

@@ -12,6 +12,8 @@ from weir.runner.files import Spool
 from weir.runner.resources import Resources
 from weir.runner.secrets import Secrets
 
+NODE_LOGGER = logging.getLogger("weir.node")
+
 
 class NodeContext:
     """One attempt of one node (one item, under forEach).
@@ -56,7 +58,7 @@ class NodeContext:
         self.attempt = attempt
         self.input: dict[str, Any] = {}
         self.log = log or logging.LoggerAdapter(
-            logging.getLogger("weir.node"),
+            NODE_LOGGER,
             {"flow": flow_name, "execution": execution_id, "node": node},
         )
 

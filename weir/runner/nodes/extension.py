@@ -64,7 +64,9 @@ class ExtensionConfig(Strict):
 
 
 async def run(config: ExtensionConfig, ctx: NodeContext) -> Any:
-    return await extension_kinds()[config.kind].run(config._compiled, ctx)
+    # Read the private attribute directly: pydantic's __getattr__ fallback is slow per node.
+    compiled = config.__pydantic_private__["_compiled"]  # type: ignore[index]
+    return await extension_kinds()[config.kind].run(compiled, ctx)
 
 
 KIND = NodeKind("extension", ExtensionConfig, run, "A node kind provided by another package.")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -31,6 +32,7 @@ from weir.flow.expressions import json_default
 from weir.runner.records import ExecutionRecord, NodeRunRecord
 
 log = logging.getLogger("weir.store")
+_ENCODE = json.JSONEncoder(default=json_default, ensure_ascii=False).encode
 metadata = MetaData()
 
 executions = Table(
@@ -109,6 +111,8 @@ class SqlExecutionStore:
         if self._engine is not None:
             return
         self._engine = create_async_engine(self.url, pool_pre_ping=self.dialect != "sqlite")
+        if self.dialect == "sqlite":
+            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
         async with self._engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
@@ -206,7 +210,8 @@ class SqlExecutionStore:
             if latest:
                 await connection.execute(self._upsert(), list(latest.values()))
             if rows:
-                await connection.execute(node_runs.insert(), rows)
+                # Plain driver executemany: compiling the insert per row costs more than the write.
+                await connection.exec_driver_sql(self._insert_nodes, rows)
 
     def _upsert(self) -> Any:
         if self.dialect == "postgresql":
@@ -220,7 +225,7 @@ class SqlExecutionStore:
     def _encode(self, value: Any) -> str | None:
         if value is None:
             return None
-        text = json.dumps(value, default=json_default, ensure_ascii=False)
+        text = _ENCODE(value)
         if len(text) > self.value_limit:
             return json.dumps(
                 {"$truncated": True, "bytes": len(text.encode()), "preview": text[:PREVIEW]}
@@ -243,21 +248,29 @@ class SqlExecutionStore:
             "replay_of": record.replay_of,
         }
 
-    def _node_row(self, record: NodeRunRecord) -> dict[str, Any]:
-        return {
-            "execution_id": record.execution_id,
-            "seq": record.seq,
-            "node": record.node,
-            "kind": record.kind,
-            "status": record.status,
-            "attempts": self._encode(record.attempts),
-            "started_at": record.started_at,
-            "finished_at": record.finished_at,
-            "duration_ms": record.duration_ms,
-            "input": self._encode(record.input),
-            "output": self._encode(record.output),
-            "error": self._encode(record.error),
-        }
+    @property
+    def _insert_nodes(self) -> str:
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        columns = ", ".join(c.name for c in node_runs.columns)
+        marks = ", ".join(mark for _ in node_runs.columns)
+        return f"INSERT INTO {node_runs.name} ({columns}) VALUES ({marks})"
+
+    def _node_row(self, record: NodeRunRecord) -> tuple[Any, ...]:
+        # In the order of node_runs' columns.
+        return (
+            record.execution_id,
+            record.seq,
+            record.node,
+            record.kind,
+            record.status,
+            self._encode(record.attempts),
+            record.started_at,
+            record.finished_at,
+            record.duration_ms,
+            self._encode(record.input),
+            self._encode(record.output),
+            self._encode(record.error),
+        )
 
     # Reading.
 
@@ -303,6 +316,16 @@ class SqlExecutionStore:
             )
             nodes = [_node(row) for row in (await connection.execute(query)).mappings().all()]
         return found, nodes
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets `weir executions` read while a runner writes; NORMAL syncs at checkpoints only,
+    # which loses at most the last transactions on power loss, never corrupts.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
 
 
 def _copy_execution(record: ExecutionRecord) -> ExecutionRecord:
