@@ -127,7 +127,7 @@ async def test_a_filter_that_is_not_boolean_names_the_item(make_ctx: Any) -> Non
 
 
 def test_exactly_one_operation_is_required() -> None:
-    with pytest.raises(ValidationError, match="exactly one of set, map"):
+    with pytest.raises(ValidationError, match="exactly one of set, merge, map"):
         TransformConfig.model_validate({"set": 1, "pick": {"data": "$", "fields": ["a"]}})
     with pytest.raises(ValidationError, match="found none"):
         TransformConfig.model_validate({})
@@ -136,3 +136,12 @@ def test_exactly_one_operation_is_required() -> None:
 def test_a_bad_cel_expression_is_reported_when_the_flow_is_loaded() -> None:
     with pytest.raises(ValidationError, match="where"):
         TransformConfig.model_validate({"filter": {"items": "$.input", "where": "item.(("}})
+
+
+async def test_merge_combines_objects_later_keys_winning(make_ctx: Any) -> None:
+    out = await transform(
+        make_ctx, {"merge": ["$.input.users[0]", {"team": "ops", "extra": "${input.title}"}]}
+    )
+    assert out == {**USERS[0], "team": "ops", "extra": "Team"}
+    with pytest.raises(ConfigError, match=r"expected an object \(item 0\), got str"):
+        await transform(make_ctx, {"merge": ["$.input.title", {"a": 1}]})

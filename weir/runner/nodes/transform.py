@@ -84,6 +84,7 @@ class Json2XmlOp(Strict):
 
 OPERATIONS = (
     "set",
+    "merge",
     "map",
     "filter",
     "reduce",
@@ -101,6 +102,9 @@ OPERATIONS = (
 class TransformConfig(Strict):
     set: Value | None = Field(
         None, description="Build a value: any JSON with references and templates."
+    )
+    merge: list[Value] | None = Field(
+        None, min_length=2, description="Objects merged left to right (later keys win)."
     )
     map: MapOp | None = None
     filter: FilterOp | None = None
@@ -170,6 +174,11 @@ async def run(config: TransformConfig, ctx: NodeContext) -> Any:
     op = config.operation
     if op == "set":
         return ctx.eval(config.set)
+    if config.merge is not None:
+        merged: dict[str, Any] = {}
+        for i, part in enumerate(config.merge):
+            merged.update(_object(ctx.eval(part), op, i))
+        return merged
     if config.map is not None:
         return [
             _per_item(ctx, config.map.to, x, i)
