@@ -7,7 +7,9 @@ entry; adding a kind is adding its module and one line below.
 from __future__ import annotations
 
 from weir.runner.nodes import (
+    code,
     extension,
+    file,
     log,
     rabbitmq,
     s3,
@@ -19,7 +21,9 @@ from weir.runner.nodes.kind import NodeKind
 NODE_KINDS: dict[str, NodeKind] = {
     kind.name: kind
     for kind in (
+        code.KIND,
         extension.KIND,
+        file.KIND,
         log.KIND,
         rabbitmq.KIND,
         s3.KIND,

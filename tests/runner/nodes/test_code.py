@@ -1,0 +1,250 @@
+"""The code node: real JavaScript in a real V8 isolate (mini-racer), its limits and its errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from weir.flow.issues import FlowInvalid
+from weir.flow.load import load_flows_text
+from weir.runner.context import NodeContext
+from weir.runner.engine import Engine, TriggerEvent
+from weir.runner.errors import NodeError, NodeTimeout
+from weir.runner.nodes.code import CodeConfig, run
+
+pytest.importorskip("py_mini_racer")
+
+
+async def code(
+    make_ctx: Callable[..., NodeContext], scope: dict[str, Any] | None = None, **config: Any
+) -> Any:
+    ctx = make_ctx(scope=scope or {"input": {}, "nodes": {}})
+    return await run(CodeConfig.model_validate(config), ctx)
+
+
+async def test_the_script_transforms_its_input_into_json(make_ctx: Any) -> None:
+    out = await code(
+        make_ctx,
+        script="""
+            const total = input.items.reduce((a, x) => a + x, 0);
+            return {doubled: input.items.map(x => x * 2), total, when: new Date(0)};
+        """,
+        input={"items": [1, 2, 3]},
+    )
+    assert out == {"doubled": [2, 4, 6], "total": 6, "when": "1970-01-01T00:00:00.000Z"}
+
+
+async def test_input_references_are_resolved_before_the_script_sees_them(make_ctx: Any) -> None:
+    ctx = make_ctx(
+        scope={"input": {"name": "Ada"}, "nodes": {"fetch": {"rows": [{"id": 7}, {"id": 9}]}}}
+    )
+    config = CodeConfig.model_validate(
+        {
+            "script": "return {ids: input.rows.map(r => r.id), hello: input.greeting}",
+            "input": {"rows": "$.nodes.fetch.rows", "greeting": "Hello, ${input.name}!"},
+        }
+    )
+    assert await run(config, ctx) == {"ids": [7, 9], "hello": "Hello, Ada!"}
+    assert ctx.input["input"]["rows"] == [{"id": 7}, {"id": 9}]
+
+
+async def test_async_scripts_are_awaited(make_ctx: Any) -> None:
+    out = await code(
+        make_ctx,
+        script="""
+            await new Promise(resolve => setTimeout(resolve, 20));
+            const parts = await Promise.all([1, 2].map(async n => n * 10));
+            return parts;
+        """,
+    )
+    assert out == [10, 20]
+
+
+async def test_no_return_gives_null_and_undefined_fields_are_dropped(make_ctx: Any) -> None:
+    assert await code(make_ctx, script="const x = 1;") is None
+    assert await code(make_ctx, script="return {a: 1, b: undefined, f() {}}") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("script", "fragment"),
+    [
+        ("return () => 1", "returned a function"),
+        ("return 10n", "returned a bigint"),
+        ("const o = {}; o.self = o; return o", "not JSON: Converting circular structure"),
+    ],
+)
+async def test_values_json_cannot_carry_are_errors(
+    make_ctx: Any, script: str, fragment: str
+) -> None:
+    with pytest.raises(NodeError) as failure:
+        await code(make_ctx, script=script)
+    assert failure.value.type == "code"
+    assert fragment in failure.value.message
+
+
+async def test_a_js_exception_surfaces_with_its_message_and_line(make_ctx: Any) -> None:
+    with pytest.raises(NodeError) as failure:
+        await code(
+            make_ctx,
+            script="const a = 1;\nif (input.strict) {\n  throw new RangeError('bad total ' + a);\n}",
+            input={"strict": True},
+        )
+    assert failure.value.type == "code" and failure.value.retryable is False
+    assert failure.value.message == "script failed: RangeError: bad total 1 (line 3)"
+    assert failure.value.details == {"name": "RangeError", "line": 3}
+
+
+async def test_a_runtime_type_error_and_a_thrown_string_are_reported(make_ctx: Any) -> None:
+    with pytest.raises(NodeError, match=r"TypeError: Cannot read properties of null .*\(line 2\)"):
+        await code(make_ctx, script="const x = null;\nreturn x.name;")
+    with pytest.raises(NodeError, match="script failed: thrown value: nope"):
+        await code(make_ctx, script="await null; throw 'nope'")
+
+
+def test_a_syntax_error_is_reported_with_its_line_when_the_config_is_validated() -> None:
+    with pytest.raises(ValidationError, match=r"SyntaxError: Unexpected token ';' \(line 3\)"):
+        CodeConfig.model_validate({"script": "const a = 1;\n\nfunction f() { let b = ; }"})
+
+
+def test_a_syntax_error_fails_loading_the_flow() -> None:
+    with pytest.raises(FlowInvalid, match=r"code\.script: SyntaxError: .*\(line 2\)"):
+        load_flows_text(flow_text("const a = 1;\nreturn a +;"))
+
+
+async def test_an_endless_loop_is_stopped_by_the_timeout(make_ctx: Any) -> None:
+    for script in ("while (true) {}", "await null; for (;;) {}"):
+        started = time.monotonic()
+        with pytest.raises(NodeTimeout) as failure:
+            await code(make_ctx, script=script, timeout="200ms")
+        assert time.monotonic() - started < 1.0
+        assert failure.value.retryable is False
+        assert failure.value.message == "script timed out after 0.2s"
+
+
+async def test_a_spinning_script_does_not_block_the_event_loop(make_ctx: Any) -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        with pytest.raises(NodeTimeout):
+            await code(make_ctx, script="await null; while (true) {}", timeout="500ms")
+    finally:
+        ticker.cancel()
+    assert ticks >= 20
+
+
+async def test_a_memory_hog_is_stopped_by_the_memory_limit(make_ctx: Any) -> None:
+    started = time.monotonic()
+    with pytest.raises(NodeError) as failure:
+        await code(
+            make_ctx,
+            script="const rows = []; for (;;) rows.push({n: rows.length, s: 'x' + rows.length});",
+            memoryLimit="32Mi",
+            timeout="10s",
+        )
+    assert time.monotonic() - started < 5.0
+    assert failure.value.type == "code"
+    assert failure.value.message == f"script exceeded the memory limit ({32 * 1024**2} bytes)"
+
+
+async def test_the_same_allocation_fits_under_a_larger_limit(make_ctx: Any) -> None:
+    script = "const rows = []; for (let i = 0; i < 1e6; i++) rows.push('x' + i); return rows.length"
+    with pytest.raises(NodeError, match="memory limit"):
+        await code(make_ctx, script=script, memoryLimit="16Mi", timeout="10s")
+    assert await code(make_ctx, script=script, memoryLimit="256Mi", timeout="10s") == 1_000_000
+
+
+def test_the_memory_limit_has_a_floor() -> None:
+    with pytest.raises(ValidationError, match="at least 8Mi"):
+        CodeConfig.model_validate({"script": "return 1", "memoryLimit": "1Mi"})
+
+
+async def test_state_does_not_leak_between_runs(make_ctx: Any) -> None:
+    assert (
+        await code(
+            make_ctx,
+            script="globalThis.leak = 1; counter = 2; Array.prototype.evil = 3; return 'set'",
+        )
+        == "set"
+    )
+    assert await code(make_ctx, script="return [typeof leak, typeof counter, typeof [].evil]") == [
+        "undefined",
+        "undefined",
+        "undefined",
+    ]
+
+
+async def test_the_isolate_has_no_host_apis(make_ctx: Any) -> None:
+    out = await code(
+        make_ctx,
+        script="return [typeof require, typeof process, typeof fetch, typeof XMLHttpRequest]",
+    )
+    assert out == ["undefined"] * 4
+
+
+async def test_concurrent_runs_are_isolated_and_correct(make_ctx: Any) -> None:
+    config = CodeConfig.model_validate(
+        {
+            "script": """
+                globalThis.mine = input.n;
+                let acc = 0;
+                for (let i = 0; i < 200000; i++) acc += i % 7;
+                await new Promise(resolve => setTimeout(resolve, 10));
+                return {n: globalThis.mine * 2, acc};
+            """,
+            "input": "$.input",
+        }
+    )
+    outs = await asyncio.gather(
+        *(run(config, make_ctx(scope={"input": {"n": n}})) for n in range(8))
+    )
+    expected_acc = sum(i % 7 for i in range(200000))
+    assert outs == [{"n": n * 2, "acc": expected_acc} for n in range(8)]
+
+
+def flow_text(script: str) -> str:
+    body = "\n".join(f"          {line}" for line in script.splitlines())
+    return (
+        "apiVersion: weir.dev/v1alpha1\nkind: Flow\nmetadata: {name: js}\nspec:\n"
+        "  trigger: {manual: {}}\n"
+        "  nodes:\n"
+        "    - name: totals\n"
+        "      code:\n"
+        "        input: $.input\n"
+        "        timeout: 2s\n"
+        "        script: |\n"
+        f"{body}\n"
+    )
+
+
+async def test_a_flow_with_a_code_node_runs_through_the_engine() -> None:
+    compiled = load_flows_text(
+        flow_text(
+            "const paid = input.orders.filter(o => o.paid);\n"
+            "return {count: paid.length, sum: paid.reduce((a, o) => a + o.amount, 0)};"
+        )
+    )[0]
+    engine = Engine()
+    try:
+        payload = {"orders": [{"paid": True, "amount": 5}, {"paid": False, "amount": 9}]}
+        result = await engine.execute(compiled, TriggerEvent(payload=payload))
+        failing = await engine.execute(compiled, TriggerEvent(payload={"orders": None}))
+    finally:
+        await engine.aclose()
+    assert result.status == "succeeded", result.error
+    assert result.result == {"count": 1, "sum": 5}
+    assert failing.status == "failed"
+    assert failing.error is not None
+    assert failing.error["type"] == "code" and failing.error["node"] == "totals"
+    assert "Cannot read properties of null (reading 'filter') (line 1)" in failing.error["message"]
