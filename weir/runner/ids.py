@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+# Not a secret, only unique: a PRNG seeded from the OS (and reseeded in forked children) is
+# enough and much cheaper than a system call per id.
+_random = random.Random()
+
+
 def new_execution_id() -> str:
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (int(time.time() * 1000) << 80) | _random.getrandbits(80)
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

@@ -201,14 +201,15 @@ class SqlExecutionStore:
 
     async def _write(self, batch: Sequence[ExecutionRecord | NodeRunRecord]) -> None:
         assert self._engine is not None
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, ExecutionRecord] = {}
         for item in batch:
             if isinstance(item, ExecutionRecord):
-                latest[item.id] = self._execution_row(item)  # the last state in the batch wins
+                latest[item.id] = item  # the last state in the batch wins; encode only that
         rows = [self._node_row(item) for item in batch if isinstance(item, NodeRunRecord)]
         async with self._engine.begin() as connection:
             if latest:
-                await connection.execute(self._upsert(), list(latest.values()))
+                rows_now = [self._execution_row(record) for record in latest.values()]
+                await connection.execute(self._upsert(), rows_now)
             if rows:
                 # Plain driver executemany: compiling the insert per row costs more than the write.
                 await connection.exec_driver_sql(self._insert_nodes, rows)
