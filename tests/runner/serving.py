@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ class Served:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stopping = False
-        self.log = flow.parent / f"serve-{self.port}.log"
+        # Beside the test's files, never beside an example in the repository.
+        self.log = Path(tempfile.mkdtemp(prefix="weir-serve-")) / "serve.log"
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
             [
