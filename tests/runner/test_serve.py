@@ -236,7 +236,9 @@ def test_sigterm_lets_every_request_in_flight_complete_then_exits_0(tmp_path: Pa
 
 def test_a_rewritten_flow_is_served_without_failing_a_request(tmp_path: Path) -> None:
     flow = write_flow(
-        tmp_path / "flow.yaml", "trigger: {rest: {path: /v}}", "- {name: v, transform: {set: {v: one}}}"
+        tmp_path / "flow.yaml",
+        "trigger: {rest: {path: /v}}",
+        "- {name: v, transform: {set: {v: one}}}",
     )
     with Served(flow, "--no-store") as served:
         failures: list[str] = []

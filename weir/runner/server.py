@@ -252,9 +252,7 @@ def _rabbitmq_consumer(service: FlowService, grace: float) -> Trigger:
                     await consumer.start()
                     return
                 except Exception as exc:
-                    log.warning(
-                        "cannot consume %s yet (%s); retrying in %.0fs", queue, exc, delay
-                    )
+                    log.warning("cannot consume %s yet (%s); retrying in %.0fs", queue, exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
 
