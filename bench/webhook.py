@@ -107,7 +107,9 @@ async def load(url: str, seconds: float, concurrency: int) -> dict[str, float]:
     }
 
 
-async def measure(command: list[str], url: str, seconds: float, concurrency: int) -> dict[str, float]:
+async def measure(
+    command: list[str], url: str, seconds: float, concurrency: int
+) -> dict[str, float]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await wait_listening(url)
@@ -122,6 +124,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--no-store", action="store_true", help="measure without recording")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         flow = Path(tmp) / "flow.yaml"
@@ -130,8 +133,18 @@ async def main() -> None:
         baseline_script.write_text(BASELINE)
         port = free_port()
         weir = await measure(
-            [sys.executable, "-m", "weir.cli", "serve", str(flow), "--host", "127.0.0.1",
-             "--port", str(port), "--store", f"sqlite:///{tmp}/bench.db"],
+            [
+                sys.executable,
+                "-m",
+                "weir.cli",
+                "serve",
+                str(flow),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *(["--no-store"] if args.no_store else ["--store", f"sqlite:///{tmp}/bench.db"]),
+            ],
             f"http://127.0.0.1:{port}/orders",
             args.seconds,
             args.concurrency,
@@ -147,7 +160,7 @@ async def main() -> None:
         json.dumps(
             {
                 "bench": "webhook",
-                "recording": True,
+                "recording": not args.no_store,
                 "concurrency": args.concurrency,
                 "seconds": args.seconds,
                 "weir": weir,

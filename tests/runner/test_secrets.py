@@ -57,3 +57,24 @@ def test_an_undeclared_secret_is_refused_at_run_time_too() -> None:
     secrets = Secrets(LocalSecretResolver(environ={}), Redactor(), set())
     with pytest.raises(ConfigError, match="not declared"):
         secrets.reveal(SecretRef(secret="x", key="y"))
+
+
+def test_secrets_needing_json_escapes_are_found_in_keys_values_and_bytes() -> None:
+    redactor = Redactor()
+    quoted, accented = 'pa"ss\\word', "clé-secrète"
+    redactor.add(quoted)
+    redactor.add(accented)
+    value = {
+        "nested": [{"k": f"Bearer {quoted}"}],
+        f"key-{accented}": 1,
+        "raw": f"x{accented}".encode(),
+        "clean": "nothing here",
+    }
+    assert redactor(value) == {
+        "nested": [{"k": "Bearer ***"}],
+        "key-***": 1,
+        "raw": b"x***",
+        "clean": "nothing here",
+    }
+    untouched = {"a": ["b", {"c": 1.5}]}
+    assert redactor(untouched) is untouched  # nothing to scrub: no copy made

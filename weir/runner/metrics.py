@@ -5,6 +5,8 @@ One registry per service, so tests and several services in one process do not sh
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -22,6 +24,7 @@ class RunnerMetrics(ExecutionListener):
 
     def __init__(self, flow: str = "") -> None:
         self.flow = flow
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry()
         r = self.registry
         self.executions = Counter(
@@ -69,24 +72,35 @@ class RunnerMetrics(ExecutionListener):
         self.build.info({"version": __version__})
         self.flow_valid.set(1)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # labels() looks the child up under a lock on every call; the hot path keeps its own.
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def trigger(self, flow: str, trigger: str, outcome: str) -> None:
-        self.trigger_events.labels(flow, trigger, outcome).inc()
+        self._child(self.trigger_events, flow, trigger, outcome).inc()
 
     def execution_started(self, record: ExecutionRecord) -> None:
-        self.in_flight.labels(record.flow).inc()
+        self._child(self.in_flight, record.flow).inc()
 
     def node_finished(self, record: NodeRunRecord) -> None:
         flow = self.flow
-        self.node_seconds.labels(flow, record.node, record.kind).observe(record.duration_ms / 1000)
+        self._child(self.node_seconds, flow, record.node, record.kind).observe(
+            record.duration_ms / 1000
+        )
         if len(record.attempts) > 1:
-            self.retries.labels(flow, record.node).inc(len(record.attempts) - 1)
+            self._child(self.retries, flow, record.node).inc(len(record.attempts) - 1)
         if record.error:
-            self.node_failures.labels(flow, record.node, record.error.get("type", "error")).inc()
+            error_type = str(record.error.get("type", "error"))
+            self._child(self.node_failures, flow, record.node, error_type).inc()
 
     def execution_finished(self, result: ExecutionResult) -> None:
-        self.in_flight.labels(result.flow).dec()
-        self.executions.labels(result.flow, result.status).inc()
-        self.execution_seconds.labels(result.flow).observe(result.duration_ms / 1000)
+        self._child(self.in_flight, result.flow).dec()
+        self._child(self.executions, result.flow, result.status).inc()
+        self._child(self.execution_seconds, result.flow).observe(result.duration_ms / 1000)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -209,19 +209,22 @@ class SqlExecutionStore:
         async with self._engine.begin() as connection:
             if latest:
                 rows_now = [self._execution_row(record) for record in latest.values()]
-                await connection.execute(self._upsert(), rows_now)
+                await connection.exec_driver_sql(self._upsert_executions, rows_now)
             if rows:
                 # Plain driver executemany: compiling the insert per row costs more than the write.
                 await connection.exec_driver_sql(self._insert_nodes, rows)
 
-    def _upsert(self) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        statement = insert(executions)
-        updated = {c.name: statement.excluded[c.name] for c in executions.columns if c.name != "id"}
-        return statement.on_conflict_do_update(index_elements=["id"], set_=updated)
+    @property
+    def _upsert_executions(self) -> str:
+        # The same ON CONFLICT clause serves SQLite and PostgreSQL.
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        names = [c.name for c in executions.columns]
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
+        return (
+            f"INSERT INTO {executions.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join(mark for _ in names)}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
 
     def _encode(self, value: Any) -> str | None:
         if value is None:
@@ -233,21 +236,22 @@ class SqlExecutionStore:
             )
         return text
 
-    def _execution_row(self, record: ExecutionRecord) -> dict[str, Any]:
-        return {
-            "id": record.id,
-            "flow": record.flow,
-            "revision": record.revision,
-            "trigger_kind": record.trigger_kind,
-            "trigger": self._encode(record.trigger),
-            "status": record.status,
-            "started_at": record.started_at,
-            "finished_at": record.finished_at,
-            "duration_ms": record.duration_ms,
-            "error": self._encode(record.error),
-            "result": self._encode(record.result),
-            "replay_of": record.replay_of,
-        }
+    def _execution_row(self, record: ExecutionRecord) -> tuple[Any, ...]:
+        # In the order of executions' columns.
+        return (
+            record.id,
+            record.flow,
+            record.revision,
+            record.trigger_kind,
+            self._encode(record.trigger),
+            record.status,
+            record.started_at,
+            record.finished_at,
+            record.duration_ms,
+            self._encode(record.error),
+            self._encode(record.result),
+            record.replay_of,
+        )
 
     @property
     def _insert_nodes(self) -> str:

@@ -1,0 +1,202 @@
+"""RabbitMQ relay throughput: `weir serve` consuming XML orders → transform → publish (confirmed,
+persistent), with execution recording on (SQLite), against a hand-written aio-pika relay doing
+the same work with the same prefetch. Both relay the same N messages between fresh queues on the
+machine's RabbitMQ; the output queue is then drained to count messages lost. One JSON line.
+
+    python bench/amqp.py [--messages 20000] [--prefetch 50] [--url amqp://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import aio_pika
+
+FLOW = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {{name: bench-amqp}}
+spec:
+  secrets: [{{name: amqp}}]
+  trigger:
+    rabbitmq: {{url: {{secret: amqp, key: url}}, queue: {source}, prefetch: {prefetch}}}
+  nodes:
+    - name: parse
+      transform: {{xml2json: {{text: $.input}}}}
+      next: publish
+    - name: publish
+      rabbitmq:
+        url: {{secret: amqp, key: url}}
+        routingKey: {target}
+        messageId: "${{nodes.parse.order['@id']}}"
+        message: {{id: "${{nodes.parse.order['@id']}}", customer: $.nodes.parse.order.customer}}
+"""
+
+RELAY = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import aio_pika
+    from defusedxml.ElementTree import fromstring
+
+    async def main(url, source, target, prefetch):
+        connection = await aio_pika.connect_robust(url)
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=prefetch)
+        queue = await channel.declare_queue(source, durable=True)
+
+        async def handle(message):
+            root = fromstring(message.body.decode(), forbid_dtd=True)
+            body = {"id": root.get("id"), "customer": root.findtext("customer")}
+            await channel.default_exchange.publish(
+                aio_pika.Message(json.dumps(body).encode(), content_type="application/json",
+                                 message_id=body["id"],
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=target,
+            )
+            await message.ack()
+
+        async def on_message(message):
+            asyncio.get_running_loop().create_task(handle(message))
+
+        await queue.consume(on_message)
+        await asyncio.Event().wait()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    """
+)
+
+
+async def publish(url: str, queue: str, count: int) -> None:
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.declare_queue(queue, durable=True)
+    for start in range(0, count, 1000):
+        await asyncio.gather(
+            *(
+                channel.default_exchange.publish(
+                    aio_pika.Message(
+                        f'<order id="o-{i}"><customer>c{i}</customer></order>'.encode(),
+                        content_type="application/xml",
+                        message_id=f"o-{i}",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=queue,
+                )
+                for i in range(start, min(start + 1000, count))
+            )
+        )
+    await connection.close()
+
+
+async def depth(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
+    declared = await channel.declare_queue(queue, durable=True)
+    return declared.declaration_result.message_count or 0
+
+
+async def relay(
+    url: str, command: list[str], source: str, target: str, count: int
+) -> dict[str, float]:
+    await publish(url, source, count)
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    await channel.declare_queue(target, durable=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "WEIR_SECRET_AMQP_URL": url},
+    )
+    try:
+        while await depth(channel, target) == 0:  # start-up is not part of the figure
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        first = await depth(channel, target)
+        while (done := await depth(channel, target)) < count:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited {process.returncode}")
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait(60)
+    ids = set()
+    queue = await channel.declare_queue(target, durable=True)
+    while (message := await queue.get(fail=False, no_ack=True)) is not None:
+        ids.add(json.loads(message.body)["id"])
+    for name in (source, f"{source}.retry", f"{source}.dead", target):
+        await channel.queue_delete(name)
+    await connection.close()
+    return {
+        "messages_per_second": round((done - first) / elapsed, 1),
+        "messages": count,
+        "lost": count - len(ids),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--prefetch", type=int, default=50)
+    parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
+    args = parser.parse_args()
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = f"bench.in.{tag}", f"bench.out.{tag}"
+        flow = Path(tmp) / "flow.yaml"
+        flow.write_text(FLOW.format(source=source, target=target, prefetch=args.prefetch))
+        weir = await relay(
+            args.url,
+            [
+                sys.executable,
+                "-m",
+                "weir.cli",
+                "serve",
+                str(flow),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--store",
+                f"sqlite:///{tmp}/bench.db",
+            ],
+            source,
+            target,
+            args.messages,
+        )
+        script = Path(tmp) / "relay.py"
+        script.write_text(RELAY)
+        source, target = f"bench.in.{tag}.b", f"bench.out.{tag}.b"
+        baseline = await relay(
+            args.url,
+            [sys.executable, str(script), args.url, source, target, str(args.prefetch)],
+            source,
+            target,
+            args.messages,
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "amqp",
+                "recording": True,
+                "prefetch": args.prefetch,
+                "weir": weir,
+                "baseline_aio_pika": baseline,
+                "ratio": round(weir["messages_per_second"] / baseline["messages_per_second"], 3),
+                "target_ratio": 0.8,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
