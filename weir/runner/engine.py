@@ -342,7 +342,7 @@ class _Execution:
             status="failed" if outcome.error else "succeeded",
             started_at=started,
             finished_at=finished,
-            attempts=attempts,
+            attempts=self._redact(attempts),  # attempt errors can quote secret values
             input=self._redact(inputs[0] if len(inputs) == 1 else inputs),
             output=self._redact(outcome.output),
             error=self._redact(outcome.error.to_dict()) if outcome.error else None,
