@@ -1,0 +1,235 @@
+"""The http node against a real local aiohttp server: methods, bodies, auth, answers, errors and
+connection reuse."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.runner.serving import free_port
+from weir.flow.load import load_flows_text
+from weir.runner.context import NodeContext
+from weir.runner.engine import Engine, TriggerEvent
+from weir.runner.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
+from weir.runner.files import file_ref
+from weir.runner.nodes.http import HttpConfig, run
+from weir.runner.secrets import LocalSecretResolver
+
+
+class Server:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.peers: set[Any] = set()
+        self.flaky = 0
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": list(request.query.items()),
+                "headers": dict(request.headers),
+                "body": body,
+            }
+        )
+        path = request.path
+        if path == "/json":
+            return web.json_response({"ok": True, "got": body.decode() or None})
+        if path == "/text":
+            return web.Response(text="plain words")
+        if path == "/bytes":
+            return web.Response(body=b"\x00\x01\x02", content_type="application/octet-stream")
+        if path.startswith("/status/"):
+            status = int(path.rsplit("/", 1)[1])
+            return web.json_response({"error": f"status {status}"}, status=status)
+        if path == "/slow":
+            await asyncio.sleep(2)
+            return web.Response(text="late")
+        if path == "/redirect":
+            raise web.HTTPFound("/json")
+        if path == "/flaky":
+            self.flaky += 1
+            if self.flaky < 3:
+                return web.Response(status=503, text="warming up")
+            return web.json_response({"attempt": self.flaky})
+        return web.Response(status=404, text="no such page")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    state = Server()
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", state.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    state.url = f"http://127.0.0.1:{port}"
+    yield state
+    await runner.cleanup()
+
+
+def config(**fields: Any) -> HttpConfig:
+    return HttpConfig.model_validate(fields)
+
+
+async def test_a_json_post_with_headers_and_query(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    ctx = make_ctx(scope={"input": {"id": 7, "tags": ["a", "b"]}})
+    out = await run(
+        config(
+            url=server.url + "/json",
+            method="POST",
+            headers={"X-Trace": "t-${input.id}"},
+            query={"tag": "$.input.tags", "n": 1},
+            json={"id": "$.input.id"},
+        ),
+        ctx,
+    )
+    assert out["status"] == 200 and out["body"]["ok"] is True
+    seen = server.requests[-1]
+    assert seen["method"] == "POST" and seen["headers"]["X-Trace"] == "t-7"
+    assert seen["query"] == [("tag", "a"), ("tag", "b"), ("n", "1")]
+    assert seen["body"] == b'{"id": 7}' and seen["headers"]["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+async def test_every_method_reaches_the_server(
+    server: Server, make_ctx: Callable[..., NodeContext], method: str
+) -> None:
+    out = await run(config(url=server.url + "/json", method=method), make_ctx())
+    assert out["status"] == 200 and server.requests[-1]["method"] == method
+
+
+async def test_form_and_raw_bodies(
+    server: Server, make_ctx: Callable[..., NodeContext], tmp_path: Any
+) -> None:
+    await run(
+        config(url=server.url + "/json", method="POST", form={"a": "1", "b": ["x", "y"]}),
+        make_ctx(),
+    )
+    assert server.requests[-1]["body"] == b"a=1&b=x&b=y"
+    await run(
+        config(url=server.url + "/json", method="POST", body="<x/>", contentType="application/xml"),
+        make_ctx(),
+    )
+    assert server.requests[-1]["body"] == b"<x/>"
+    assert server.requests[-1]["headers"]["Content-Type"] == "application/xml"
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"z" * 3_000_000)
+    ctx = make_ctx(scope={"input": {"file": file_ref(big, "big.bin", size=3_000_000)}})
+    await run(config(url=server.url + "/json", method="PUT", body="$.input.file"), ctx)
+    assert server.requests[-1]["body"] == b"z" * 3_000_000
+
+
+async def test_bearer_and_basic_auth_come_from_secrets_and_never_show(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    secrets = {("crm", "token"): "tok-123456", ("crm", "password"): "pw-123456"}
+    ctx = make_ctx(secrets=secrets)
+    out = await run(
+        config(url=server.url + "/json", auth={"bearer": {"secret": "crm", "key": "token"}}), ctx
+    )
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer tok-123456"
+    assert "tok-123456" not in str(out) and "tok-123456" not in str(ctx.input)
+    await run(
+        config(
+            url=server.url + "/json",
+            auth={"basic": {"username": "ada", "password": {"secret": "crm", "key": "password"}}},
+        ),
+        make_ctx(secrets=secrets),
+    )
+    assert server.requests[-1]["headers"]["Authorization"].startswith("Basic ")
+
+
+async def test_answers_are_parsed_by_content_type_or_as_asked(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    assert (await run(config(url=server.url + "/text"), make_ctx()))["body"] == "plain words"
+    assert (await run(config(url=server.url + "/bytes"), make_ctx()))["body"] == b"\x00\x01\x02"
+    as_text = await run(config(url=server.url + "/json", responseType="text"), make_ctx())
+    assert as_text["body"].startswith('{"ok"')
+    redirected = await run(config(url=server.url + "/redirect"), make_ctx())
+    assert redirected["body"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(500, True), (503, True), (429, True), (408, True), (404, False), (400, False), (401, False)],
+)
+async def test_non_2xx_answers_are_errors_carrying_the_status(
+    server: Server, make_ctx: Callable[..., NodeContext], status: int, retryable: bool
+) -> None:
+    with pytest.raises(NodeError) as caught:
+        await run(config(url=f"{server.url}/status/{status}"), make_ctx())
+    assert caught.value.type == "http" and caught.value.retryable is retryable
+    assert caught.value.details["status"] == status
+    assert caught.value.details["body"] == {"error": f"status {status}"}
+    assert f"answered {status}" in caught.value.message
+
+
+async def test_an_expected_status_is_a_success(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    out = await run(config(url=f"{server.url}/status/404", expectStatus=[404]), make_ctx())
+    assert out["status"] == 404
+
+
+async def test_refused_connections_and_timeouts_are_retryable(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    with pytest.raises(ConnectionFailed) as refused:
+        await run(config(url=f"http://127.0.0.1:{free_port()}/x"), make_ctx())
+    assert refused.value.retryable
+    with pytest.raises(NodeTimeout) as slow:
+        await run(config(url=server.url + "/slow", timeout="200ms"), make_ctx())
+    assert slow.value.retryable and "timed out after 0.2s" in slow.value.message
+
+
+async def test_a_url_without_http_is_a_config_error(make_ctx: Callable[..., NodeContext]) -> None:
+    with pytest.raises(ConfigError, match="must start with http:// or https://, got 'ftp://x'"):
+        await run(config(url="ftp://x"), make_ctx())
+
+
+def test_two_bodies_are_refused_when_the_flow_is_loaded() -> None:
+    with pytest.raises(ValueError, match="one body; found json, form"):
+        config(url="http://x", json={"a": 1}, form={"b": 2})
+
+
+async def test_connections_are_reused_across_requests(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    for _ in range(5):
+        await run(config(url=server.url + "/json"), make_ctx())
+    assert len(server.peers) == 1
+
+
+async def test_a_flow_retries_a_503_then_succeeds(server: Server) -> None:
+    (flow,) = load_flows_text(
+        f"""
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {{name: retrying}}
+spec:
+  trigger: {{manual: {{}}}}
+  nodes:
+    - name: call
+      http: {{url: "{server.url}/flaky"}}
+      retry: {{maxAttempts: 3, backoff: fixed, initialDelay: 10ms, jitter: false}}
+"""
+    )
+    engine = Engine(secrets=LocalSecretResolver(environ={}))
+    result = await engine.execute(flow, TriggerEvent(payload={}))
+    await engine.aclose()
+    assert result.ok and result.result["body"] == {"attempt": 3}
+    (record,) = result.nodes
+    statuses = [a["error"]["status"] if a["error"] else None for a in record.attempts]
+    assert statuses == [503, 503, None]
