@@ -1,0 +1,146 @@
+"""The examples run as their READMEs say, against local servers where they need one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.runner.serving import ROOT, free_port
+
+EXAMPLES = ROOT / "examples"
+
+
+def weir(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "weir.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class Receiver:
+    """A local HTTP endpoint in a thread that records what it was sent."""
+
+    def __init__(self, status: int = 201) -> None:
+        import asyncio
+        import threading
+
+        self.status = status
+        self.received: list[dict[str, Any]] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def handle(request: web.Request) -> web.Response:
+            self.received.append(
+                {
+                    "path": request.path,
+                    "headers": dict(request.headers),
+                    "json": await request.json(),
+                }
+            )
+            return web.json_response({"created": True}, status=self.status)
+
+        async def start() -> None:
+            app = web.Application()
+            app.router.add_post("/{tail:.*}", handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+            ready.set()
+
+        self._thread = threading.Thread(
+            target=lambda: (self._loop.run_until_complete(start()), self._loop.run_forever()),
+            daemon=True,
+        )
+        self._thread.start()
+        ready.wait(10)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            await self._runner.cleanup()
+
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = Receiver()
+    yield started
+    started.close()
+
+
+def branching_input(crm_url: str) -> str:
+    data = json.loads((EXAMPLES / "branching" / "input.json").read_text())
+    return json.dumps({**data, "crmUrl": crm_url})
+
+
+def test_branching_publishes_actives_and_queues_drafts(receiver: Receiver, tmp_path: Path) -> None:
+    done = weir(
+        "run",
+        "examples/branching/flow.yaml",
+        "--input",
+        branching_input(receiver.url),
+        "--store",
+        f"sqlite:///{tmp_path}/s.db",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "statuses": 2,
+        "active": 2,
+        "published": True,
+        "parked": False,
+        "toReview": [2, 4],
+    }
+    (post,) = receiver.received
+    assert post["path"] == "/contacts" and [r["id"] for r in post["json"]] == [1, 3]
+
+
+def test_branching_retries_then_parks_when_the_crm_is_down(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/s.db"
+    done = weir(
+        "run",
+        "examples/branching/flow.yaml",
+        "--input",
+        branching_input(f"http://127.0.0.1:{free_port()}"),
+        "--store",
+        store,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parked"] is True
+    listed = json.loads(weir("executions", "list", "--store", store, "--json").stdout)
+    shown = weir("executions", "show", listed[0]["id"], "--store", store)
+    assert "publish (http) failed" in shown.stdout
+    for attempt in (1, 2, 3):
+        assert f"attempt {attempt}:" in shown.stdout
+    assert "park (log) succeeded" in shown.stdout
+    detail = json.loads(
+        weir("executions", "show", listed[0]["id"], "--store", store, "--json").stdout
+    )
+    publish = next(n for n in detail["nodes"] if n["node"] == "publish")
+    assert len(publish["attempts"]) == 3
+    assert all(a["error"]["type"] == "connection" for a in publish["attempts"])
+
+
+def test_branching_takes_otherwise_without_active_records(tmp_path: Path) -> None:
+    data = {"crmUrl": "http://127.0.0.1:9", "records": [{"id": 9, "status": "draft"}]}
+    done = weir("run", "examples/branching/flow.yaml", "--input", json.dumps(data), "--no-store")
+    assert done.returncode == 0, done.stderr
+    assert "✓ nothing_active" in done.stderr and "publish" not in done.stderr
