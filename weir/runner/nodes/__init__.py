@@ -13,9 +13,11 @@ from weir.runner.nodes import (
     http,
     llm,
     log,
+    mail,
     rabbitmq,
     s3,
     sftp,
+    sql,
     transform,
 )
 from weir.runner.nodes.kind import NodeKind
@@ -29,9 +31,11 @@ NODE_KINDS: dict[str, NodeKind] = {
         http.KIND,
         llm.KIND,
         log.KIND,
+        mail.KIND,
         rabbitmq.KIND,
         s3.KIND,
         sftp.KIND,
+        sql.KIND,
         transform.KIND,
     )
 }
