@@ -144,3 +144,44 @@ def test_branching_takes_otherwise_without_active_records(tmp_path: Path) -> Non
     done = weir("run", "examples/branching/flow.yaml", "--input", json.dumps(data), "--no-store")
     assert done.returncode == 0, done.stderr
     assert "✓ nothing_active" in done.stderr and "publish" not in done.stderr
+
+
+def test_users_to_crm_posts_the_active_users_with_the_token(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    import socket
+
+    from tests.conftest import require_service
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        require_service(sock.connect_ex(("127.0.0.1", 5432)) == 0, "PostgreSQL on 127.0.0.1:5432")
+    database = "postgresql://postgres@127.0.0.1:5432/test"
+    seeded = subprocess.run(
+        ["psql", database, "-q", "-f", str(EXAMPLES / "users-to-crm" / "seed.sql")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    store = f"sqlite:///{tmp_path}/s.db"
+    done = weir(
+        "run",
+        "examples/users-to-crm/flow.yaml",
+        "--input",
+        json.dumps({"crmUrl": receiver.url}),
+        "--store",
+        store,
+        env={"WEIR_SECRET_DB_URL": database, "WEIR_SECRET_CRM_TOKEN": "dev-token-4242"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"synced": 3, "contacts": ["user-1", "user-3", "user-5"]}
+    posted = sorted(receiver.received, key=lambda r: r["json"]["externalId"])
+    assert [p["json"] for p in posted] == [
+        {"externalId": "user-1", "name": "Ada Lovelace", "email": "ada@example.org"},
+        {"externalId": "user-3", "name": "Grace Hopper", "email": "grace@example.org"},
+        {"externalId": "user-5", "name": "Barbara Liskov", "email": "barbara@example.org"},
+    ]
+    assert {p["headers"]["Authorization"] for p in posted} == {"Bearer dev-token-4242"}
+    assert "dev-token-4242" not in done.stderr
+    assert b"dev-token-4242" not in (tmp_path / "s.db").read_bytes()

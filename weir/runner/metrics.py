@@ -91,8 +91,9 @@ class RunnerMetrics(ExecutionListener):
         self._child(self.node_seconds, flow, record.node, record.kind).observe(
             record.duration_ms / 1000
         )
-        if len(record.attempts) > 1:
-            self._child(self.retries, flow, record.node).inc(len(record.attempts) - 1)
+        retries = sum(1 for a in record.attempts if a.get("attempt", 1) > 1)  # forEach: per item
+        if retries:
+            self._child(self.retries, flow, record.node).inc(retries)
         if record.error:
             error_type = str(record.error.get("type", "error"))
             self._child(self.node_failures, flow, record.node, error_type).inc()

@@ -19,7 +19,12 @@ class ProgressPrinter(ExecutionListener):
 
     def node_finished(self, record: NodeRunRecord) -> None:
         mark = "✓" if record.status == "succeeded" else "✗"
-        tries = f"  ({len(record.attempts)} attempts)" if len(record.attempts) > 1 else ""
+        retries = sum(1 for a in record.attempts if a.get("attempt", 1) > 1)  # forEach: per item
+        tries = (
+            f"  ({retries + 1} attempts)"
+            if retries and len(record.attempts) == retries + 1
+            else (f"  ({retries} retries)" if retries else "")
+        )
         line = f"  {mark} {record.node:<20} {record.kind:<10} {_ms(record.duration_ms)}{tries}"
         if record.error:
             line += f"  {record.error.get('type')}: {self.redactor.text(str(record.error.get('message')))}"
