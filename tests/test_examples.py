@@ -185,3 +185,44 @@ def test_users_to_crm_posts_the_active_users_with_the_token(
     assert {p["headers"]["Authorization"] for p in posted} == {"Bearer dev-token-4242"}
     assert "dev-token-4242" not in done.stderr
     assert b"dev-token-4242" not in (tmp_path / "s.db").read_bytes()
+
+
+def test_nightly_report_writes_the_csv_of_the_previous_day(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    from tests.conftest import require_service
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        require_service(sock.connect_ex(("127.0.0.1", 5432)) == 0, "PostgreSQL on 127.0.0.1:5432")
+    database = "postgresql://postgres@127.0.0.1:5432/test"
+    seed = EXAMPLES / "nightly-report" / "seed.sql"
+    seeded = subprocess.run(
+        ["psql", database, "-q", "-f", str(seed)], capture_output=True, text=True
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "weir.cli",
+            "run",
+            str(EXAMPLES / "nightly-report" / "flow.yaml"),
+            "--trigger",
+            "cron",
+            "--scheduled-time",
+            "2026-11-25T02:00:00+01:00",
+            "--no-store",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "WEIR_SECRET_DB_URL": database, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["report"] == "reports/orders-2026-11-25.csv"
+    report = (tmp_path / "reports" / "orders-2026-11-25.csv").read_text()
+    assert report.splitlines() == ["status,orders,amount", "paid,3,72.9", "refunded,1,12.5"]

@@ -51,6 +51,7 @@ def cron_event(
         payload={},
         meta={
             "scheduledTime": slot.isoformat(),
+            "scheduledDate": slot.date().isoformat(),  # in the trigger's time zone
             "previousTime": previous.isoformat(),
             "startedTime": now.isoformat(),
             "schedule": trigger.schedule,
