@@ -226,3 +226,49 @@ def test_nightly_report_writes_the_csv_of_the_previous_day(tmp_path: Path) -> No
     assert json.loads(done.stdout)["report"] == "reports/orders-2026-11-25.csv"
     report = (tmp_path / "reports" / "orders-2026-11-25.csv").read_text()
     assert report.splitlines() == ["status,orders,amount", "paid,3,72.9", "refunded,1,12.5"]
+
+
+def test_code_computes_the_order_summary_and_names_the_failing_line() -> None:
+    order = {
+        "customer": "Ada",
+        "lines": [{"sku": "A1", "qty": 2, "price": 9.5}, {"sku": "B2", "qty": 1, "price": 20}],
+    }
+    done = weir("run", "examples/code/flow.yaml", "--input", json.dumps(order), "--no-store", "-q")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["customer"], result["items"], result["total"], result["biggest"]) == (
+        "ADA",
+        3,
+        39,
+        "B2",
+    )
+    empty = weir(
+        "run",
+        "examples/code/flow.yaml",
+        "--input",
+        '{"customer": "Ada", "lines": []}',
+        "--no-store",
+        "-q",
+    )
+    assert empty.returncode == 1
+    assert "script failed: Error: order for Ada has no lines (line 2)" in empty.stderr
+
+
+def test_files_writes_the_report_under_the_base_directory(tmp_path: Path) -> None:
+    rows = {"name": "q3", "rows": [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Grace"}]}
+    done = weir(
+        "run",
+        "examples/files/flow.yaml",
+        "--input",
+        json.dumps(rows),
+        "--no-store",
+        "-q",
+        env={"WEIR_FILE_BASE_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "weir-reports" / "q3.csv").read_text().splitlines() == [
+        "id,name",
+        "1,Ada",
+        "2,Grace",
+    ]
+    assert json.loads(done.stdout)["written"]["path"] == "weir-reports/q3.csv"
