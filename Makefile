@@ -21,6 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check weir tests bench
 	$(BIN)/ruff format --check weir tests bench
+	$(BIN)/hadolint Dockerfile.runner Dockerfile.operator
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,6 +37,8 @@ bench: $(STAMP)
 # Re-resolve every dependency after a change to pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra sql --extra code --extra files --extra mail --extra oracle --extra runner --generate-hashes --python-version 3.11 -o requirements/runner.lock
+	$(BIN)/uv pip compile pyproject.toml --extra operator --generate-hashes --python-version 3.11 -o requirements/operator.lock
 
 clean:
 	rm -rf $(VENV) .weir .pytest_cache .mypy_cache .ruff_cache
