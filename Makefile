@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit lock bench clean
+.PHONY: demo test lint typecheck unit e2e lock bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ unit: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The kind-based end-to-end suite: needs Docker, kind, kubectl and helm (docs/install.md).
+e2e: $(STAMP)
+	WEIR_E2E=1 $(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
