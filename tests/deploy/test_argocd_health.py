@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from lupa import LuaRuntime
 
-SCRIPT = (Path(__file__).parents[2] / "deploy" / "argocd" / "health.lua").read_text()
+SCRIPT_DIR = Path(__file__).parents[2] / "deploy" / "argocd"
+SCRIPT = (SCRIPT_DIR / "health.lua").read_text()
 
 
 def health(obj: dict[str, Any]) -> dict[str, str]:
@@ -107,3 +108,22 @@ def test_the_health_check_maps_status_to_argo_health(
     status: dict[str, Any] | None, expected: str, message: str
 ) -> None:
     assert health(flow(status)) == {"status": expected, "message": message}
+
+
+def test_the_argocd_cm_patch_carries_exactly_the_tested_script() -> None:
+    import yaml
+
+    patch = yaml.safe_load((SCRIPT_DIR / "argocd-cm-health.yaml").read_text())
+    assert patch["data"]["resource.customizations.health.weir.dev_Flow"] == SCRIPT
+
+
+def test_the_gitops_examples_are_well_formed() -> None:
+    import yaml
+
+    root = Path(__file__).parents[2] / "deploy"
+    (application,) = yaml.safe_load_all((root / "argocd" / "application.yaml").read_text())
+    assert application["kind"] == "Application" and application["spec"]["syncPolicy"]["automated"]
+    kinds = [
+        d["kind"] for d in yaml.safe_load_all((root / "flux" / "kustomization.yaml").read_text())
+    ]
+    assert kinds == ["Kustomization", "GitRepository"]
