@@ -39,6 +39,7 @@ from weir.runner.errors import ConfigError, NodeError, NotFound
 from weir.runner.files import file_ref, is_file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 
 T = TypeVar("T")
 
@@ -55,30 +56,10 @@ def _known_encoding(value: str) -> str:
     return value
 
 
-def _compiled_regex(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return value
-
-
-class FileList(Strict):
+class FileList(ListOp):
     path: Text = Field(
         ".", validate_default=True, description="Directory to list; the base directory if unset."
     )
-    pattern: str | None = Field(None, description='Glob matched against entry names: "*.csv".')
-    regex: str | None = Field(
-        None, description="Regular expression searched in each entry's path relative to `path`."
-    )
-    recursive: bool = Field(False, description="Descend into subdirectories.")
-    filesOnly: bool = Field(False, description="Leave directories out of the result.")
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        return _compiled_regex(value)
 
 
 class FileRead(Strict):
@@ -133,25 +114,6 @@ class FileAppend(Strict):
         return _known_encoding(value)
 
 
-class FileDelete(Strict):
-    path: Text = Field(description="File or empty directory to remove.")
-    missingOk: bool = Field(False, description="Succeed when the path does not exist.")
-
-
-class FileRename(Strict):
-    path: Text = Field(description="Path to rename or move.")
-    to: Text = Field(description="New path, in the same or another directory.")
-    overwrite: bool = Field(False, description="Replace an existing target.")
-    mkdirs: bool = Field(False, description="Create the target's missing parent directories.")
-
-
-class FileMkdir(Strict):
-    path: Text = Field(description="Directory to create.")
-    parents: bool = Field(
-        True, description="Create missing parents too, and succeed if it already exists."
-    )
-
-
 OPERATIONS = ("list", "read", "write", "append", "delete", "rename", "move", "mkdir")
 
 
@@ -165,10 +127,10 @@ class FileConfig(Strict):
     read: FileRead | None = Field(None, description="Read a file as text, bytes or a reference.")
     write: FileWrite | None = Field(None, description="Write a file atomically.")
     append: FileAppend | None = Field(None, description="Append to a file.")
-    delete: FileDelete | None = Field(None, description="Remove a file or an empty directory.")
-    rename: FileRename | None = Field(None, description="Rename or move a path.")
-    move: FileRename | None = Field(None, description="The same as rename.")
-    mkdir: FileMkdir | None = Field(None, description="Create a directory.")
+    delete: DeleteOp | None = Field(None, description="Remove a file or an empty directory.")
+    rename: RenameOp | None = Field(None, description="Rename or move a path.")
+    move: RenameOp | None = Field(None, description="The same as rename.")
+    mkdir: MkdirOp | None = Field(None, description="Create a directory.")
 
     @model_validator(mode="after")
     def _one_operation(self) -> FileConfig:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from weir.flow.durations import Duration
 from weir.flow.expressions import Text, Value
@@ -24,29 +24,10 @@ from weir.runner.context import NodeContext
 from weir.runner.files import file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 from weir.runner.nodes.sftp_client import SshPool, SshSettings, translate
 
 T = TypeVar("T")
-
-
-class SftpList(Strict):
-    path: Text = Field(description="Remote directory to list.")
-    pattern: str | None = Field(None, description='Glob matched against entry names: "*.csv".')
-    regex: str | None = Field(
-        None, description="Regular expression searched in each entry's path relative to `path`."
-    )
-    recursive: bool = Field(False, description="Descend into subdirectories.")
-    filesOnly: bool = Field(False, description="Leave directories out of the result.")
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
 
 
 class SftpGet(Strict):
@@ -59,25 +40,6 @@ class SftpPut(Strict):
         description="What to write: a file reference from another node, bytes or text."
     )
     mkdirs: bool = Field(False, description="Create missing parent directories first.")
-
-
-class SftpDelete(Strict):
-    path: Text = Field(description="Remote file or empty directory to remove.")
-    missingOk: bool = Field(False, description="Succeed when the path does not exist.")
-
-
-class SftpRename(Strict):
-    path: Text = Field(description="Remote path to rename or move.")
-    to: Text = Field(description="New remote path, in the same or another directory.")
-    overwrite: bool = Field(False, description="Replace an existing target (POSIX rename).")
-    mkdirs: bool = Field(False, description="Create the target's missing parent directories.")
-
-
-class SftpMkdir(Strict):
-    path: Text = Field(description="Remote directory to create.")
-    parents: bool = Field(
-        True, description="Create missing parents too, and succeed if it already exists."
-    )
 
 
 OPERATIONS = ("list", "get", "put", "delete", "rename", "move", "mkdir")
@@ -107,13 +69,13 @@ class SftpConfig(Strict):
         validate_default=True,
         description="Limit for connecting and for each wait on the server.",
     )
-    list: SftpList | None = Field(None, description="List a directory.")
+    list: ListOp | None = Field(None, description="List a directory.")
     get: SftpGet | None = Field(None, description="Download a file (spooled to disk).")
     put: SftpPut | None = Field(None, description="Upload a file reference, bytes or text.")
-    delete: SftpDelete | None = Field(None, description="Remove a file or an empty directory.")
-    rename: SftpRename | None = Field(None, description="Rename or move a path.")
-    move: SftpRename | None = Field(None, description="The same as rename.")
-    mkdir: SftpMkdir | None = Field(None, description="Create a directory.")
+    delete: DeleteOp | None = Field(None, description="Remove a file or an empty directory.")
+    rename: RenameOp | None = Field(None, description="Rename or move a path.")
+    move: RenameOp | None = Field(None, description="The same as rename.")
+    mkdir: MkdirOp | None = Field(None, description="Create a directory.")
 
     @model_validator(mode="after")
     def _consistent(self) -> SftpConfig:
