@@ -25,6 +25,7 @@ from weir.runner.errors import ConfigError
 from weir.runner.files import file_ref, is_file_ref
 from weir.runner.nodes import s3_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.path_ops import compiled_regex
 from weir.runner.nodes.s3_client import S3Handle, S3Settings, translate
 
 T = TypeVar("T")
@@ -41,12 +42,7 @@ class S3List(Strict):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
+        return compiled_regex(value)
 
 
 class S3Get(Strict):
