@@ -147,7 +147,7 @@ class Runner:
         if trigger.rabbitmq is not None:
             return _rabbitmq_consumer(self.service, self.options.grace)
         if trigger.mcp is not None:
-            from weir.runner.mcp_trigger import McpEndpoint
+            from weir.runner.mcp_endpoint import McpEndpoint
 
             self.mcp = McpEndpoint(self.service)
             return self.mcp
