@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import require_service
 from tests.servers.s3 import S3Server, moto_available, start_moto
+from tests.servers.smbd import SmbServer, smbd_available, start_smbd
 from tests.servers.sshd import SshServer, sshd_available, start_sshd
 
 
@@ -24,5 +25,13 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
 def s3_server() -> Iterator[S3Server]:
     require_service(moto_available(), "moto's S3 server (the moto[server] package)")
     server = start_moto()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smbd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbServer]:
+    require_service(smbd_available(), "Samba's smbd (Debian package samba)")
+    server = start_smbd(Path(tmp_path_factory.mktemp("smbd")))
     yield server
     server.stop()

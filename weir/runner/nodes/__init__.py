@@ -17,6 +17,7 @@ from weir.runner.nodes import (
     rabbitmq,
     s3,
     sftp,
+    smb,
     sql,
     transform,
 )
@@ -35,6 +36,7 @@ NODE_KINDS: dict[str, NodeKind] = {
         rabbitmq.KIND,
         s3.KIND,
         sftp.KIND,
+        smb.KIND,
         sql.KIND,
         transform.KIND,
     )
