@@ -125,6 +125,9 @@ class RabbitmqConsumer:
     async def _on_message(self, message: Any) -> None:
         self.count("received")
         await self._limit.acquire()
+        if not self.live:  # stopping: leave it unacked, it goes back to the queue
+            self._limit.release()
+            return
         task = asyncio.get_running_loop().create_task(self._handle(message))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
