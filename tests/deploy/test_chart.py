@@ -144,7 +144,9 @@ def rendered_kinds() -> Iterator[tuple[str, str]]:
     flows.append(
         compiled("rabbitmq", "  scaling: {minReplicas: 0, maxReplicas: 5, queueLength: 20}\n")
     )
-    flows.append(compiled("rest", "  scaling: {minReplicas: 1, maxReplicas: 5, cpuUtilization: 70}\n"))
+    flows.append(
+        compiled("rest", "  scaling: {minReplicas: 1, maxReplicas: 5, cpuUtilization: 70}\n")
+    )
     for flow in flows:
         data = RenderInput(flow, "shop", RenderSettings())
         objects = [*render(data)]
