@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e lock bench clean
+.PHONY: demo test lint typecheck unit e2e crds lock bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# Regenerate the CRDs from the models, for the repository and for the Helm chart.
+crds: $(STAMP)
+	$(BIN)/weir crds --output crds
+	cp crds/*.yaml charts/weir/crds/
 
 # Re-resolve every dependency after a change to pyproject.toml.
 lock: $(STAMP)

@@ -104,7 +104,8 @@ def test_the_charts_crds_are_the_generated_ones() -> None:
     generated = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
     assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == generated
     for name in generated:
-        assert (CHART / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes()
+        same = (CHART / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes()
+        assert same, f"charts/weir/crds/{name} differs from crds/{name}: run `make crds`"
 
 
 def test_the_values_schema_refuses_bad_values() -> None:
