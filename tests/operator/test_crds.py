@@ -21,8 +21,8 @@ VERSIONS = [f"1.{minor}.0" for minor in range(30, 38)]
 def test_committed_crds_are_exactly_what_weir_crds_generates() -> None:
     for name, text in render_crds().items():
         committed = ROOT / "crds" / name
-        assert committed.exists(), f"crds/{name} is missing: run `weir crds`"
-        assert committed.read_text() == text, f"crds/{name} is stale: run `weir crds`"
+        assert committed.exists(), f"crds/{name} is missing: run `make crds`"
+        assert committed.read_text() == text, f"crds/{name} is stale: run `make crds`"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
