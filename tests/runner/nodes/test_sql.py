@@ -184,7 +184,7 @@ async def test_wrong_credentials_are_auth_failed_without_the_password(
 def test_templates_in_sql_text_are_refused_when_the_flow_is_loaded() -> None:
     with pytest.raises(ValidationError, match="not a template: pass values as :name placeholders"):
         sql(connection="sqlite:///x.db", query="SELECT * FROM t WHERE id = ${input.id}")
-    with pytest.raises(ValidationError, match="exactly one of query, execute, insert"):
+    with pytest.raises(ValidationError, match=r"exactly one operation \(query, execute, insert\)"):
         sql(connection="sqlite:///x.db", query="SELECT 1", execute="DELETE FROM t")
     with pytest.raises(ValidationError, match="is not a table name"):
         sql(connection="sqlite:///x.db", insert={"table": "t; DROP", "rows": []})

@@ -39,6 +39,7 @@ from weir.runner.errors import ConfigError, NodeError, NotFound
 from weir.runner.files import file_ref, is_file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.operations import chosen_operation
 from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 
 T = TypeVar("T")
@@ -134,17 +135,12 @@ class FileConfig(Strict):
 
     @model_validator(mode="after")
     def _one_operation(self) -> FileConfig:
-        chosen = [name for name in OPERATIONS if getattr(self, name) is not None]
-        if len(chosen) != 1:
-            found = ", ".join(chosen) if chosen else "none"
-            raise ValueError(
-                f"file takes exactly one operation ({', '.join(OPERATIONS)}), found {found}"
-            )
+        chosen_operation(self, "file", OPERATIONS)
         return self
 
     @property
     def operation(self) -> str:
-        return next(name for name in OPERATIONS if getattr(self, name) is not None)
+        return chosen_operation(self, "file", OPERATIONS)
 
 
 # -- the sandbox -----------------------------------------------------------------------------

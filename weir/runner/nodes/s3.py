@@ -25,6 +25,7 @@ from weir.runner.errors import ConfigError
 from weir.runner.files import file_ref, is_file_ref
 from weir.runner.nodes import s3_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.operations import chosen_operation
 from weir.runner.nodes.path_ops import compiled_regex
 from weir.runner.nodes.s3_client import S3Handle, S3Settings, translate
 
@@ -139,12 +140,7 @@ class S3Config(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> S3Config:
-        chosen = [name for name in OPERATIONS if self._op(name) is not None]
-        if len(chosen) != 1:
-            found = ", ".join(chosen) if chosen else "none"
-            raise ValueError(
-                f"s3 takes exactly one operation ({', '.join(OPERATIONS)}), found {found}"
-            )
+        chosen_operation(self, "s3", OPERATIONS, _field)
         if (self.accessKeyId is None) != (self.secretAccessKey is None):
             raise ValueError("accessKeyId and secretAccessKey go together")
         if self.sessionToken is not None and self.accessKeyId is None:
@@ -152,11 +148,15 @@ class S3Config(Strict):
         return self
 
     def _op(self, name: str) -> Any:
-        return getattr(self, "copy_" if name == "copy" else name)
+        return getattr(self, _field(name))
 
     @property
     def operation(self) -> str:
-        return next(name for name in OPERATIONS if self._op(name) is not None)
+        return chosen_operation(self, "s3", OPERATIONS, _field)
+
+
+def _field(operation: str) -> str:
+    return "copy_" if operation == "copy" else operation
 
 
 def _settings(config: S3Config, ctx: NodeContext) -> S3Settings:

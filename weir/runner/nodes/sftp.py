@@ -24,6 +24,7 @@ from weir.runner.context import NodeContext
 from weir.runner.files import file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.operations import chosen_operation
 from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 from weir.runner.nodes.sftp_client import SshPool, SshSettings, translate
 
@@ -79,12 +80,7 @@ class SftpConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SftpConfig:
-        chosen = [name for name in OPERATIONS if getattr(self, name) is not None]
-        if len(chosen) != 1:
-            found = ", ".join(chosen) if chosen else "none"
-            raise ValueError(
-                f"sftp takes exactly one operation ({', '.join(OPERATIONS)}), found {found}"
-            )
+        chosen_operation(self, "sftp", OPERATIONS)
         if self.password is None and self.privateKey is None:
             raise ValueError("sftp needs password or privateKey")
         if self.passphrase is not None and self.privateKey is None:
@@ -98,7 +94,7 @@ class SftpConfig(Strict):
 
     @property
     def operation(self) -> str:
-        return next(name for name in OPERATIONS if getattr(self, name) is not None)
+        return chosen_operation(self, "sftp", OPERATIONS)
 
 
 def _settings(config: SftpConfig, ctx: NodeContext) -> SshSettings:

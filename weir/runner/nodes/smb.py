@@ -27,6 +27,7 @@ from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeEr
 from weir.runner.files import file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.operations import chosen_operation
 from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 
 CHUNK = 1024 * 1024
@@ -63,16 +64,12 @@ class SmbConfig(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SmbConfig:
-        chosen = [op for op in OPERATIONS if getattr(self, op) is not None]
-        if len(chosen) != 1:
-            raise ValueError(
-                f"smb takes exactly one of {', '.join(OPERATIONS)}; found {', '.join(chosen) or 'none'}"
-            )
+        chosen_operation(self, "smb", OPERATIONS)
         return self
 
     @property
     def operation(self) -> str:
-        return next(op for op in OPERATIONS if getattr(self, op) is not None)
+        return chosen_operation(self, "smb", OPERATIONS)
 
 
 @dataclass(frozen=True)

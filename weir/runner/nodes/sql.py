@@ -21,6 +21,7 @@ from weir.flow.types import IDENTIFIER, SecretOrText, Strict
 from weir.runner.context import NodeContext
 from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.runner.nodes.kind import NodeKind
+from weir.runner.nodes.operations import chosen_operation
 
 DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -62,11 +63,7 @@ class SqlConfig(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SqlConfig:
-        chosen = [k for k in ("query", "execute", "insert") if getattr(self, k) is not None]
-        if len(chosen) != 1:
-            raise ValueError(
-                f"sql takes exactly one of query, execute, insert; found {', '.join(chosen) or 'none'}"
-            )
+        chosen_operation(self, "sql", ("query", "execute", "insert"))
         text = self.query or self.execute
         if text is not None and "${" in text:
             raise ValueError(

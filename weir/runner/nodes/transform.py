@@ -125,8 +125,10 @@ class TransformConfig(Strict):
         ]
         if len(chosen) != 1:
             found = ", ".join(chosen) or "none"
+            # The message of every single-operation kind (see operations.chosen_operation);
+            # transform counts `set: null` as set, so it checks the fields given itself.
             raise ValueError(
-                f"transform takes exactly one of {', '.join(OPERATIONS)}; found {found}"
+                f"transform takes exactly one operation ({', '.join(OPERATIONS)}), found {found}"
             )
         return self
 
