@@ -148,6 +148,7 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--prefetch", type=int, default=50)
     parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--no-store", action="store_true", help="measure without recording")
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,7 +188,7 @@ async def main() -> None:
         json.dumps(
             {
                 "bench": "amqp",
-                "recording": True,
+                "recording": not args.no_store,
                 "prefetch": args.prefetch,
                 "weir": weir,
                 "baseline_aio_pika": baseline,
