@@ -357,3 +357,60 @@ def _wait_for(check: object, timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("timed out")
+
+
+def test_payloads_by_content_type_and_a_shaped_answer(tmp_path: Path) -> None:
+    flow = write_flow(
+        tmp_path / "flow.yaml",
+        """
+        trigger:
+          rest:
+            path: /orders
+            response:
+              status: 201
+              headers: {Location: "/orders/${result.id}"}
+              body: {id: $.result.id, got: $.input}
+        """,
+        """
+        - name: shape
+          transform: {set: {id: "o-1"}}
+        """,
+    )
+    with Served(flow, "--no-store") as served:
+        url = served.url + "/orders"
+        answer = httpx.post(url, json={"n": 1})
+        assert answer.status_code == 201 and answer.headers["Location"] == "/orders/o-1"
+        assert answer.json() == {"id": "o-1", "got": {"n": 1}}
+        form = httpx.post(url, data={"a": "1", "b": ["x", "y"]})
+        assert form.json()["got"] == {"a": "1", "b": ["x", "y"]}
+        xml = httpx.post(
+            url,
+            content='<order id="7"><sku>a</sku></order>',
+            headers={"Content-Type": "application/xml"},
+        )
+        assert xml.json()["got"] == {"order": {"@id": "7", "sku": "a"}}
+        text = httpx.post(url, content="plain words", headers={"Content-Type": "text/plain"})
+        assert text.json()["got"] == "plain words"
+        bomb = '<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+        refused = httpx.post(url, content=bomb, headers={"Content-Type": "application/xml"})
+        assert refused.status_code == 400 and "DTD" in refused.json()["error"]["message"]
+
+
+def test_the_concurrency_limit_answers_429_and_recovers(tmp_path: Path) -> None:
+    flow = write_flow(
+        tmp_path / "flow.yaml",
+        "trigger: {rest: {path: /slow, concurrency: 2}}",
+        "- {name: work, extension: {kind: test.sleep, config: {seconds: 1, value: done}}}",
+    )
+    with Served(flow, "--no-store") as served:
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                answers = await asyncio.gather(
+                    *(client.post(served.url + "/slow", json={}) for _ in range(5))
+                )
+            return sorted(a.status_code for a in answers)
+
+        statuses = asyncio.run(burst())
+        assert statuses.count(200) == 2 and statuses.count(429) == 3
+        assert httpx.post(served.url + "/slow", json={}, timeout=30).status_code == 200

@@ -40,6 +40,8 @@ ROOT_VARIABLES = (
     "index",
     "error",
     "output",
+    "acc",
+    "result",
 )
 """Names an expression can read; which are bound depends on where it is evaluated."""
 
