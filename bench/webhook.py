@@ -125,6 +125,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-store", action="store_true", help="measure without recording")
+    parser.add_argument("--store", help="execution store URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         flow = Path(tmp) / "flow.yaml"
@@ -143,7 +144,11 @@ async def main() -> None:
                 "127.0.0.1",
                 "--port",
                 str(port),
-                *(["--no-store"] if args.no_store else ["--store", f"sqlite:///{tmp}/bench.db"]),
+                *(
+                    ["--no-store"]
+                    if args.no_store
+                    else ["--store", args.store or f"sqlite:///{tmp}/bench.db"]
+                ),
             ],
             f"http://127.0.0.1:{port}/orders",
             args.seconds,
@@ -161,6 +166,7 @@ async def main() -> None:
             {
                 "bench": "webhook",
                 "recording": not args.no_store,
+                "store": "none" if args.no_store else (args.store or "sqlite").split(":")[0],
                 "concurrency": args.concurrency,
                 "seconds": args.seconds,
                 "weir": weir,
