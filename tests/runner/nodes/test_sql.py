@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -13,11 +15,19 @@ from pydantic import ValidationError
 
 from tests.conftest import require_service
 from tests.runner.serving import free_port
+from weir.flow.expressions import json_default
 from weir.flow.load import load_flows_text
 from weir.runner.context import NodeContext
 from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError
+from weir.runner.errors import (
+    AuthFailed,
+    ConfigError,
+    ConnectionFailed,
+    NodeError,
+    NodeTimeout,
+)
 from weir.runner.nodes.sql import SqlConfig, run
+from weir.runner.resources import Resources
 from weir.runner.secrets import LocalSecretResolver
 
 SERVERS = {
@@ -117,14 +127,16 @@ async def test_a_batch_insert_writes_every_row_and_stores_hostile_text_literally
 
 
 async def test_one_pool_per_url_is_shared_by_runs(
-    database: tuple[str, str], make_ctx: Callable[..., NodeContext]
+    database: tuple[str, str], make_ctx: Callable[..., NodeContext], resources: Resources
 ) -> None:
     url, table = database
     first, second = make_ctx(), make_ctx()
     await run(sql(connection=url, query=f"SELECT 1 AS one FROM {table} LIMIT 1"), first)
+    (key,) = [k for k in resources._items if k[0] == "sql"]
+    engine = resources._items[key]
     await run(sql(connection=url, query=f"SELECT 1 AS one FROM {table} LIMIT 1"), second)
-    engines = [v for k, v in first.resources._items.items() if k[0] == "sql"]
-    assert len(engines) == 1
+    assert [k for k in resources._items if k[0] == "sql"] == [key]
+    assert resources._items[key] is engine
 
 
 async def test_bad_sql_is_a_non_retryable_error_with_the_database_message(
@@ -147,38 +159,186 @@ async def test_a_refused_port_is_a_retryable_connection_failure(
         assert caught.value.retryable and ":pw@" not in caught.value.message
 
 
-@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
-async def test_wrong_credentials_are_auth_failed_without_the_password(
-    server: str, make_ctx: Callable[..., NodeContext]
-) -> None:
-    # PostgreSQL here trusts local logins, so an unknown role stands for wrong credentials;
-    # MariaDB gets a real user with another password.
-    url, port = SERVERS[server]
-    require_service(_listening(port), f"{server} on 127.0.0.1:{port}")
-    user = f"weir_{uuid.uuid4().hex[:6]}"
-    if server == "postgresql":
-        wrong = f"postgresql://{user}:wrong-pass-9@127.0.0.1:5432/test"
-        with pytest.raises(AuthFailed) as caught:
-            await run(sql(connection=wrong, query="SELECT 1"), make_ctx())
-        assert "wrong-pass-9" not in caught.value.message and not caught.value.retryable
-        return
+PASSWORD = "r1ght p@ss/:%?"  # every character a URL would need escaped
+
+
+@pytest.fixture
+async def mariadb_user() -> AsyncIterator[str]:
+    """A MariaDB user, password ``PASSWORD``, allowed to use the database ``test``."""
+    url, port = SERVERS["mariadb"]
+    require_service(_listening(port), f"mariadb on 127.0.0.1:{port}")
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from weir.runner.nodes.sql import driver_url
 
+    user = f"weir_{uuid.uuid4().hex[:6]}"
     admin = create_async_engine(driver_url(url))
     async with admin.begin() as connection:
-        await connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'right-pass-1'"))
-    try:
-        wrong = f"mysql://{user}:wrong-pass-9@127.0.0.1:3306/test"
-        with pytest.raises(AuthFailed) as caught:
-            await run(sql(connection=wrong, query="SELECT 1"), make_ctx())
-        assert "wrong-pass-9" not in caught.value.message and not caught.value.retryable
-    finally:
-        async with admin.begin() as connection:
-            await connection.execute(text(f"DROP USER '{user}'@'%'"))
-        await admin.dispose()
+        await connection.execute(
+            text(f"CREATE USER '{user}'@'%' IDENTIFIED BY :password"), {"password": PASSWORD}
+        )
+        await connection.execute(text(f"GRANT ALL ON test.* TO '{user}'@'%'"))
+    yield user
+    async with admin.begin() as connection:
+        await connection.execute(text(f"DROP USER '{user}'@'%'"))
+    await admin.dispose()
+
+
+async def test_wrong_credentials_on_postgresql_are_auth_failed_without_the_password(
+    make_ctx: Callable[..., NodeContext],
+) -> None:
+    # PostgreSQL here trusts local logins: an unknown role stands for wrong credentials.
+    port = SERVERS["postgresql"][1]
+    require_service(_listening(port), f"postgresql on 127.0.0.1:{port}")
+    wrong = f"postgresql://weir_{uuid.uuid4().hex[:6]}:wrong-pass-9@127.0.0.1:5432/test"
+    with pytest.raises(AuthFailed) as caught:
+        await run(sql(connection=wrong, query="SELECT 1"), make_ctx())
+    assert "wrong-pass-9" not in caught.value.message and not caught.value.retryable
+
+
+async def test_a_wrong_password_on_mariadb_is_auth_failed_without_the_password(
+    mariadb_user: str, make_ctx: Callable[..., NodeContext]
+) -> None:
+    wrong = f"mysql://{mariadb_user}:wrong-pass-9@127.0.0.1:3306/test"
+    with pytest.raises(AuthFailed) as caught:
+        await run(sql(connection=wrong, query="SELECT 1"), make_ctx())
+    assert "wrong-pass-9" not in caught.value.message and not caught.value.retryable
+    assert mariadb_user in caught.value.message  # the database's own message
+    ctx = make_ctx(secrets={("db", "password"): "wrong-pass-9"})
+    with pytest.raises(AuthFailed) as caught:
+        await run(
+            sql(
+                connection=f"mariadb://{mariadb_user}@127.0.0.1:3306/test",
+                password={"secret": "db", "key": "password"},
+                query="SELECT 1",
+            ),
+            ctx,
+        )
+    assert "wrong-pass-9" not in caught.value.message
+
+
+async def test_a_password_from_a_secret_is_set_into_the_url_and_kept_out_of_the_pool_key(
+    mariadb_user: str, make_ctx: Callable[..., NodeContext], resources: Resources
+) -> None:
+    ctx = make_ctx(secrets={("db", "password"): PASSWORD})
+    out = await run(
+        sql(
+            connection=f"mariadb://{mariadb_user}@127.0.0.1:3306/test",
+            password={"secret": "db", "key": "password"},
+            query="SELECT CURRENT_USER() AS who, :n AS n",
+            params={"n": 7},
+        ),
+        ctx,
+    )
+    assert out["rows"][0]["who"].startswith(f"{mariadb_user}@") and out["rows"][0]["n"] == 7
+    keys = [k for k in resources._items if k[0] == "sql"]
+    assert len(keys) == 1 and mariadb_user in repr(keys)
+    assert "p@ss" not in repr(keys) and "r1ght" not in repr(keys)
+
+
+async def test_deadlocks_and_serialization_failures_are_retryable(
+    make_ctx: Callable[..., NodeContext],
+) -> None:
+    # The databases raise their real error codes: 40001 on PostgreSQL, 1213 on MariaDB.
+    statements = {
+        "postgresql": "DO $$ BEGIN RAISE EXCEPTION 'could not serialize access' "
+        "USING ERRCODE = 'serialization_failure'; END $$",
+        "mariadb": "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, "
+        "MESSAGE_TEXT = 'Deadlock found when trying to get lock'",
+    }
+    for server, statement in statements.items():
+        url, port = SERVERS[server]
+        require_service(_listening(port), f"{server} on 127.0.0.1:{port}")
+        with pytest.raises(NodeError) as caught:
+            await run(sql(connection=url, execute=statement), make_ctx())
+        assert caught.value.type == "sql" and caught.value.retryable, server
+    with pytest.raises(NodeError) as caught:  # a constraint violation is not retryable
+        await run(sql(connection=SERVERS["postgresql"][0], execute="SELECT 1 / 0 AS x"), make_ctx())
+    assert caught.value.type == "sql" and not caught.value.retryable
+    assert "division by zero" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("server", "sleep"),
+    [("postgresql", "SELECT pg_sleep(5)"), ("mariadb", "SELECT SLEEP(5)")],
+)
+async def test_a_statement_slower_than_the_timeout_is_a_node_timeout(
+    server: str, sleep: str, make_ctx: Callable[..., NodeContext]
+) -> None:
+    url, port = SERVERS[server]
+    require_service(_listening(port), f"{server} on 127.0.0.1:{port}")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(NodeTimeout) as caught:
+        await run(sql(connection=url, query=sleep, timeout="300ms"), make_ctx())
+    assert loop.time() - started < 3 and caught.value.retryable
+    again = await run(sql(connection=url, query="SELECT 2 AS two", timeout="5s"), make_ctx())
+    assert again["rows"] == [{"two": 2}]  # the pool still serves
+
+
+async def test_values_come_back_as_json_types(make_ctx: Callable[..., NodeContext]) -> None:
+    url, port = SERVERS["postgresql"]
+    require_service(_listening(port), f"postgresql on 127.0.0.1:{port}")
+    out = await run(
+        sql(
+            connection=url,
+            query="SELECT 12.50::numeric AS price, 3::numeric AS whole, DATE '2024-02-29' AS day,"
+            " TIMESTAMPTZ '2024-02-29 10:00:00+00' AS at,"
+            " 'a8098c1a-f86e-11da-bd1a-00112444be1e'::uuid AS id, '\\x0102'::bytea AS raw,"
+            " ARRAY[1.5::numeric, 2] AS list, '{\"a\": [1, null]}'::jsonb AS doc,"
+            " INTERVAL '90 seconds' AS wait, NULL AS nothing",
+        ),
+        make_ctx(),
+    )
+    (row,) = out["rows"]
+    assert row == {
+        "price": 12.5,
+        "whole": 3,
+        "day": "2024-02-29",
+        "at": "2024-02-29T10:00:00+00:00",
+        "id": "a8098c1a-f86e-11da-bd1a-00112444be1e",
+        "raw": b"\x01\x02",
+        "list": [1.5, 2],
+        "doc": {"a": [1, None]},
+        "wait": 90.0,
+        "nothing": None,
+    }
+    json.dumps(out, default=json_default)
+
+
+async def test_insert_takes_only_the_named_columns(
+    tmp_path: Path, make_ctx: Callable[..., NodeContext]
+) -> None:
+    url = f"sqlite:///{tmp_path}/columns.db"
+    await run(
+        sql(connection=url, execute='CREATE TABLE "order" (id INTEGER, "group" TEXT)'), make_ctx()
+    )
+    rows = [{"id": 1, "group": "a", "extra": "ignored"}, {"id": 2}]
+    ctx = make_ctx(scope={"input": {"rows": rows}})
+    insert = {"table": "order", "rows": "$.input.rows", "columns": ["id", "group"]}
+    assert await run(sql(connection=url, insert=insert), ctx) == {"rowCount": 2}
+    out = await run(sql(connection=url, query='SELECT * FROM "order" ORDER BY id'), make_ctx())
+    assert out["rows"] == [{"id": 1, "group": "a"}, {"id": 2, "group": None}]
+    with pytest.raises(ValidationError, match="is not a column name"):
+        sql(connection=url, insert={**insert, "columns": ["id", "x) VALUES (1); --"]})
+    with pytest.raises(ConfigError, match="is not a column name"):
+        bad = make_ctx(scope={"input": {"rows": [{"id; DROP": 1}]}})
+        await run(sql(connection=url, insert={"table": "order", "rows": "$.input.rows"}), bad)
+
+
+async def test_oracle_urls_go_through_oracledb(make_ctx: Callable[..., NodeContext]) -> None:
+    pytest.importorskip("oracledb")
+    port = free_port()
+    with pytest.raises(ConnectionFailed) as caught:
+        await run(
+            sql(
+                connection=f"oracle://scott:tiger-pw@127.0.0.1:{port}/?service_name=XEPDB1",
+                query="SELECT 1 FROM dual",
+            ),
+            make_ctx(),
+        )
+    assert "tiger-pw" not in caught.value.message
 
 
 def test_templates_in_sql_text_are_refused_when_the_flow_is_loaded() -> None:

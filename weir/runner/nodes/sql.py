@@ -8,6 +8,7 @@ connection URL is shared by every execution of the runner.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import uuid
 from decimal import Decimal
@@ -49,11 +50,24 @@ class InsertOp(Strict):
             raise ValueError(f"{value!r} is not a table name (letters, digits, _; schema.table)")
         return value
 
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            if not re.fullmatch(IDENTIFIER, name):
+                raise ValueError(f"{name!r} is not a column name (letters, digits, _)")
+        if value is not None and not value:
+            raise ValueError("columns, when given, names at least one column")
+        return value
+
 
 class SqlConfig(Strict):
     connection: SecretOrText = Field(
         description="URL: postgresql://, mysql:// or mariadb://, sqlite:///path, oracle://; "
         "usually from a secret."
+    )
+    password: SecretOrText | None = Field(
+        None, description="The password, set into the URL (which then holds none); a secret."
     )
     query: str | None = Field(None, description="A SELECT (or anything returning rows).")
     execute: str | None = Field(None, description="A statement; its output is the row count.")
@@ -87,38 +101,67 @@ def _hide_password(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-def _engine(ctx: NodeContext, url: str) -> Any:
+def _target(url: str, password: str | None) -> tuple[Any, tuple[str, str, str]]:
+    """The driver URL (a SQLAlchemy ``URL``, ``password`` set into it, escaped by SQLAlchemy)
+    and the pool's key: the URL without its password plus a digest of the whole, so that two
+    passwords get two pools while no key, log line or repr ever holds a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        target = make_url(driver_url(url))
+    except ArgumentError:
+        raise ConfigError(f"sql connection is not a valid URL: {_hide_password(url)!r}") from None
+    if password is not None:
+        target = target.set(password=password)
+    full = target.render_as_string(hide_password=False)
+    digest = hashlib.sha256(full.encode("utf-8")).hexdigest()[:16]
+    return target, ("sql", target.render_as_string(hide_password=True), digest)
+
+
+def _engine(ctx: NodeContext, url: str, password: str | None) -> Any:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    target = driver_url(url)
+    target, key = _target(url, password)
 
     def create() -> Any:
         options: dict[str, Any] = {}
-        if not target.startswith("sqlite"):
+        if target.get_backend_name() != "sqlite":
             options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
         return create_async_engine(target, **options)
 
-    return ctx.resources.get(("sql", target), create, lambda engine: engine.dispose())
+    return ctx.resources.get(key, create, lambda engine: engine.dispose())
 
 
 def _value(value: Any) -> Any:
+    """A column value as the flow sees it: JSON types, and bytes for binary columns (as
+    ``json_default`` writes them). Arrays and JSON columns are converted all the way down."""
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, memoryview):
+    if isinstance(value, memoryview | bytearray):
         return bytes(value)
-    return value
+    if isinstance(value, dict):
+        return {str(k): _value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_value(v) for v in value]
+    return str(value)
 
 
 async def run(config: SqlConfig, ctx: NodeContext) -> dict[str, Any]:
     import asyncio
 
     url = ctx.reveal(config.connection)
+    password = ctx.reveal(config.password) if config.password is not None else None
     try:
-        engine = _engine(ctx, url)
+        engine = _engine(ctx, url, password)
     except ImportError as exc:
         extra = EXTRAS.get(url.split("://")[0].split("+")[0], "sql")
         raise ConfigError(
@@ -134,11 +177,13 @@ async def run(config: SqlConfig, ctx: NodeContext) -> dict[str, Any]:
         async with asyncio.timeout(config.timeout):
             return await _operate(config, ctx, engine, params)
     except TimeoutError:
+        if config.timeout is None:
+            raise ConnectionFailed("the connection to the database timed out") from None
         raise NodeTimeout(f"the database did not answer within {config.timeout:g}s") from None
     except NodeError:
         raise
     except Exception as exc:
-        raise _error(exc, url) from None
+        raise _error(exc, password or engine.url.password) from None
 
 
 async def _operate(
@@ -183,7 +228,7 @@ async def _insert(op: InsertOp, ctx: NodeContext, engine: Any) -> dict[str, Any]
     return {"rowCount": count}
 
 
-def _error(exc: Exception, url: str) -> NodeError:
+def _error(exc: Exception, password: str | None) -> NodeError:
     from sqlalchemy import exc as sa
 
     original = getattr(exc, "orig", None) or exc
@@ -191,6 +236,8 @@ def _error(exc: Exception, url: str) -> NodeError:
         str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     )
     message = _hide_password(message)
+    if password:
+        message = message.replace(password, "***")
     lowered = message.lower()
     code = str(getattr(original, "sqlstate", "") or getattr(original, "pgcode", "") or "")
     args = getattr(original, "args", ())
