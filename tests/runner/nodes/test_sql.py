@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import uuid
@@ -268,11 +267,9 @@ async def test_a_statement_slower_than_the_timeout_is_a_node_timeout(
 ) -> None:
     url, port = SERVERS[server]
     require_service(_listening(port), f"{server} on 127.0.0.1:{port}")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    with pytest.raises(NodeTimeout) as caught:
+    with pytest.raises(NodeTimeout) as caught:  # the 5 s statement would otherwise succeed
         await run(sql(connection=url, query=sleep, timeout="300ms"), make_ctx())
-    assert loop.time() - started < 3 and caught.value.retryable
+    assert caught.value.retryable
     again = await run(sql(connection=url, query="SELECT 2 AS two", timeout="5s"), make_ctx())
     assert again["rows"] == [{"two": 2}]  # the pool still serves
 
