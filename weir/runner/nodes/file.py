@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from weir.flow.expressions import Text, Value, json_default
 from weir.flow.types import ByteSize, Strict
@@ -39,7 +39,7 @@ from weir.runner.errors import ConfigError, NodeError, NotFound
 from weir.runner.files import file_ref, is_file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
-from weir.runner.nodes.operations import chosen_operation
+from weir.runner.nodes.operations import OneOperation
 from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 
 T = TypeVar("T")
@@ -118,7 +118,10 @@ class FileAppend(Strict):
 OPERATIONS = ("list", "read", "write", "append", "delete", "rename", "move", "mkdir")
 
 
-class FileConfig(Strict):
+class FileConfig(OneOperation):
+    KIND = "file"
+    OPERATIONS = OPERATIONS
+
     baseDir: str = Field(
         min_length=1,
         description="Directory every path is confined to. A constant, not a template; relative "
@@ -132,15 +135,6 @@ class FileConfig(Strict):
     rename: RenameOp | None = Field(None, description="Rename or move a path.")
     move: RenameOp | None = Field(None, description="The same as rename.")
     mkdir: MkdirOp | None = Field(None, description="Create a directory.")
-
-    @model_validator(mode="after")
-    def _one_operation(self) -> FileConfig:
-        chosen_operation(self, "file", OPERATIONS)
-        return self
-
-    @property
-    def operation(self) -> str:
-        return chosen_operation(self, "file", OPERATIONS)
 
 
 # -- the sandbox -----------------------------------------------------------------------------

@@ -4,7 +4,11 @@ transform): one check and one message for all of them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar, Self
+
+from pydantic import model_validator
+
+from weir.flow.types import Strict
 
 
 def chosen_operation(
@@ -22,3 +26,25 @@ def chosen_operation(
             f"{kind} takes exactly one operation ({', '.join(operations)}), found {found}"
         )
     return chosen[0]
+
+
+class OneOperation(Strict):
+    """Base of a config that holds exactly one operation key: checks it when the flow is
+    loaded and names it as ``operation``. Subclasses set ``KIND`` and ``OPERATIONS``, and
+    override ``_field`` when an operation's attribute is named differently."""
+
+    KIND: ClassVar[str]
+    OPERATIONS: ClassVar[tuple[str, ...]]
+
+    @staticmethod
+    def _field(operation: str) -> str:
+        return operation
+
+    @model_validator(mode="after")
+    def _one_operation(self) -> Self:
+        chosen_operation(self, self.KIND, self.OPERATIONS, self._field)
+        return self
+
+    @property
+    def operation(self) -> str:
+        return chosen_operation(self, self.KIND, self.OPERATIONS, self._field)

@@ -25,7 +25,7 @@ from weir.runner.errors import ConfigError
 from weir.runner.files import file_ref, is_file_ref
 from weir.runner.nodes import s3_ops
 from weir.runner.nodes.kind import NodeKind
-from weir.runner.nodes.operations import chosen_operation
+from weir.runner.nodes.operations import OneOperation
 from weir.runner.nodes.path_ops import compiled_regex
 from weir.runner.nodes.s3_client import S3Handle, S3Settings, translate
 
@@ -109,7 +109,14 @@ class S3Presign(Strict):
 OPERATIONS = ("list", "get", "put", "delete", "copy", "move", "presign")
 
 
-class S3Config(Strict):
+class S3Config(OneOperation):
+    KIND = "s3"
+    OPERATIONS = OPERATIONS
+
+    @staticmethod
+    def _field(operation: str) -> str:
+        return "copy_" if operation == "copy" else operation  # `copy` shadows BaseModel.copy
+
     bucket: Text = Field(description="Bucket name.")
     region: str | None = Field(
         None, description="Region, e.g. eu-west-1; from the environment if unset."
@@ -140,7 +147,6 @@ class S3Config(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> S3Config:
-        chosen_operation(self, "s3", OPERATIONS, _field)
         if (self.accessKeyId is None) != (self.secretAccessKey is None):
             raise ValueError("accessKeyId and secretAccessKey go together")
         if self.sessionToken is not None and self.accessKeyId is None:
@@ -148,15 +154,7 @@ class S3Config(Strict):
         return self
 
     def _op(self, name: str) -> Any:
-        return getattr(self, _field(name))
-
-    @property
-    def operation(self) -> str:
-        return chosen_operation(self, "s3", OPERATIONS, _field)
-
-
-def _field(operation: str) -> str:
-    return "copy_" if operation == "copy" else operation
+        return getattr(self, self._field(name))
 
 
 def _settings(config: S3Config, ctx: NodeContext) -> S3Settings:

@@ -24,7 +24,7 @@ from weir.runner.context import NodeContext
 from weir.runner.files import file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
-from weir.runner.nodes.operations import chosen_operation
+from weir.runner.nodes.operations import OneOperation
 from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 from weir.runner.nodes.sftp_client import SshPool, SshSettings, translate
 
@@ -46,7 +46,10 @@ class SftpPut(Strict):
 OPERATIONS = ("list", "get", "put", "delete", "rename", "move", "mkdir")
 
 
-class SftpConfig(Strict):
+class SftpConfig(OneOperation):
+    KIND = "sftp"
+    OPERATIONS = OPERATIONS
+
     host: Text = Field(description="SFTP server host name or address.")
     port: int = Field(22, ge=1, le=65535, description="SSH port.")
     username: SecretOrText = Field(description="User to log in as.")
@@ -80,7 +83,6 @@ class SftpConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SftpConfig:
-        chosen_operation(self, "sftp", OPERATIONS)
         if self.password is None and self.privateKey is None:
             raise ValueError("sftp needs password or privateKey")
         if self.passphrase is not None and self.privateKey is None:
@@ -91,10 +93,6 @@ class SftpConfig(Strict):
                 "(or insecureSkipHostKeyCheck: true, for development only)"
             )
         return self
-
-    @property
-    def operation(self) -> str:
-        return chosen_operation(self, "sftp", OPERATIONS)
 
 
 def _settings(config: SftpConfig, ctx: NodeContext) -> SshSettings:

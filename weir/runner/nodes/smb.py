@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from weir.flow.durations import Duration
 from weir.flow.expressions import Text, Value
@@ -27,7 +27,7 @@ from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeEr
 from weir.runner.files import file_ref, open_content
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
-from weir.runner.nodes.operations import chosen_operation
+from weir.runner.nodes.operations import OneOperation
 from weir.runner.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
 
 CHUNK = 1024 * 1024
@@ -45,7 +45,10 @@ class SmbPut(Strict):
     mkdirs: bool = Field(False, description="Create missing parent directories first.")
 
 
-class SmbConfig(Strict):
+class SmbConfig(OneOperation):
+    KIND = "smb"
+    OPERATIONS = OPERATIONS
+
     host: Text = Field(description="Server name or address.")
     port: int = Field(445, ge=1, le=65535)
     share: str = Field(min_length=1, description="Share name, e.g. invoices.")
@@ -61,15 +64,6 @@ class SmbConfig(Strict):
     rename: RenameOp | None = None
     move: RenameOp | None = Field(None, description="The same as rename.")
     mkdir: MkdirOp | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SmbConfig:
-        chosen_operation(self, "smb", OPERATIONS)
-        return self
-
-    @property
-    def operation(self) -> str:
-        return chosen_operation(self, "smb", OPERATIONS)
 
 
 @dataclass(frozen=True)
