@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e crds lock bench clean
+.PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ unit: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# PostgreSQL, MariaDB and RabbitMQ for the integration tests (README, Development).
+services:
+	bash .ci/services/up
+
+services-down:
+	bash .ci/services/down
 
 # The kind-based end-to-end suite: needs Docker, kind, kubectl and helm (docs/install.md).
 e2e: $(STAMP)

@@ -147,7 +147,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--prefetch", type=int, default=50)
-    parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
+    # The broker `make services` starts.
+    parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:35672/")
     parser.add_argument("--no-store", action="store_true", help="measure without recording")
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]

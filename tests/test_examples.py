@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.runner.serving import ROOT, free_port
+from tests.servers.services import POSTGRES
 
 EXAMPLES = ROOT / "examples"
 
@@ -149,14 +150,8 @@ def test_branching_takes_otherwise_without_active_records(tmp_path: Path) -> Non
 def test_users_to_crm_posts_the_active_users_with_the_token(
     receiver: Receiver, tmp_path: Path
 ) -> None:
-    import socket
-
-    from tests.conftest import require_service
-
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        require_service(sock.connect_ex(("127.0.0.1", 5432)) == 0, "PostgreSQL on 127.0.0.1:5432")
-    database = "postgresql://postgres@127.0.0.1:5432/test"
+    POSTGRES.require()
+    database = POSTGRES.url
     seeded = subprocess.run(
         ["psql", database, "-q", "-f", str(EXAMPLES / "users-to-crm" / "seed.sql")],
         capture_output=True,
@@ -189,14 +184,9 @@ def test_users_to_crm_posts_the_active_users_with_the_token(
 
 def test_nightly_report_writes_the_csv_of_the_previous_day(tmp_path: Path) -> None:
     import os
-    import socket
 
-    from tests.conftest import require_service
-
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        require_service(sock.connect_ex(("127.0.0.1", 5432)) == 0, "PostgreSQL on 127.0.0.1:5432")
-    database = "postgresql://postgres@127.0.0.1:5432/test"
+    POSTGRES.require()
+    database = POSTGRES.url
     seed = EXAMPLES / "nightly-report" / "seed.sql"
     seeded = subprocess.run(
         ["psql", database, "-q", "-f", str(seed)], capture_output=True, text=True

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,20 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_service
+from tests.servers.services import RABBITMQ
 from weir.flow.triggers import RabbitmqTrigger
 from weir.runner.consumer import ERROR_HEADER, RabbitmqConsumer, decode_body
 from weir.runner.engine import ExecutionResult, TriggerEvent
 
-URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def broker_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
-        return True
-    except OSError:
-        return False
+URL = RABBITMQ.url
 
 
 def outcome(event: TriggerEvent, ok: bool) -> ExecutionResult:
@@ -42,7 +33,7 @@ def outcome(event: TriggerEvent, ok: bool) -> ExecutionResult:
 
 @pytest.fixture
 async def channel() -> AsyncIterator[Any]:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    RABBITMQ.require()
     import aio_pika
 
     connection = await aio_pika.connect(URL)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections import Counter
@@ -15,25 +14,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_service
 from tests.runner.serving import ROOT, Served
+from tests.servers.services import RABBITMQ
 
-URL = "amqp://guest:guest@127.0.0.1:5672/"
+URL = RABBITMQ.url
 EXAMPLE = ROOT / "examples" / "orders-amqp" / "flow.yaml"
 ENV = {"WEIR_SECRET_AMQP_URL": URL}
 
 
-def broker_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 async def queues(tmp_path: Path) -> AsyncIterator[tuple[Path, str, str]]:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    RABBITMQ.require()
     import aio_pika
 
     tag = uuid.uuid4().hex[:8]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,25 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_service
+from tests.servers.services import POSTGRES
 from weir.runner.records import ExecutionRecord, NodeRunRecord
 from weir.runner.store import AmbiguousId, open_store
 from weir.runner.store.sql import SqlExecutionStore
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _reachable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlExecutionStore]:
     if request.param == "postgresql":
-        require_service(_reachable(5432), "PostgreSQL on 127.0.0.1:5432")
-        opened = open_store(POSTGRES)
+        POSTGRES.require()
+        opened = open_store(POSTGRES.url)
     else:
         opened = open_store(f"sqlite:///{tmp_path}/store.db")
     await opened.start()

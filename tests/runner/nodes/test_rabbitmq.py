@@ -11,25 +11,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_service
+from tests.servers.services import RABBITMQ
 from weir.runner.context import NodeContext
 from weir.runner.errors import AuthFailed, ConnectionFailed, NodeError
 from weir.runner.nodes.rabbitmq import RabbitmqConfig, run
 
-URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def broker_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
-        return True
-    except OSError:
-        return False
+URL = RABBITMQ.url
 
 
 @pytest.fixture
 async def queue() -> AsyncIterator[Any]:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    RABBITMQ.require()
     import aio_pika
 
     connection = await aio_pika.connect(URL)
@@ -80,7 +72,7 @@ async def test_text_is_sent_as_it_is(queue: Any, make_ctx: Callable[..., NodeCon
 async def test_the_queue_can_be_declared_before_publishing(
     make_ctx: Callable[..., NodeContext],
 ) -> None:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    RABBITMQ.require()
     import aio_pika
 
     name = f"weir-declared-{uuid.uuid4().hex[:8]}"
@@ -96,7 +88,7 @@ async def test_the_queue_can_be_declared_before_publishing(
 async def test_an_unroutable_mandatory_message_is_a_non_retryable_error(
     make_ctx: Callable[..., NodeContext],
 ) -> None:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    RABBITMQ.require()
     with pytest.raises(NodeError) as caught:
         await run(
             config(routingKey=f"nowhere-{uuid.uuid4().hex}", message="x", mandatory=True),
@@ -107,7 +99,7 @@ async def test_an_unroutable_mandatory_message_is_a_non_retryable_error(
 
 
 async def test_a_missing_exchange_is_reported(make_ctx: Callable[..., NodeContext]) -> None:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
+    RABBITMQ.require()
     with pytest.raises(NodeError) as caught:
         await run(config(exchange="weir-no-such-exchange", routingKey="k", message="x"), make_ctx())
     assert caught.value.type == "amqp" and "weir-no-such-exchange" in caught.value.message
@@ -130,8 +122,8 @@ async def test_a_refused_connection_is_retryable(make_ctx: Callable[..., NodeCon
 async def test_wrong_credentials_are_not_retryable_and_not_printed(
     make_ctx: Callable[..., NodeContext],
 ) -> None:
-    require_service(broker_up(), "RabbitMQ on 127.0.0.1:5672")
-    ctx = make_ctx(secrets={("broker", "url"): "amqp://guest:wrong-canary-pw@127.0.0.1:5672/"})
+    RABBITMQ.require()
+    ctx = make_ctx(secrets={("broker", "url"): RABBITMQ.url_as(RABBITMQ.user, "wrong-canary-pw")})
     with pytest.raises(AuthFailed) as caught:
         await run(
             RabbitmqConfig.model_validate(

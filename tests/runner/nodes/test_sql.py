@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import require_service
 from tests.runner.serving import free_port
+from tests.servers.services import MARIADB, POSTGRES
 from weir.flow.expressions import json_default
 from weir.flow.load import load_flows_text
 from weir.runner.context import NodeContext
@@ -29,16 +28,7 @@ from weir.runner.nodes.sql import SqlConfig, run
 from weir.runner.resources import Resources
 from weir.runner.secrets import LocalSecretResolver
 
-SERVERS = {
-    "postgresql": ("postgresql://postgres@127.0.0.1:5432/test", 5432),
-    "mariadb": ("mysql://root@127.0.0.1:3306/test", 3306),
-}
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+SERVERS = {"postgresql": POSTGRES, "mariadb": MARIADB}
 
 
 @pytest.fixture(params=["postgresql", "mariadb", "sqlite"])
@@ -49,8 +39,8 @@ async def database(
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/test.db"
     else:
-        url, port = SERVERS[request.param]
-        require_service(_listening(port), f"{request.param} on 127.0.0.1:{port}")
+        SERVERS[request.param].require()
+        url = SERVERS[request.param].url
     table = f"people_{uuid.uuid4().hex[:8]}"
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -164,8 +154,8 @@ PASSWORD = "r1ght p@ss/:%?"  # every character a URL would need escaped
 @pytest.fixture
 async def mariadb_user() -> AsyncIterator[str]:
     """A MariaDB user, password ``PASSWORD``, allowed to use the database ``test``."""
-    url, port = SERVERS["mariadb"]
-    require_service(_listening(port), f"mariadb on 127.0.0.1:{port}")
+    MARIADB.require()
+    url = MARIADB.url
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -188,9 +178,8 @@ async def test_wrong_credentials_on_postgresql_are_auth_failed_without_the_passw
     make_ctx: Callable[..., NodeContext],
 ) -> None:
     # PostgreSQL here trusts local logins: an unknown role stands for wrong credentials.
-    port = SERVERS["postgresql"][1]
-    require_service(_listening(port), f"postgresql on 127.0.0.1:{port}")
-    wrong = f"postgresql://weir_{uuid.uuid4().hex[:6]}:wrong-pass-9@127.0.0.1:5432/test"
+    POSTGRES.require()
+    wrong = POSTGRES.url_as(f"weir_{uuid.uuid4().hex[:6]}", "wrong-pass-9")
     with pytest.raises(AuthFailed) as caught:
         await run(sql(connection=wrong, query="SELECT 1"), make_ctx())
     assert "wrong-pass-9" not in caught.value.message and not caught.value.retryable
@@ -199,7 +188,7 @@ async def test_wrong_credentials_on_postgresql_are_auth_failed_without_the_passw
 async def test_a_wrong_password_on_mariadb_is_auth_failed_without_the_password(
     mariadb_user: str, make_ctx: Callable[..., NodeContext]
 ) -> None:
-    wrong = f"mysql://{mariadb_user}:wrong-pass-9@127.0.0.1:3306/test"
+    wrong = MARIADB.url_as(mariadb_user, "wrong-pass-9")
     with pytest.raises(AuthFailed) as caught:
         await run(sql(connection=wrong, query="SELECT 1"), make_ctx())
     assert "wrong-pass-9" not in caught.value.message and not caught.value.retryable
@@ -208,7 +197,7 @@ async def test_a_wrong_password_on_mariadb_is_auth_failed_without_the_password(
     with pytest.raises(AuthFailed) as caught:
         await run(
             sql(
-                connection=f"mariadb://{mariadb_user}@127.0.0.1:3306/test",
+                connection=MARIADB.url_as(mariadb_user).replace("mysql://", "mariadb://", 1),
                 password={"secret": "db", "key": "password"},
                 query="SELECT 1",
             ),
@@ -223,7 +212,7 @@ async def test_a_password_from_a_secret_is_set_into_the_url_and_kept_out_of_the_
     ctx = make_ctx(secrets={("db", "password"): PASSWORD})
     out = await run(
         sql(
-            connection=f"mariadb://{mariadb_user}@127.0.0.1:3306/test",
+            connection=MARIADB.url_as(mariadb_user).replace("mysql://", "mariadb://", 1),
             password={"secret": "db", "key": "password"},
             query="SELECT CURRENT_USER() AS who, :n AS n",
             params={"n": 7},
@@ -247,13 +236,13 @@ async def test_deadlocks_and_serialization_failures_are_retryable(
         "MESSAGE_TEXT = 'Deadlock found when trying to get lock'",
     }
     for server, statement in statements.items():
-        url, port = SERVERS[server]
-        require_service(_listening(port), f"{server} on 127.0.0.1:{port}")
+        SERVERS[server].require()
+        url = SERVERS[server].url
         with pytest.raises(NodeError) as caught:
             await run(sql(connection=url, execute=statement), make_ctx())
         assert caught.value.type == "sql" and caught.value.retryable, server
     with pytest.raises(NodeError) as caught:  # a constraint violation is not retryable
-        await run(sql(connection=SERVERS["postgresql"][0], execute="SELECT 1 / 0 AS x"), make_ctx())
+        await run(sql(connection=POSTGRES.url, execute="SELECT 1 / 0 AS x"), make_ctx())
     assert caught.value.type == "sql" and not caught.value.retryable
     assert "division by zero" in caught.value.message
 
@@ -265,8 +254,8 @@ async def test_deadlocks_and_serialization_failures_are_retryable(
 async def test_a_statement_slower_than_the_timeout_is_a_node_timeout(
     server: str, sleep: str, make_ctx: Callable[..., NodeContext]
 ) -> None:
-    url, port = SERVERS[server]
-    require_service(_listening(port), f"{server} on 127.0.0.1:{port}")
+    SERVERS[server].require()
+    url = SERVERS[server].url
     with pytest.raises(NodeTimeout) as caught:  # the 5 s statement would otherwise succeed
         await run(sql(connection=url, query=sleep, timeout="300ms"), make_ctx())
     assert caught.value.retryable
@@ -275,8 +264,8 @@ async def test_a_statement_slower_than_the_timeout_is_a_node_timeout(
 
 
 async def test_values_come_back_as_json_types(make_ctx: Callable[..., NodeContext]) -> None:
-    url, port = SERVERS["postgresql"]
-    require_service(_listening(port), f"postgresql on 127.0.0.1:{port}")
+    POSTGRES.require()
+    url = POSTGRES.url
     out = await run(
         sql(
             connection=url,
