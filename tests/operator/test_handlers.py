@@ -14,7 +14,7 @@ import pytest
 from kopf.testing import KopfRunner
 
 import weir.operator.handlers as handlers
-from tests.operator.cluster import Cluster, declare, write_kubeconfig
+from tests.operator.cluster import Cluster, declare, path_of, write_kubeconfig
 
 
 def flow(
@@ -258,3 +258,75 @@ async def test_api_errors_converge_without_duplicates(kmock: Any, cluster: Clust
     assert runner.exception is None
     assert len(await cluster.list("ConfigMap")) == 1
     assert len(await cluster.list("Deployment")) == 1
+
+
+def config_map(name: str, namespace: str = "default", **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, **meta},
+        "data": {"keep": "me"},
+    }
+
+
+async def test_a_status_written_by_the_runner_cannot_make_the_operator_delete_anything(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    """The runner may patch its Flow's status: objects listed there, in other namespaces or
+    with path tricks, are never deleted; only objects the Flow owns are."""
+    await cluster.create(config_map("victim", "kube-system"))
+    await cluster.create(config_map("weir-orders-x"))
+    await cluster.create(flow())
+    await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
+    forged = [
+        "v1/ConfigMap/victim",
+        "v1/ConfigMap/../../kube-system/configmaps/victim",
+        "v1/ConfigMap/weir-orders-x#",
+        "v1/ConfigMap/weir-orders-x",
+    ]
+    await cluster.request(
+        "PATCH", path_of("Flow", "default", "orders") + "/status", {"status": {"objects": forged}}
+    )
+    # A spec change makes the operator reconcile again and remove what it no longer renders.
+    await cluster.patch(
+        "Flow", "orders", {"spec": {"trigger": {"rest": None, "cron": {"schedule": "0 3 * * *"}}}}
+    )
+
+    async def reconciled() -> bool:
+        status = (await cluster.get("Flow", "orders")).get("status") or {}
+        return status.get("trigger") == "cron" and status.get("objects") != forged
+
+    await cluster.wait_for("the cron flow reconciled", reconciled)
+    assert await cluster.get("ConfigMap", "weir-orders-x") is not None
+    await cluster.wait_for("deployment gone", lambda: _absent(cluster, "Deployment", "weir-orders"))
+    await cluster.delete("Flow", "orders")
+    await cluster.wait_for("config map gone", lambda: _absent(cluster, "ConfigMap", "weir-orders"))
+    assert await cluster.get("ConfigMap", "victim", "kube-system") is not None
+    assert await cluster.get("ConfigMap", "weir-orders-x") is not None
+
+
+async def test_an_object_with_the_runner_name_but_not_owned_by_the_flow_is_left_alone(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    """Someone else's `weir-orders` Service (no owner reference to this Flow) survives a cron
+    flow of the same name, which renders no Service, and the Flow's deletion."""
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "weir-orders",
+            "namespace": "default",
+            "labels": {"weir.dev/flow": "orders", "app.kubernetes.io/managed-by": "weir-operator"},
+        },
+        "spec": {"ports": [{"port": 80}]},
+    }
+    await cluster.create(service)
+    await cluster.create(flow(trigger={"cron": {"schedule": "0 3 * * *"}}))
+    await cluster.wait_for("cron job", lambda: owned(cluster, "CronJob"))
+    await cluster.delete("Flow", "orders")
+    await cluster.wait_for("cron job gone", lambda: _absent(cluster, "CronJob", "weir-orders"))
+    assert await cluster.get("Service", "weir-orders") is not None
+
+
+async def _absent(cluster: Cluster, kind: str, name: str) -> bool:
+    return await cluster.get(kind, name) is None

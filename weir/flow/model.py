@@ -23,7 +23,7 @@ from pydantic import (
 from weir.flow.durations import Duration
 from weir.flow.expressions import Condition, Value
 from weir.flow.triggers import Trigger
-from weir.flow.types import IDENTIFIER, JsonObject, Strict
+from weir.flow.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
 from weir.runner.nodes import NODE_KINDS
 
 API_VERSION = "weir.dev/v1alpha1"
@@ -180,7 +180,10 @@ class SecretBinding(Strict):
 
     name: str = Field(pattern=IDENTIFIER)
     flowSecretRef: str | None = Field(
-        None, description="The FlowSecretRef in the Flow's namespace; the same name if unset."
+        None,
+        pattern=KUBE_NAME,
+        max_length=253,
+        description="The FlowSecretRef in the Flow's namespace; the same name if unset.",
     )
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from weir.flow.model import Metadata
-from weir.flow.types import JsonObject, Strict
+from weir.flow.types import KUBE_NAME, JsonObject, Strict
 
 KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
@@ -27,7 +27,8 @@ class SecretKey(Strict):
 
 class FlowSecretRefSpec(Strict):
     secretName: str = Field(
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=KUBE_NAME,
+        max_length=253,
         description="The Secret in the same namespace.",
     )
     keys: list[SecretKey] = Field(min_length=1, description="The keys flows may read.")

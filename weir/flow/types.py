@@ -10,6 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Node and secret names are identifiers so that CEL can read them (``nodes.fetch_users``)."""
 
+KUBE_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+"""A Kubernetes object name (DNS-1123 subdomain, at most 253 characters)."""
+
 
 class Strict(BaseModel):
     """Base of every model a user writes: unknown keys are errors, not silently ignored."""

@@ -1,5 +1,5 @@
 """Apply rendered objects idempotently: create what is missing, patch what differs, leave
-what matches alone (no write), and remove what the flow no longer renders."""
+what matches alone (no write), and remove what the flow owns and no longer renders."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from weir.operator.kube import PLURALS, Conflict, Kube, NotFound, object_path, resource_path
+from weir.operator.render import Owner, labels, object_name
 
 CONFLICT_RETRIES = 5
 
@@ -62,18 +63,54 @@ def object_key(obj: dict[str, Any]) -> str:
     return f"{obj['apiVersion']}/{obj['kind']}/{obj['metadata']['name']}"
 
 
+RUNNER_KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("batch/v1", "CronJob"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+)
+"""Every kind a flow's runner may consist of (render.py); one object of each at most, all
+named ``weir-<flow>``. Manual-run Jobs are left to their TTL and to garbage collection."""
+
+
+def owned_by(obj: dict[str, Any], owner: Owner) -> bool:
+    """Whether Weir made this object for this very Flow: its labels and an owner reference to
+    the Flow's uid. A name alone proves nothing (anyone may create ``weir-x``)."""
+    meta = obj.get("metadata") or {}
+    found_labels = meta.get("labels") or {}
+    if not owner.uid or any(found_labels.get(k) != v for k, v in labels(owner.name).items()):
+        return False
+    return any(
+        ref.get("uid") == owner.uid and ref.get("kind") == owner.kind
+        for ref in meta.get("ownerReferences") or []
+    )
+
+
 async def remove_stale(
-    kube: Kube, namespace: str, previous: Iterable[str], keep: Iterable[dict[str, Any]]
+    kube: Kube, namespace: str, owner: Owner, keep: Iterable[dict[str, Any]]
 ) -> list[str]:
-    """Delete what the flow rendered last time (``status.objects``) and no longer renders,
-    e.g. the Deployment and Service of a flow whose trigger became a cron."""
-    kept = {object_key(obj) for obj in keep}
+    """Delete the objects of this Flow's runner that the flow no longer renders (the
+    Deployment and Service of a flow whose trigger became a cron, say).
+
+    What is deleted is found in the Flow's own namespace by the names Weir gives and proven
+    by ownership, never taken from the Flow's status, which the runner may write."""
+    kept = {(obj["apiVersion"], obj["kind"]) for obj in keep}
+    name = object_name(owner.name)
     removed = []
-    for key in previous:
-        if key in kept:
+    for api_version, kind in RUNNER_KINDS:
+        if (api_version, kind) in kept:
             continue
-        api_version, kind, name = key.rsplit("/", 2)
-        if kind in PLURALS:
-            await kube.delete(resource_path(api_version, PLURALS[kind], namespace, name))
-            removed.append(key)
+        path = resource_path(api_version, PLURALS[kind], namespace, name)
+        try:
+            found = await kube.get(path)
+        except NotFound:  # absent, or the kind is not served here (no KEDA)
+            continue
+        if owned_by(found, owner):
+            await kube.delete(path)
+            removed.append(f"{api_version}/{kind}/{name}")
     return removed

@@ -17,8 +17,8 @@ import kopf
 from weir.operator import metrics
 from weir.operator.apply import remove_stale
 from weir.operator.kube import ApiError, Kube, NotFound, resource_path
-from weir.operator.reconcile import Outcome, reconcile_flow, rendered_keys
-from weir.operator.render import object_name
+from weir.operator.reconcile import Outcome, reconcile_flow
+from weir.operator.render import Owner, object_name
 from weir.operator.secretrefs import check_secret_ref
 from weir.operator.settings import RenderSettings
 
@@ -112,23 +112,24 @@ def _deleted(type: str, **_: Any) -> bool:
 
 @kopf.on.event(GROUP, VERSION, "flows", when=_deleted)
 async def flow_event(
-    type: str, name: str, body: kopf.Body, status: kopf.Status, namespace: str | None, **_: Any
+    type: str, name: str, body: kopf.Body, namespace: str | None, **_: Any
 ) -> None:
     """On deletion, remove the runner at once. Owner references let Kubernetes collect it too;
     no finalizer, so a Flow can be deleted even when the operator is not running."""
     namespace = namespace or "default"
-    kube = STATE.api()
-    objects = sorted(
-        set(status.get("objects") or []) | set(rendered_keys(dict(body), STATE.settings))
-    )
-    log.info(
-        "flow %s/%s was deleted; removing %s", namespace, name, ", ".join(objects) or "nothing"
-    )
     try:
-        await remove_stale(kube, namespace, objects, keep=[])
+        removed = await _remove_runner(namespace, dict(body))
     except ApiError as exc:
         raise _to_kopf(exc) from None
+    log.info("flow %s/%s was deleted; removed %s", namespace, name, ", ".join(removed) or "nothing")
     metrics.forget((namespace, name))
+
+
+async def _remove_runner(namespace: str, body: dict[str, Any]) -> list[str]:
+    """Every object of a deleted Flow's runner, proven to be this Flow's by its owner uid."""
+    meta = body.get("metadata") or {}
+    owner = Owner(name=meta.get("name", ""), uid=meta.get("uid", ""))
+    return await remove_stale(STATE.api(), namespace, owner, keep=[])
 
 
 async def _refresh_flow(namespace: str, name: str) -> None:
@@ -146,7 +147,7 @@ async def _refresh_flow(namespace: str, name: str) -> None:
         # The flow was deleted while we reconciled it: what we just applied is an orphan
         # (in a cluster the garbage collector would also take it, via owner references).
         try:
-            await remove_stale(kube, namespace, rendered_keys(body, STATE.settings), keep=[])
+            await _remove_runner(namespace, body)
         except ApiError as exc:
             log.warning("removing objects of deleted flow %s/%s failed: %s", namespace, name, exc)
     except (kopf.TemporaryError, kopf.PermanentError, ApiError) as exc:

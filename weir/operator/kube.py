@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -110,9 +111,32 @@ class Conflict(ApiError):
     pass
 
 
+class InvalidName(ApiError):
+    """A name that cannot be an object's: never put into a URL, where `/`, `..` or `#` would
+    send the request elsewhere."""
+
+    def __init__(self, what: str, value: str) -> None:
+        super().__init__(400, f"{what} {value!r} is not a valid Kubernetes name")
+
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_SEGMENT = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?")
+
+
+def valid_name(value: str) -> bool:
+    """A DNS-1123 subdomain (names of most kinds; a namespace is a stricter label)."""
+    return len(value) <= 253 and _NAME.fullmatch(value) is not None and ".." not in value
+
+
 def resource_path(
     api_version: str, plural: str, namespace: str | None, name: str | None = None
 ) -> str:
+    if namespace is not None and not valid_name(namespace):
+        raise InvalidName("namespace", namespace)
+    if name is not None and not valid_name(name):
+        raise InvalidName("name", name)
+    if _SEGMENT.fullmatch(api_version) is None or _NAME.fullmatch(plural) is None:
+        raise InvalidName("resource", f"{api_version}/{plural}")
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
     return f"{path}/{name}" if name else path

@@ -60,17 +60,18 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
         )
     conditions.set("SecretsResolved", True, "Resolved", secrets.message)
 
+    owner = Owner(name=name, uid=meta.get("uid", ""))
     data = RenderInput(
         flow=flow,
         namespace=namespace,
         settings=settings,
         secret_refs=secrets.refs,
         secrets_checksum=secrets.checksum,
-        owner=Owner(name=name, uid=meta.get("uid", "")),
+        owner=owner,
     )
     objects = render(data)
     applied = await apply_all(kube, objects)
-    removed = await remove_stale(kube, namespace, previous.get("objects") or [], objects)
+    removed = await remove_stale(kube, namespace, owner, keep=objects)
     status["objects"] = [object_key(obj) for obj in objects]
     events = [("Normal", "Applied", f"{k} {v}") for k, v in applied.items() if v != "unchanged"]
     events += [("Normal", "Removed", k) for k in removed]
@@ -89,16 +90,6 @@ def _document(body: dict[str, Any], namespace: str) -> dict[str, Any]:
     document = {k: v for k, v in body.items() if k in ("apiVersion", "kind", "spec")}
     document["metadata"] = {"name": body["metadata"]["name"], "namespace": namespace}
     return document
-
-
-def rendered_keys(body: dict[str, Any], settings: RenderSettings) -> list[str]:
-    """What the flow's current spec renders to (empty for an invalid spec)."""
-    namespace = body.get("metadata", {}).get("namespace") or "default"
-    try:
-        flow = compile_flow(_document(body, namespace))
-    except FlowInvalid:
-        return []
-    return [object_key(obj) for obj in render(RenderInput(flow, namespace, settings))]
 
 
 def _stalled(conditions: Conditions, reason: str, message: str) -> None:

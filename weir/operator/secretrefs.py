@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from weir.flow.load import CompiledFlow, walk
 from weir.flow.secretref import FlowSecretRefSpec
 from weir.flow.types import SecretRef
-from weir.operator.kube import Kube, NotFound, resource_path
+from weir.operator.kube import Kube, NotFound, resource_path, valid_name
 from weir.operator.render import checksum
 
 
@@ -44,6 +44,12 @@ async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> Secre
     problems: list[str] = []
     for binding in flow.flow.spec.secrets:
         ref_name = binding.flowSecretRef or binding.name
+        if not valid_name(ref_name):
+            problems.append(
+                f"secret {binding.name!r} names no FlowSecretRef: {ref_name!r} is not a "
+                "Kubernetes name, so set spec.secrets[].flowSecretRef"
+            )
+            continue
         try:
             body = await kube.get(
                 resource_path("weir.dev/v1alpha1", "flowsecretrefs", namespace, ref_name)
