@@ -244,3 +244,98 @@ async def test_a_flow_with_a_code_node_runs_through_the_engine() -> None:
     assert failing.error is not None
     assert failing.error["type"] == "code" and failing.error["node"] == "totals"
     assert "Cannot read properties of null (reading 'filter') (line 1)" in failing.error["message"]
+
+
+async def test_a_script_cannot_forge_the_output_by_writing_globals(make_ctx: Any) -> None:
+    # Replace, redefine and delete every global the script can reach (the old wrapper's result
+    # variable included) while still running: the output is only what the script returns.
+    out = await code(
+        make_ctx,
+        script="""
+            const global = globalThis;
+            const forged = () => 'J"forged"';
+            const keep = new Set(["setTimeout", "Promise", "Object", "Reflect"]);
+            for (const name of Object.getOwnPropertyNames(global)) {
+              if (keep.has(name)) continue;
+              try { global[name] = forged; } catch (e) {}
+              try { Object.defineProperty(global, name, {value: forged}); } catch (e) {}
+              try { delete global[name]; } catch (e) {}
+              try { (0, eval)(`let ${name} = ${forged};`); } catch (e) {}
+            }
+            global.__weir_result = 'J"forged"';
+            await new Promise(resolve => setTimeout(resolve, 50));
+            return "real";
+        """,
+    )
+    assert out == "real"
+
+
+async def test_set_timeout_with_zero_or_no_delay_runs_after_the_microtasks(make_ctx: Any) -> None:
+    out = await code(
+        make_ctx,
+        script="""
+            const seen = [];
+            setTimeout(() => seen.push("zero"), 0);
+            setTimeout(() => seen.push("none"));
+            setTimeout((a, b) => seen.push(a + b), -5, "arg", "s");
+            setTimeout(() => seen.push("nan"), "soon");
+            clearTimeout(setTimeout(() => seen.push("cleared"), 0));
+            Promise.resolve().then(() => seen.push("microtask"));
+            seen.push("sync");
+            await new Promise(resolve => setTimeout(resolve, 0));
+            await new Promise(resolve => setTimeout(resolve));
+            await new Promise(resolve => setTimeout(resolve, 10));
+            return seen;
+        """,
+        timeout="5s",  # without the fix `setTimeout(r)` never fires; this bounds the test
+    )
+    assert out == ["sync", "microtask", "zero", "none", "args", "nan"]
+
+
+async def test_an_exception_in_a_timer_fails_the_node_with_its_line(make_ctx: Any) -> None:
+    with pytest.raises(NodeError) as failure:
+        await code(
+            make_ctx,
+            script="setTimeout(() => {\n  throw new TypeError('late');\n}, 0);\n"
+            "await new Promise(() => {});",
+            timeout="5s",
+        )
+    assert failure.value.message == "script failed: TypeError: late (line 2)"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param("return 'x'.repeat(17 * 1024 * 1024)", id="string"),
+        pytest.param("return '\u20ac'.repeat(6 * 1024 * 1024)", id="utf-8 bytes, not characters"),
+        pytest.param("return new Array(5e6).fill({i: 1})", id="five million items"),
+    ],
+)
+async def test_a_result_larger_than_the_limit_is_refused_before_it_leaves_v8(
+    make_ctx: Any, script: str
+) -> None:
+    with pytest.raises(NodeError) as failure:
+        await code(make_ctx, script=script, memoryLimit="512Mi", timeout="30s")
+    assert failure.value.type == "code"
+    assert failure.value.message == (
+        "the script's result is larger than the limit of 16777216 bytes of JSON (16Mi)"
+    )
+    assert failure.value.details == {"limit": 16 * 1024**2}
+
+
+async def test_a_result_just_under_the_limit_is_returned(make_ctx: Any) -> None:
+    size = 16 * 1024**2 - 2  # the two quotes make it exactly the limit
+    out = await code(
+        make_ctx, script=f"return 'x'.repeat({size})", memoryLimit="256Mi", timeout="30s"
+    )
+    assert isinstance(out, str) and len(out) == size
+
+
+async def test_a_gigabyte_of_webassembly_memory_is_refused(make_ctx: Any) -> None:
+    with pytest.raises(NodeError, match=r"RangeError: WebAssembly\.Memory\(\)"):
+        await code(
+            make_ctx,
+            script="const memory = new WebAssembly.Memory({initial: 16384});\n"
+            "return memory.buffer.byteLength;",
+            timeout="10s",
+        )

@@ -2,13 +2,19 @@
 
 The script is the body of ``async function (input) { ... }``: it reads ``input`` (the node's
 evaluated ``input`` field, passed as JSON), may ``await``, and ``return``s the node's output,
-which leaves V8 through ``JSON.stringify``. Every run gets its own isolate, so nothing a script
-leaves behind (globals, prototypes) is seen by the next run; an isolate costs about 2 ms.
+which leaves V8 through ``JSON.stringify`` (at most ``MAX_RESULT`` bytes). Every run gets its own
+isolate, so nothing a script leaves behind (globals, prototypes) is seen by the next run; an
+isolate costs about 2 ms.
+
+The script text is never spliced into JavaScript source: it reaches V8 as a string and becomes
+a function through ``new AsyncFunction("input", script)`` (see ``code_js``), which compiles it
+as exactly one function body. Loading a flow only compiles the script, on a worker thread with
+the node's memory limit and a time limit; it never calls it.
 
 V8 runs on mini-racer's own thread per isolate; the event loop only starts the script and polls
 for its result, so a long script never blocks other executions. The isolate has no file system,
-network, ``require`` or ``process``; besides the ECMAScript built-ins there is only the
-``setTimeout``/``clearTimeout`` that mini-racer installs.
+network, ``require`` or ``process``; besides the ECMAScript built-ins there are only
+``setTimeout``/``clearTimeout``.
 """
 
 from __future__ import annotations
@@ -16,16 +22,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
+import threading
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from weir.flow.durations import Duration
 from weir.flow.expressions import Value, json_default
 from weir.flow.types import ByteSize, Strict
 from weir.runner.context import NodeContext
 from weir.runner.errors import ConfigError, NodeError, NodeTimeout
+from weir.runner.nodes.code_js import BOOTSTRAP, COMPILE, LINE_OFFSET
 from weir.runner.nodes.kind import NodeKind
 
 if TYPE_CHECKING:
@@ -34,45 +44,27 @@ if TYPE_CHECKING:
 MIN_MEMORY = 8 * 1024**2
 """Below this V8 cannot even set up its heap and every run would fail."""
 
-_HEADER = "(async function (input) {"
-"""Prepended on the script's first line, so V8's line numbers are the script's own."""
+DEFAULT_MEMORY = 64 * 1024**2
+DEFAULT_TIMEOUT = 1.0
 
-_PRELUDE = r"""
-var __weir_result;
-var __weir_finish = (function (stringify) {
-  function line(error) {
-    var match = /<anonymous>:(\d+):\d+/.exec(String(error && error.stack));
-    return match ? Number(match[1]) : null;
-  }
-  return {
-    ok: function (value) {
-      var kind = typeof value;
-      if (kind === "undefined") {
-        __weir_result = "J" + "null";
-      } else if (kind === "function" || kind === "symbol" || kind === "bigint") {
-        __weir_result = "U" + "the script returned a " + kind + ", which is not JSON";
-      } else {
-        try {
-          var text = stringify(value);
-          __weir_result = "J" + (text === undefined ? "null" : text);
-        } catch (e) {
-          __weir_result = "U" + "the returned value is not JSON: " + String(e && e.message);
-        }
-      }
-    },
-    fail: function (error) {
-      var isError = error instanceof Error;
-      __weir_result = "E" + stringify({
-        name: isError ? String(error.name) : "thrown value",
-        message: isError ? String(error.message) : String(error),
-        line: isError ? line(error) : null,
-      });
-    },
-  };
-})(JSON.stringify);
-"""
+MAX_RESULT = 16 * 1024**2
+"""The largest result, in bytes of UTF-8 JSON, that leaves the isolate. Measured inside V8
+before the transfer: decoded into Python objects, JSON can take 20 times its size."""
 
-_LOCATION = re.compile(r"^<anonymous>:(\d+): (.*)$")
+WASM_MAX_PAGES = 1024
+"""A process-wide V8 limit on one WebAssembly memory, in 64 KiB pages (64 MiB). mini-racer
+cannot bound off-heap memory per isolate (see docs/nodes/code.md)."""
+
+V8_FLAGS = (f"--wasm-max-mem-pages={WASM_MAX_PAGES}",)
+
+CHECK_MIN_TIME = 1.0
+"""The compile check gets the node's timeout but at least this long, so that a tight run
+timeout never rejects a valid flow because the machine is busy."""
+
+CHECK_START_TIME = 60.0
+"""How long the compile check may take to start an isolate (not the script's time)."""
+
+_LOCATION = re.compile(r"^[^:\n]*:(\d+): (.*)$")
 _POLL_START = 0.001
 _POLL_MAX = 0.02
 
@@ -89,19 +81,13 @@ class CodeConfig(Strict):
         None, description="The value the script sees as `input` (references resolved), as JSON."
     )
     timeout: Duration = Field(
-        1.0, gt=0, description="Wall-clock limit for the script, awaited promises included."
+        DEFAULT_TIMEOUT,
+        gt=0,
+        description="Wall-clock limit for the script, awaited promises included.",
     )
     memoryLimit: ByteSize = Field(
-        64 * 1024**2, description="V8 heap limit of the isolate, e.g. 64Mi (at least 8Mi)."
+        DEFAULT_MEMORY, description="V8 heap limit of the isolate, e.g. 64Mi (at least 8Mi)."
     )
-
-    @field_validator("script")
-    @classmethod
-    def _compiles(cls, script: str) -> str:
-        problem = syntax_error(script)
-        if problem is not None:
-            raise ValueError(problem)
-        return script
 
     @field_validator("memoryLimit")
     @classmethod
@@ -110,35 +96,108 @@ class CodeConfig(Strict):
             raise ValueError(f"memoryLimit must be at least 8Mi ({MIN_MEMORY} bytes), got {limit}")
         return limit
 
+    @model_validator(mode="after")
+    def _compiles(self) -> CodeConfig:
+        problem = syntax_error(self.script, timeout=self.timeout, memory_limit=self.memoryLimit)
+        if problem is not None:
+            # Reported on `script` (not the whole config), so the message names the field.
+            error = PydanticCustomError("code_syntax", "{problem}", {"problem": problem})
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [InitErrorDetails(type=error, loc=("script",), input=self.script)],
+            )
+        return self
 
-def _source(script: str) -> str:
-    return f"{_HEADER}{script}\n}})"
+
+def init_v8() -> None:
+    """Start V8 with the node's process-wide flags, unless something already started it."""
+    from py_mini_racer import DEFAULT_V8_FLAGS, init_mini_racer
+
+    init_mini_racer(flags=(*DEFAULT_V8_FLAGS, *V8_FLAGS), ignore_duplicate_init=True)
 
 
-def syntax_error(script: str) -> str | None:
+def syntax_error(
+    script: str, *, timeout: float = DEFAULT_TIMEOUT, memory_limit: int = DEFAULT_MEMORY
+) -> str | None:
     """The script's syntax error as "SyntaxError: ... (line N)", or None if it compiles.
 
-    Compiles (without running) in a throwaway isolate; skipped when mini-racer is not installed
-    (validating a flow never needs connector packages), in which case the first run reports it.
+    Compiles without ever calling the script, in a throwaway isolate with ``memory_limit`` on a
+    worker thread (never on the caller's event loop), and gives up after ``timeout`` (at least
+    ``CHECK_MIN_TIME``). Skipped when mini-racer is not installed (validating a flow never needs
+    connector packages), in which case the first run reports it.
     """
     try:
-        from py_mini_racer import JSParseException, MiniRacer
+        import py_mini_racer  # noqa: F401
     except ImportError:
         return None
-    with MiniRacer() as racer:
+    limit = max(timeout, CHECK_MIN_TIME)
+    check = _Check(script, limit, memory_limit)
+    worker = threading.Thread(target=check.run, name="weir-code-compile", daemon=True)
+    worker.start()
+    if not check.started.wait(CHECK_START_TIME):
+        return f"the syntax check could not start a V8 isolate within {CHECK_START_TIME:g}s"
+    if not check.done.wait(limit):
+        # The worker is abandoned; V8 finishes compiling and the isolate is freed.
+        return f"compiling the script took longer than the time limit ({limit:g}s)"
+    return check.problem
+
+
+class _Check:
+    def __init__(self, script: str, timeout: float, memory_limit: int) -> None:
+        self.script = script
+        self.timeout = timeout
+        self.memory_limit = memory_limit
+        self.started = threading.Event()
+        self.done = threading.Event()
+        self.problem: str | None = None
+
+    def run(self) -> None:
         try:
-            racer.eval(_source(script))
-        except JSParseException as exc:
-            return _parse_message(str(exc))
-    return None
+            self.problem = self._compile()
+        except Exception as exc:  # reported as the check's outcome
+            self.problem = f"the syntax check failed: {type(exc).__name__}: {exc}"
+        finally:
+            self.started.set()
+            self.done.set()
+
+    def _compile(self) -> str | None:
+        from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
+
+        init_v8()
+        # No event loop runs on this thread, so mini-racer runs its own on a thread of its own.
+        with MiniRacer() as racer:
+            racer.set_hard_memory_limit(self.memory_limit)
+            self.started.set()
+            try:
+                racer.eval(f"{COMPILE}({json.dumps(self.script)})", timeout_sec=self.timeout)
+            except JSTimeoutException:
+                return f"compiling the script took longer than the time limit ({self.timeout:g}s)"
+            except JSOOMException:
+                return _compile_memory_message(self.memory_limit)
+            except JSEvalException as exc:
+                if racer.was_hard_memory_limit_reached():
+                    return _compile_memory_message(self.memory_limit)
+                return compile_message(str(exc), self.script)
+            return None
 
 
-def _parse_message(text: str) -> str:
+def _compile_memory_message(limit: int) -> str:
+    return f"compiling the script exceeded the memory limit ({limit} bytes)"
+
+
+def compile_message(text: str, script: str) -> str:
+    """mini-racer's report of a SyntaxError thrown by ``new AsyncFunction``, with the line
+    counted in the script."""
     first = text.splitlines()[0] if text else "SyntaxError"
     match = _LOCATION.match(first)
     if match is None:
         return first
-    return f"{match.group(2)} (line {match.group(1)})"
+    message = match.group(2)
+    if "Single function literal required" in message:
+        return "SyntaxError: the script closes its function body early (an extra '}' or ')')"
+    lines = script.count("\n") + 1
+    line = min(max(int(match.group(1)) - LINE_OFFSET, 1), lines)
+    return f"{message} (line {line})"
 
 
 def _input_literal(value: Any) -> str:
@@ -153,6 +212,7 @@ def _input_literal(value: Any) -> str:
 def _open(loop: asyncio.AbstractEventLoop) -> tuple[AbstractContextManager[MiniRacer], MiniRacer]:
     from py_mini_racer import mini_racer
 
+    init_v8()
     manager = mini_racer(loop)
     return manager, manager.__enter__()
 
@@ -169,17 +229,16 @@ def _close_later(loop: asyncio.AbstractEventLoop, manager: AbstractContextManage
 
 
 async def _outcome(racer: MiniRacer, script: str, payload: str) -> str:
-    await racer.eval_cancelable(_PRELUDE)
+    reader = f"__outcome_{secrets.token_hex(16)}"
+    await racer.eval_cancelable(
+        f"({BOOTSTRAP})({json.dumps(script)}, {payload}, {MAX_RESULT}, {json.dumps(reader)})"
+    )
     # The script's promise settles in V8's microtask queue or on a timer: poll for the result
     # instead of awaiting the JS promise from Python (mini-racer's `.then` call is synchronous
     # and would block the event loop while a script spins after an `await`).
-    await racer.eval_cancelable(
-        f"{_source(script)}.call(undefined, JSON.parse({payload}))"
-        ".then(__weir_finish.ok, __weir_finish.fail)"
-    )
     delay = _POLL_START
     while True:
-        result = await racer.eval_cancelable("__weir_result")
+        result = await racer.eval_cancelable(f"{reader}()")
         if isinstance(result, str):
             return result
         await asyncio.sleep(delay)
@@ -208,8 +267,17 @@ def _memory_error(limit: int) -> NodeError:
     )
 
 
+def _result_error() -> NodeError:
+    return NodeError(
+        f"the script's result is larger than the limit of {MAX_RESULT} bytes of JSON "
+        f"({MAX_RESULT // 1024**2}Mi)",
+        type="code",
+        details={"limit": MAX_RESULT},
+    )
+
+
 async def run(config: CodeConfig, ctx: NodeContext) -> Any:
-    from py_mini_racer import JSEvalException, JSOOMException, JSParseException
+    from py_mini_racer import JSEvalException, JSOOMException
 
     payload = _input_literal(ctx.eval(config.input))
     loop = asyncio.get_running_loop()
@@ -229,22 +297,25 @@ async def run(config: CodeConfig, ctx: NodeContext) -> Any:
             ) from None
         except JSOOMException:
             raise _memory_error(config.memoryLimit) from None
-        except JSParseException as exc:
-            raise NodeError(
-                f"script does not compile: {_parse_message(str(exc))}", type="code"
-            ) from None
         except JSEvalException as exc:
+            # Only `new AsyncFunction` throws out of the bootstrap: the script does not compile
+            # (possible only when mini-racer was missing when the flow was loaded).
             if racer.was_hard_memory_limit_reached():
                 raise _memory_error(config.memoryLimit) from None
-            raise NodeError(f"script failed: {_parse_message(str(exc))}", type="code") from None
+            problem = compile_message(str(exc), config.script)
+            raise NodeError(f"script does not compile: {problem}", type="code") from None
     finally:
         _close_later(loop, manager)
     kind, body = outcome[:1], outcome[1:]
     if kind == "J":
+        if len(body) > MAX_RESULT:  # measured in V8 already; a cheap second guard
+            raise _result_error()
         try:
             return json.loads(body)
         except ValueError:
             raise NodeError("the script's result could not be read as JSON", type="code") from None
+    if kind == "L":
+        raise _result_error()
     if kind == "U":
         raise NodeError(body, type="code")
     raise _script_error(body)
