@@ -331,11 +331,27 @@ async def test_a_result_just_under_the_limit_is_returned(make_ctx: Any) -> None:
     assert isinstance(out, str) and len(out) == size
 
 
-async def test_a_gigabyte_of_webassembly_memory_is_refused(make_ctx: Any) -> None:
-    with pytest.raises(NodeError, match=r"RangeError: WebAssembly\.Memory\(\)"):
-        await code(
-            make_ctx,
-            script="const memory = new WebAssembly.Memory({initial: 16384});\n"
+@pytest.mark.parametrize(
+    ("script", "fragment"),
+    [
+        pytest.param(
+            "const memory = new WebAssembly.Memory({initial: 16384});\n"
             "return memory.buffer.byteLength;",
-            timeout="10s",
-        )
+            r"RangeError: WebAssembly\.Memory\(\): could not allocate memory \(line 1\)",
+            id="constructed",
+        ),
+        pytest.param(
+            # A module that declares a memory of 16384 pages (1 GiB), instantiated.
+            "const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 5, 1, 0, 128, 128, 1]);\n"
+            "new WebAssembly.Instance(new WebAssembly.Module(bytes));\n"
+            "return 'instantiated';",
+            r"RangeError: WebAssembly\.Instance\(\): Out of memory.* \(line 2\)",
+            id="declared by a module",
+        ),
+    ],
+)
+async def test_a_gigabyte_of_webassembly_memory_is_refused(
+    make_ctx: Any, script: str, fragment: str
+) -> None:
+    with pytest.raises(NodeError, match=fragment):
+        await code(make_ctx, script=script, timeout="10s")
