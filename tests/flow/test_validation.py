@@ -193,6 +193,16 @@ def test_a_cron_trigger_with_a_bad_schedule_is_reported() -> None:
     assert "field spec.trigger.cron.schedule: invalid cron schedule" in issue
 
 
+def test_a_cron_with_seconds_is_refused_as_a_cronjob_would_refuse_it() -> None:
+    text = (
+        HEADER.replace("{manual: {}}", '{cron: {schedule: "*/5 * * * * *"}}')
+        + "    - name: a\n      log: {message: hi}\n"
+    )
+    (issue,) = issues_of(text)
+    assert "spec.trigger.cron.schedule" in issue and "has 6 fields" in issue
+    assert "seconds are not supported" in issue
+
+
 def test_two_trigger_kinds_are_an_error() -> None:
     text = (
         HEADER.replace("{manual: {}}", '{manual: {}, cron: {schedule: "* * * * *"}}')

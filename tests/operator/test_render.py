@@ -214,3 +214,16 @@ def test_weir_render_prints_valid_manifests_for_every_example(tmp_path: Path) ->
         objects = [o for o in yaml.safe_load_all(done.stdout) if o]
         assert objects, example
         validate_all(objects)
+
+
+def test_a_flow_name_at_the_maximum_length_keeps_every_name_and_label_within_63() -> None:
+    text = flow_text(TRIGGERS["rest"]).replace("name: orders", "name: " + "o" * 47)
+    flow = load_flows_text(text)[0]
+    data = RenderInput(flow, "shop", RenderSettings(), owner=Owner(flow.name, "uid-1"))
+    objects = [*render(data), render_manual_job(data, "a-token")]
+    for obj in objects:
+        assert len(obj["metadata"]["name"]) <= 63, obj["metadata"]["name"]
+        for value in obj["metadata"]["labels"].values():
+            assert len(value) <= 63
+    job = objects[-1]
+    assert job["metadata"]["name"].startswith("weir-" + "o" * 47 + "-run-")

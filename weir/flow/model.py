@@ -187,6 +187,14 @@ class SecretBinding(Strict):
     )
 
 
+MAX_NODES = 500
+"""A bound the apiserver needs to estimate the cost of the CRD's per-node CEL rule."""
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_NAME = 47
+"""So that derived names (weir-<name>, a CronJob's Jobs, manual-run Jobs) stay within 63."""
+
+
 class FlowSpec(Strict):
     """What runs the flow and what it does."""
 
@@ -196,7 +204,9 @@ class FlowSpec(Strict):
     )
     start: str | None = Field(None, description="The first node; the first in the list if unset.")
     nodes: list[Node] = Field(
-        min_length=1, description="The graph: each node has a name and exactly one kind key."
+        min_length=1,
+        max_length=MAX_NODES,
+        description="The graph: each node has a name and exactly one kind key.",
     )
     result: Value | None = Field(
         None, description="What an execution returns; the last finished node's output if unset."
@@ -211,8 +221,8 @@ class Metadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-        max_length=47,
+        pattern=NAME_PATTERN,
+        max_length=MAX_NAME,
         description="DNS label of at most 47 characters, so that derived names "
         "(weir-<name>, a CronJob's jobs) stay within Kubernetes limits.",
     )

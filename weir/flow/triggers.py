@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from typing import Any, Literal, cast
 
@@ -15,10 +16,18 @@ from weir.flow.types import ByteSize, JsonObject, SecretOrText, SecretRef, Stric
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
+CRON_FIELDS = r"^\s*(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+(\s+\S+){4})\s*$"
+"""What a Kubernetes CronJob takes: five fields or a macro (no seconds, no TZ= prefix)."""
+
+
 class CronTrigger(Strict):
     """Runs the flow on a schedule (a Kubernetes CronJob in a cluster)."""
 
-    schedule: str = Field(description='Cron expression, e.g. "*/15 * * * *".')
+    schedule: str = Field(
+        max_length=256,
+        json_schema_extra={"pattern": CRON_FIELDS},  # the apiserver's check; ours says more
+        description='Cron expression of five fields (minute hour day month weekday), e.g. "*/15 * * * *", or @hourly, @daily, @weekly, @monthly, @yearly.',
+    )
     timeZone: str | None = Field(
         None, description='IANA time zone, e.g. "Europe/Madrid"; UTC if unset.'
     )
@@ -34,6 +43,13 @@ class CronTrigger(Strict):
     @field_validator("schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
+        if not re.match(CRON_FIELDS, value):
+            fields = len(value.split())
+            raise ValueError(
+                f"cron schedule {value!r} has {fields} field{'s' if fields != 1 else ''}: a "
+                "schedule has five (minute hour day-of-month month day-of-week) or is one of "
+                "@hourly, @daily, @weekly, @monthly, @yearly; seconds are not supported"
+            )
         if not croniter.is_valid(value):
             raise ValueError(f"invalid cron schedule {value!r}")
         return value

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from weir.flow.model import Flow
+from weir.flow.model import MAX_NAME, NAME_PATTERN, Flow
 from weir.flow.secretref import FlowSecretRef
 from weir.flow.triggers import TRIGGER_KINDS
 from weir.runner.nodes import NODE_KINDS
@@ -98,6 +98,19 @@ def flow_schema() -> dict[str, Any]:
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": True,
     }
+    # The apiserver itself refuses a name whose derived names would not fit.
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": f"self.metadata.name.size() <= {MAX_NAME}",
+            "message": f"metadata.name: at most {MAX_NAME} characters, so that the runner's "
+            "object names (weir-<name>, its Jobs) stay within 63",
+        },
+        {
+            "rule": f"self.metadata.name.matches('{NAME_PATTERN}')",
+            "message": "metadata.name: a DNS label (lower-case letters, digits and '-'), "
+            "since it names the runner's Service",
+        },
+    ]
     return schema
 
 

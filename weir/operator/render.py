@@ -105,7 +105,9 @@ def render(data: RenderInput) -> list[dict[str, Any]]:
 
 def render_manual_job(data: RenderInput, token: str) -> dict[str, Any]:
     """One Job for one `weir.dev/run=<token>` annotation; the name is derived from the token."""
-    suffix = hashlib.sha256(token.encode()).hexdigest()[:8]
+    # 6 hex digits: weir-<47 characters>-run-<6> is 63, the longest a Job name may be
+    # (its Pods carry it as a label value).
+    suffix = hashlib.sha256(token.encode()).hexdigest()[:6]
     job = _metadata(data, "Job", "batch/v1", f"{object_name(data.flow.name)}-run-{suffix}")
     job["metadata"]["annotations"] = {"weir.dev/run-token": token}
     pod = _pod_template(data, ["weir", "run", FLOW_FILE, "--quiet"], long_lived=False)
