@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from tests.runner.serving import ROOT, Served
+from weir.flow.issues import FlowInvalid
+from weir.flow.load import compile_flow
 
 pytest.importorskip("py_mini_racer")
 
@@ -59,6 +61,27 @@ def test_weir_validate_refuses_a_script_escaping_its_function_body(
     assert "node 'evil'" in message and "field code.script" in message
     assert "SyntaxError" in message
     assert "Traceback" not in message
+
+
+async def test_the_operator_path_refuses_the_escape_on_its_event_loop() -> None:
+    # The operator validates a Flow's spec with `compile_flow`, on its event loop. (Before the
+    # fix this call ran the script on the caller's loop and never returned.)
+    document = {
+        "apiVersion": "weir.dev/v1alpha1",
+        "kind": "Flow",
+        "metadata": {"name": "hostile", "namespace": "default"},
+        "spec": {
+            "trigger": {"manual": {}},
+            "nodes": [
+                {"name": "evil", "code": {"script": "return 1 });\nwhile (true) {}\n(function(){"}}
+            ],
+        },
+    }
+    with pytest.raises(FlowInvalid) as invalid:
+        compile_flow(document)
+    [issue] = invalid.value.issues
+    assert issue.node == "evil" and issue.field == "code.script"
+    assert issue.message.startswith("SyntaxError: the script closes its function body early")
 
 
 def test_a_valid_script_still_validates(tmp_path: Path) -> None:
