@@ -1,7 +1,8 @@
 """A thin layer over KMock's Kubernetes emulator that adds what the operator relies on and the
 emulator does not do by itself (it stores objects as posted):
 
-* ``Apiserver`` stands in for the apiserver's bookkeeping: ``metadata.uid``,
+* ``Apiserver`` stands in for the apiserver's bookkeeping (and for server-side apply's
+  create-when-missing): ``metadata.uid``,
   ``creationTimestamp`` and ``generation`` on create, a ``generation`` bump when a spec changes
   (what ``observedGeneration`` needs), and a new ``resourceVersion`` on every write (kopf waits
   for the version it patched to come back through its watch before it goes on);
@@ -14,6 +15,7 @@ objects itself when it sees the flow go (and owner references do it in a real cl
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import itertools
 import uuid
@@ -30,6 +32,11 @@ from weir.operator.kube import PLURALS, resource_path
 _versions = itertools.count(1)
 
 
+def _is_apply(request: Any) -> bool:
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    return str(headers.get("content-type", "")).startswith("application/apply-patch")
+
+
 class Apiserver(KubernetesEmulator):
     async def _handle(self, request: Any) -> Any:
         data = request.data
@@ -42,6 +49,22 @@ class Apiserver(KubernetesEmulator):
                 )
                 meta.setdefault("generation", 1)
                 meta["resourceVersion"] = str(next(_versions))
+            elif (
+                request.action == action.UPDATE
+                and _is_apply(request)
+                and not self._current(request)
+            ):
+                # Server-side apply creates what is missing; the emulator then merges the applied
+                # fields (field ownership and removal are the real server's: tests/kube).
+                meta = data.setdefault("metadata", {})
+                meta.setdefault("uid", str(uuid.uuid4()))
+                meta.setdefault("generation", 1)
+                meta["resourceVersion"] = str(next(_versions))
+                key = (request.resource, request.namespace, request.name)
+                async with self._lock:
+                    self._objects[key] = copy.deepcopy(data)
+                    raw = self._objects[key].raw
+                    await self._buses[request.resource].put({"type": "ADDED", "object": raw})
             elif request.action == action.UPDATE:
                 meta = data.setdefault("metadata", {})
                 meta["resourceVersion"] = str(next(_versions))

@@ -330,3 +330,16 @@ async def test_an_object_with_the_runner_name_but_not_owned_by_the_flow_is_left_
 
 async def _absent(cluster: Cluster, kind: str, name: str) -> bool:
     return await cluster.get(kind, name) is None
+
+
+async def test_an_object_of_the_same_name_that_weir_does_not_own_is_not_taken_over(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(config_map("weir-orders"))
+    await cluster.create(flow())
+    stalled = await cluster.wait_for("Stalled", lambda: cluster.condition("orders", "Stalled"))
+    assert stalled["status"] == "True" and stalled["reason"] == "NameTaken"
+    assert "ConfigMap default/weir-orders exists and is not managed by Weir" in stalled["message"]
+    kept = await cluster.get("ConfigMap", "weir-orders")
+    assert kept["data"] == {"keep": "me"} and "ownerReferences" not in kept["metadata"]
+    assert await cluster.get("Deployment", "weir-orders") is None

@@ -1,16 +1,31 @@
-"""Apply rendered objects idempotently: create what is missing, patch what differs, leave
-what matches alone (no write), and remove what the flow owns and no longer renders."""
+"""Apply rendered objects with server-side apply as Weir's field manager: what matches
+already is left alone (no write), what differs is applied (a field Weir no longer renders is
+removed, fields other managers own are kept), an object of the same name that is not this
+Flow's is refused, and what the flow owns and no longer renders is removed."""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from weir.operator.kube import PLURALS, Conflict, Kube, NotFound, object_path, resource_path
+from weir.operator.kube import PLURALS, Kube, NotFound, object_path, resource_path
 from weir.operator.render import Owner, labels, object_name
 
-CONFLICT_RETRIES = 5
+APPLIED = "weir.dev/applied"
+"""Annotation: a digest of what Weir last applied, so a removed field counts as a change."""
+
+
+class NotOwned(Exception):
+    """An object of the name Weir would give exists and belongs to someone else."""
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        super().__init__(
+            f"{obj['kind']} {meta['namespace']}/{meta['name']} exists and is not managed by "
+            "Weir for this Flow; delete or rename it, or rename the Flow"
+        )
 
 
 def contains(existing: Any, wanted: Any) -> bool:
@@ -28,28 +43,41 @@ def contains(existing: Any, wanted: Any) -> bool:
     return bool(existing == wanted)
 
 
+def digest(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stamped(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    annotations = {**(meta.get("annotations") or {}), APPLIED: digest(obj)}
+    return {**obj, "metadata": {**meta, "annotations": annotations}}
+
+
+def _owner_of(obj: dict[str, Any]) -> Owner | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return Owner(
+                name=ref["name"], uid=ref["uid"], api_version=ref["apiVersion"], kind=ref["kind"]
+            )
+    return None
+
+
 async def apply(kube: Kube, obj: dict[str, Any]) -> str:
     """Make the object exist as rendered; returns created, updated or unchanged."""
     path = object_path(obj)
-    for _ in range(CONFLICT_RETRIES):
-        try:
-            existing = await kube.get(path)
-        except NotFound:
-            try:
-                await kube.create(obj)
-                return "created"
-            except Conflict:
-                continue  # created meanwhile by someone else: read it and compare again
-        if contains(existing, obj):
+    wanted = _stamped(obj)
+    try:
+        existing: dict[str, Any] | None = await kube.get(path)
+    except NotFound:
+        existing = None
+    if existing is not None:
+        owner = _owner_of(obj)
+        if owner is not None and not owned_by(existing, owner):
+            raise NotOwned(obj)
+        if contains(existing, wanted):
             return "unchanged"
-        try:
-            await kube.merge_patch(path, obj)
-            return "updated"
-        except Conflict:
-            await asyncio.sleep(0.1)
-    raise Conflict(
-        409, f"{obj['kind']} {obj['metadata']['name']} kept changing under us", path=path
-    )
+    await kube.server_side_apply(wanted, path=path)
+    return "created" if existing is None else "updated"
 
 
 async def apply_all(kube: Kube, objects: Iterable[dict[str, Any]]) -> dict[str, str]:

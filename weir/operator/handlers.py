@@ -16,7 +16,7 @@ import kopf
 
 from weir.operator import metrics
 from weir.operator.apply import remove_stale
-from weir.operator.kube import ApiError, Kube, NotFound, resource_path
+from weir.operator.kube import ApiError, Kube, NotFound, connection_info, resource_path
 from weir.operator.reconcile import Outcome, reconcile_flow
 from weir.operator.render import Owner, object_name
 from weir.operator.secretrefs import check_secret_ref
@@ -47,11 +47,14 @@ STATE = OperatorState()
 
 
 @kopf.on.login()
-def operator_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-    if info is not None:
-        STATE.kube = Kube(info)
-    return info
+async def operator_login(**_: Any) -> kopf.ConnectionInfo:
+    """One set of credentials for kopf's watches and Weir's own requests, loaded by
+    kubernetes_asyncio (exec plugins, OIDC, a rotated ServiceAccount token). kopf calls this
+    again when the API answers 401."""
+    if STATE.kube is not None:
+        await STATE.kube.close()
+    STATE.kube = Kube()
+    return connection_info(await STATE.kube.configuration())
 
 
 @kopf.on.startup()

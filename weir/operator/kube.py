@@ -1,95 +1,35 @@
-"""The one module that talks to the Kubernetes API: a small async client over aiohttp.
+"""The one module that talks to the Kubernetes API, over kubernetes_asyncio's ApiClient.
 
-It uses the credentials kopf logged in with (kubeconfig, service account), so the operator
-and its tests (KMock) share one code path. Errors carry retryability like node errors do:
-5xx, 429, 409 and connection problems are temporary; other 4xx are not.
+The client brings what a hand-written one lacks: kubeconfig contexts with exec plugins and
+OIDC, and a ServiceAccount token re-read from its file as the kubelet rotates it. On top, this
+module keeps raw paths and plain dicts (the operator renders dicts), turns errors into typed
+ones that carry retryability like node errors do (5xx, 429, 409 and connection problems are
+temporary; other 4xx are not), retries the temporary ones with backoff, honouring
+Retry-After, and re-authenticates once on 401 (an expired exec or OIDC token).
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import contextlib
+import json as jsonlib
 import os
+import random
 import re
-import ssl
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
-
-
-@dataclass
-class Credentials:
-    """Where the API is and how to authenticate; kopf's ConnectionInfo has the same fields."""
-
-    server: str
-    token: str | None = None
-    scheme: str | None = None
-    username: str | None = None
-    password: str | None = None
-    insecure: bool | None = None
-    ca_path: str | None = None
-    ca_data: str | bytes | None = None
-    certificate_path: str | None = None
-    certificate_data: str | bytes | None = None
-    private_key_path: str | None = None
-    private_key_data: str | bytes | None = None
-
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+FIELD_MANAGER = "weir-operator"
+ATTEMPTS = 5
+"""Tries of one request in all when the API answers 429, 5xx or not at all."""
+MAX_BACKOFF = 10.0
 
 
-def credentials_from_environment() -> Credentials | None:
-    """In a pod: the service account; elsewhere: the current context of $KUBECONFIG."""
-    host, port = (
-        os.environ.get("KUBERNETES_SERVICE_HOST"),
-        os.environ.get("KUBERNETES_SERVICE_PORT"),
-    )
-    if host and port and (SERVICE_ACCOUNT / "token").exists():
-        return Credentials(
-            server=f"https://{host}:{port}",
-            token=(SERVICE_ACCOUNT / "token").read_text().strip(),
-            ca_path=str(SERVICE_ACCOUNT / "ca.crt"),
-        )
-    path = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    try:
-        config = yaml.safe_load(Path(path.split(os.pathsep)[0]).read_text()) or {}
-    except OSError:
-        return None
-    context_name = config.get("current-context")
-    context = next(
-        (c["context"] for c in config.get("contexts", []) if c["name"] == context_name), None
-    )
-    if context is None:
-        return None
-    cluster = next(
-        c["cluster"] for c in config.get("clusters", []) if c["name"] == context["cluster"]
-    )
-    user: dict[str, Any] = next(
-        (u["user"] for u in config.get("users", []) if u["name"] == context.get("user")), {}
-    )
-    return Credentials(
-        server=cluster["server"],
-        insecure=cluster.get("insecure-skip-tls-verify"),
-        ca_path=cluster.get("certificate-authority"),
-        ca_data=base64.b64decode(cluster["certificate-authority-data"]).decode()
-        if cluster.get("certificate-authority-data")
-        else None,
-        token=user.get("token"),
-        username=user.get("username"),
-        password=user.get("password"),
-        certificate_path=user.get("client-certificate"),
-        certificate_data=base64.b64decode(user["client-certificate-data"])
-        if user.get("client-certificate-data")
-        else None,
-        private_key_path=user.get("client-key"),
-        private_key_data=base64.b64decode(user["client-key-data"])
-        if user.get("client-key-data")
-        else None,
-    )
+def in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").exists()
 
 
 class ApiError(Exception):
@@ -97,6 +37,7 @@ class ApiError(Exception):
         super().__init__(f"{method} {path}: {status} {message}".strip())
         self.status = status
         self.message = message
+        self.retry_after: float | None = None
 
     @property
     def retryable(self) -> bool:
@@ -170,31 +111,52 @@ def object_path(obj: dict[str, Any], *, with_name: bool = True) -> str:
 
 
 class Kube:
-    """Requests with the operator's credentials; one pooled aiohttp session."""
+    """Requests with one pooled ApiClient, configured on first use from the pod's
+    ServiceAccount or from $KUBECONFIG (or an explicit kubeconfig file)."""
 
-    def __init__(self, info: Any) -> None:
-        self.server = str(info.server).rstrip("/")
-        self._headers: dict[str, str] = {}
-        if info.token:
-            self._headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
-        elif info.username:
-            pair = f"{info.username}:{info.password or ''}".encode()
-            self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        self._ssl = _ssl_context(info)
-        self._session: aiohttp.ClientSession | None = None
+    def __init__(self, kubeconfig: str | None = None, *, context: str | None = None) -> None:
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self._client: Any = None
+        self._loader: Any = None
+        self._lock = asyncio.Lock()
         self.writes = 0
         """API writes made (create, patch, delete): the figure the benchmark reports."""
 
-    async def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=aiohttp.ClientTimeout(total=30)
-            )
-        return self._session
+    async def configuration(self) -> Any:
+        """The client's Configuration (host, token, TLS files), loaded once."""
+        return (await self._api()).configuration
+
+    async def _api(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                from kubernetes_asyncio import client, config
+
+                configuration = client.Configuration()
+                if self._kubeconfig is None and in_cluster():
+                    config.load_incluster_config(client_configuration=configuration)
+                else:
+                    self._loader = await config.load_kube_config(
+                        config_file=self._kubeconfig or _kubeconfig_path(),
+                        context=self._context,
+                        client_configuration=configuration,
+                        persist_config=False,
+                    )
+                self._client = client.ApiClient(configuration)
+            return self._client
+
+    async def _reauthenticate(self) -> bool:
+        """After a 401: run the kubeconfig's exec plugin or OIDC refresh again."""
+        if self._loader is None:
+            return False  # in a pod the token file is re-read by the client itself
+        api = await self._api()
+        await self._loader.load_and_set(api.configuration)
+        return True
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def request(
         self,
@@ -205,26 +167,50 @@ class Kube:
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
     ) -> Any:
-        session = await self._client()
         if method != "GET":
             self.writes += 1
-        headers = {"Content-Type": content_type} if json is not None else {}
+        reauthenticated = False
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._send(method, path, json, content_type, params)
+            except ApiError as exc:
+                if exc.status == 401 and not reauthenticated and await self._reauthenticate():
+                    reauthenticated = True
+                    continue
+                if not _transient(exc) or attempt == ATTEMPTS:
+                    raise
+                await asyncio.sleep(_backoff(attempt, exc.retry_after))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        content_type: str,
+        params: dict[str, str] | None,
+    ) -> Any:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        api = await self._api()
+        headers = {"Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = content_type
         try:
-            async with session.request(
-                method, self.server + path, json=json, headers=headers, params=params, ssl=self._ssl
-            ) as response:
-                if response.status == 404:
-                    raise NotFound(404, "not found", method=method, path=path)
-                if response.status == 409:
-                    raise Conflict(409, await _reason(response), method=method, path=path)
-                if response.status >= 400:
-                    raise ApiError(
-                        response.status, await _reason(response), method=method, path=path
-                    )
-                if response.content_type == "application/json":
-                    return await response.json()
-                return await response.text()
-        except aiohttp.ClientError as exc:
+            data, _status, _headers = await api.call_api(
+                path,
+                method,
+                query_params=list((params or {}).items()),
+                header_params=headers,
+                body=json,
+                auth_settings=["BearerToken"],
+                response_types_map={200: "object", 201: "object", 202: "object"},
+                _request_timeout=30,
+            )
+            return data
+        except ApiException as exc:
+            raise _error(exc, method, path) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ApiError(0, f"{type(exc).__name__}: {exc}", method=method, path=path) from None
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
@@ -238,43 +224,67 @@ class Kube:
             "PATCH", path, json=patch, content_type="application/merge-patch+json"
         )
 
+    async def server_side_apply(self, obj: dict[str, Any], *, path: str | None = None) -> Any:
+        """Apply ``obj`` as Weir's field manager: fields Weir applied before and no longer
+        applies are removed; fields other managers own (an HPA's replicas) are kept."""
+        return await self.request(
+            "PATCH",
+            path or object_path(obj),
+            json=obj,
+            content_type="application/apply-patch+yaml",
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
+
     async def delete(self, path: str) -> None:
         with contextlib.suppress(NotFound):
             await self.request("DELETE", path, json={"propagationPolicy": "Background"})
 
 
-async def _reason(response: aiohttp.ClientResponse) -> str:
-    try:
-        body = await response.json(content_type=None)
-        return str(body.get("message") or body.get("reason") or response.reason)
-    except Exception:
-        return str(response.reason)
+def connection_info(configuration: Any) -> Any:
+    """The same credentials as kopf's ConnectionInfo, for kopf's own watches."""
+    import kopf
 
-
-def _ssl_context(info: Any) -> ssl.SSLContext | bool:
-    if not str(info.server).startswith("https"):
-        return False
-    if info.insecure:
-        return False
-    context = ssl.create_default_context(cafile=info.ca_path or None)
-    if info.ca_data:
-        data = info.ca_data if isinstance(info.ca_data, str) else info.ca_data.decode()
-        context.load_verify_locations(cadata=data)
-    if info.certificate_path or info.certificate_data:
-        context.load_cert_chain(*_client_cert_files(info))
-    return context
-
-
-def _client_cert_files(info: Any) -> tuple[str, str]:
-    def materialise(path: Any, data: Any) -> str:
-        if path:
-            return str(path)
-        handle = tempfile.NamedTemporaryFile(delete=False, suffix=".pem")  # noqa: SIM115
-        handle.write(data if isinstance(data, bytes) else str(data).encode())
-        handle.close()
-        return handle.name
-
-    return (
-        materialise(info.certificate_path, info.certificate_data),
-        materialise(info.private_key_path, info.private_key_data),
+    bearer = str(configuration.api_key.get("BearerToken") or "")
+    scheme, _, token = bearer.partition(" ") if " " in bearer else ("Bearer", "", bearer)
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme if token else None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
     )
+
+
+def _kubeconfig_path() -> str:
+    path = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    return path.split(os.pathsep)[0]
+
+
+def _transient(exc: ApiError) -> bool:
+    # 409 is a conflict to resolve by reading again, which the caller does.
+    return exc.status in (0, 429) or exc.status >= 500
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, MAX_BACKOFF)
+    return min(0.2 * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(0.8, 1.2)
+
+
+def _error(exc: Any, method: str, path: str) -> ApiError:
+    body: Any = exc.body
+    try:
+        decoded = jsonlib.loads(body) if body else {}
+        reason = str(decoded.get("message") or decoded.get("reason") or exc.reason)
+    except (ValueError, AttributeError):
+        reason = str(exc.reason)
+    kind = {404: NotFound, 409: Conflict}.get(exc.status, ApiError)
+    error = kind(exc.status, reason, method=method, path=path)
+    retry_after = (exc.headers or {}).get("Retry-After")
+    if retry_after and str(retry_after).isdigit():
+        error.retry_after = float(retry_after)
+    return error

@@ -3,13 +3,14 @@ apply, and compute the status that tells the truth. No kopf here: handlers call 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, compile_flow
-from weir.operator.apply import apply, apply_all, object_key, remove_stale
+from weir.operator.apply import NotOwned, apply, apply_all, object_key, remove_stale
 from weir.operator.kube import Kube, NotFound, resource_path
 from weir.operator.render import Owner, RenderInput, object_name, render, render_manual_job
 from weir.operator.secretrefs import check_secrets
@@ -38,7 +39,8 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
     status: dict[str, Any] = {"observedGeneration": generation}
 
     try:
-        flow = compile_flow(_document(body, namespace))
+        # Off the event loop: compiling checks code nodes' scripts in V8 and reads YAML.
+        flow = await asyncio.to_thread(compile_flow, _document(body, namespace))
     except FlowInvalid as exc:
         message = "; ".join(str(issue) for issue in exc.issues[:5])
         conditions.set("Valid", False, "Invalid", message)
@@ -70,7 +72,15 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
         owner=owner,
     )
     objects = render(data)
-    applied = await apply_all(kube, objects)
+    try:
+        applied = await apply_all(kube, objects)
+    except NotOwned as exc:
+        conditions.set("Available", False, "NameTaken", str(exc))
+        _stalled(conditions, "NameTaken", str(exc))
+        return Outcome(
+            {**status, "phase": "Failed", "conditions": conditions.as_list()},
+            events=[("Warning", "NameTaken", str(exc))],
+        )
     removed = await remove_stale(kube, namespace, owner, keep=objects)
     status["objects"] = [object_key(obj) for obj in objects]
     events = [("Normal", "Applied", f"{k} {v}") for k, v in applied.items() if v != "unchanged"]

@@ -14,6 +14,7 @@ from weir.runner.engine import ExecutionListener, ExecutionResult
 
 log = logging.getLogger("weir.reporting")
 DEFAULT_INTERVAL = 15.0
+CONFLICT_RETRIES = 10
 
 
 def _time(epoch: float) -> str:
@@ -22,12 +23,11 @@ def _time(epoch: float) -> str:
 
 class StatusReporter(ExecutionListener):
     def __init__(self, namespace: str, flow: str, *, interval: float = DEFAULT_INTERVAL) -> None:
-        from weir.operator.kube import Kube, credentials_from_environment, resource_path
+        from weir.operator.kube import Kube, in_cluster, resource_path
 
-        credentials = credentials_from_environment()
-        if credentials is None:
+        if not in_cluster() and not os.environ.get("KUBECONFIG"):
             raise RuntimeError("status reporting needs in-cluster credentials or a kubeconfig")
-        self.kube = Kube(credentials)
+        self.kube = Kube()
         self.path = resource_path("weir.dev/v1alpha1", "flows", namespace, flow) + "/status"
         self.interval = interval
         self.counts = {"succeeded": 0, "failed": 0}
@@ -81,11 +81,7 @@ class StatusReporter(ExecutionListener):
             return
         status, self.pending = self.pending, None
         try:
-            current = await self.kube.get(self.path.removesuffix("/status"))
-            known = ((current.get("status") or {}).get("executions")) or {}
-            # Counts are kept per runner pod and added to what the Flow already says.
-            totals = {k: int(known.get(k, 0)) + v for k, v in self.counts.items()}
-            await self.kube.merge_patch(self.path, {"status": {**status, "executions": totals}})
+            await self._add_counts(status)
             self.counts = dict.fromkeys(self.counts, 0)
             self.writes += 1
         except Exception as exc:  # reporting must never break executions
@@ -93,6 +89,27 @@ class StatusReporter(ExecutionListener):
             self.pending = self.pending or status
         finally:
             self._last_write = asyncio.get_running_loop().time()
+
+    async def _add_counts(self, status: dict[str, Any]) -> None:
+        """Counts are kept per runner pod and added to what the Flow says, under the Flow's
+        resourceVersion: when another replica wrote meanwhile, read again and add again."""
+        from weir.operator.kube import Conflict
+
+        for _ in range(CONFLICT_RETRIES):
+            current = await self.kube.get(self.path.removesuffix("/status"))
+            known = ((current.get("status") or {}).get("executions")) or {}
+            totals = {k: int(known.get(k, 0)) + v for k, v in self.counts.items()}
+            version = current["metadata"].get("resourceVersion")
+            patch = {
+                "metadata": {"resourceVersion": version},
+                "status": {**status, "executions": totals},
+            }
+            try:
+                await self.kube.merge_patch(self.path, patch)
+                return
+            except Conflict:
+                continue
+        raise RuntimeError(f"the Flow kept changing; {CONFLICT_RETRIES} tries lost the race")
 
     async def aclose(self) -> None:
         if self._flusher is not None:

@@ -83,11 +83,12 @@ class FlowService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def reload(self) -> bool:
+    async def reload(self) -> bool:
         """Load the file again; a valid revision replaces the current one, an invalid one is
         reported and ignored. Returns whether a new revision was swapped in."""
         try:
-            new = load_flow_file(self.path)
+            # Off the event loop, so that health and executions go on while it compiles.
+            new = await asyncio.to_thread(load_flow_file, self.path)
         except FlowInvalid as exc:
             message = "; ".join(str(issue) for issue in exc.issues)
             if message != self.reload_error:

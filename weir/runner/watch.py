@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 log = logging.getLogger("weir.serve")
@@ -28,7 +28,9 @@ def identity(path: Path) -> Identity:
     return real, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-async def watch(path: Path, changed: Callable[[], object], interval: float = 1.0) -> None:
+async def watch(
+    path: Path, changed: Callable[[], Awaitable[object]], interval: float = 1.0
+) -> None:
     """Call ``changed`` whenever the file's identity differs from the last one seen; runs until
     cancelled."""
     seen = identity(path)
@@ -39,6 +41,6 @@ async def watch(path: Path, changed: Callable[[], object], interval: float = 1.0
             continue
         seen = now
         try:
-            changed()
+            await changed()
         except Exception:  # a failing callback must not stop the watch
             log.exception("handling a change of %s failed", path)
