@@ -183,8 +183,15 @@ def test_cpu_scaling_renders_an_hpa() -> None:
     objects = rendered(
         compiled("rest", "  scaling: {minReplicas: 2, maxReplicas: 4, cpuUtilization: 60}\n")
     )
+    assert objects["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == 2
     assert objects["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] == 4
-    assert objects["Deployment"]["spec"]["replicas"] == 2
+    assert "replicas" not in objects["Deployment"]["spec"]  # the HPA's to set
+
+
+def test_fixed_scaling_without_a_target_sets_the_replicas() -> None:
+    objects = rendered(compiled("rest", "  scaling: {minReplicas: 3, maxReplicas: 3}\n"))
+    assert "HorizontalPodAutoscaler" not in objects
+    assert objects["Deployment"]["spec"]["replicas"] == 3
 
 
 def test_the_runner_may_only_touch_its_own_flow() -> None:

@@ -164,10 +164,8 @@ def _rbac(data: RenderInput) -> list[dict[str, Any]]:
 def _deployment(data: RenderInput) -> dict[str, Any]:
     spec = data.flow.flow.spec
     deployment = _metadata(data, "Deployment", "apps/v1")
-    replicas = spec.scaling.minReplicas if spec.scaling else 1
     command = ["weir", "serve", FLOW_FILE, "--port", str(data.settings.port)]
     deployment["spec"] = {
-        "replicas": 0 if spec.suspend else replicas,
         "selector": {"matchLabels": selector(data.flow.name)},
         "strategy": {
             "type": "RollingUpdate",
@@ -175,6 +173,12 @@ def _deployment(data: RenderInput) -> dict[str, Any]:
         },
         "template": _pod_template(data, command, long_lived=True),
     }
+    # With an autoscaler, replicas are its to set: Weir never applies the field, so server-side
+    # apply leaves it to the HPA's or KEDA's writes.
+    if spec.suspend:
+        deployment["spec"]["replicas"] = 0
+    elif not _autoscaler(data):
+        deployment["spec"]["replicas"] = spec.scaling.minReplicas if spec.scaling else 1
     return deployment
 
 
