@@ -173,7 +173,8 @@ def namespaced_needs() -> set[Triple]:
         needs |= {(group, plural, v) for v in ("get", "list", "watch", "patch")}
         needs |= {(group, f"{plural}/status", v) for v in ("get", "patch")}
     needs |= {("apps", "deployments", v) for v in ("list", "watch")}  # readiness from the runner
-    needs |= {("", "secrets", v) for v in ("get", "list", "watch")}  # FlowSecretRef checks
+    needs |= {("", "secrets", "get")}  # FlowSecretRef checks and polling, by name
+    needs |= {("weir.dev", "flows/finalizers", "update")}  # blockOwnerDeletion on owner refs
     needs |= {("", "events", "create")}  # kopf.warn / handler events
     return needs
 

@@ -343,3 +343,38 @@ async def test_an_object_of_the_same_name_that_weir_does_not_own_is_not_taken_ov
     kept = await cluster.get("ConfigMap", "weir-orders")
     assert kept["data"] == {"keep": "me"} and "ownerReferences" not in kept["metadata"]
     assert await cluster.get("Deployment", "weir-orders") is None
+
+
+async def test_a_rotated_secret_rolls_the_runner_out_without_a_secret_watch(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    """The operator reads the Secret a FlowSecretRef names by name, now and then: a new value
+    changes the pod template's secrets checksum, and only the flows that use it roll."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "crm-credentials"}}
+    await cluster.create({**secret, "data": {"token": "b2xk"}})
+    ref_spec = {"secretName": "crm-credentials", "keys": [{"key": "token"}]}
+    ref = {"apiVersion": "weir.dev/v1alpha1", "kind": "FlowSecretRef", "spec": ref_spec}
+    await cluster.create({**ref, "metadata": {"name": "crm"}})
+    user = flow(secrets=[{"name": "crm"}])
+    user["spec"]["trigger"]["rest"]["auth"] = {"bearer": {"secret": "crm", "key": "token"}}
+    await cluster.create(user)
+    await cluster.create(flow("other"))
+
+    async def checksums() -> tuple[str, str] | None:
+        found = []
+        for name in ("weir-orders", "weir-other"):
+            deployment = await cluster.get("Deployment", name)
+            if deployment is None:
+                return None
+            found.append(deployment["spec"]["template"]["metadata"]["annotations"])
+        return found[0]["weir.dev/secrets-checksum"], found[1]["weir.dev/flow-checksum"]
+
+    before = await cluster.wait_for("both runners", checksums)
+    await cluster.patch("Secret", "crm-credentials", {"data": {"token": "bmV3"}})
+
+    async def rolled() -> tuple[str, str] | None:
+        now = await checksums()
+        return now if now and now[0] != before[0] else None
+
+    after = await cluster.wait_for("a new secrets checksum", rolled)
+    assert after[1] == before[1]  # the flow that does not use the Secret did not change

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -19,10 +20,15 @@ from weir.operator.apply import remove_stale
 from weir.operator.kube import ApiError, Kube, NotFound, connection_info, resource_path
 from weir.operator.reconcile import Outcome, reconcile_flow
 from weir.operator.render import Owner, object_name
-from weir.operator.secretrefs import check_secret_ref
+from weir.operator.secretrefs import SecretRefCheck, check_secret_ref
 from weir.operator.settings import RenderSettings
 
 GROUP, VERSION = "weir.dev", "v1alpha1"
+RESYNC_INTERVAL = float(os.environ.get("WEIR_RESYNC_INTERVAL", "300"))
+"""Seconds between two reconciles of a flow that nothing else changed."""
+SECRET_POLL_INTERVAL = float(os.environ.get("WEIR_SECRET_POLL_INTERVAL", "30"))
+"""Seconds between two reads of the Secret behind a FlowSecretRef."""
+REFRESH_ATTEMPTS = 5
 MANAGED = {"app.kubernetes.io/managed-by": "weir-operator"}
 log = logging.getLogger("weir.operator")
 
@@ -34,8 +40,8 @@ class OperatorState:
         self.kube: Kube | None = None
         self.settings = RenderSettings.from_env()
         self.locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.secret_users: dict[tuple[str, str], set[str]] = defaultdict(set)
-        """(namespace, Secret name) → FlowSecretRef names that point at it."""
+        self.secret_digests: dict[tuple[str, str], str] = {}
+        """(namespace, FlowSecretRef name) → digest of its Secret's keys when last polled."""
 
     def api(self) -> Kube:
         if self.kube is None:
@@ -84,16 +90,15 @@ def _to_kopf(exc: ApiError) -> kopf.PermanentError | kopf.TemporaryError:
     return kopf.PermanentError(str(exc))
 
 
-async def _reconcile_and_report(body: dict[str, Any]) -> Outcome:
-    """Reconcile under the flow's lock; the outcome holds the status to write."""
+async def _reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
+    """Reconcile under the flow's lock (held by the caller); the outcome holds the status."""
     meta = body["metadata"]
     key = (meta.get("namespace") or "default", meta["name"])
-    async with STATE.locks[key]:
-        try:
-            outcome = await reconcile_flow(STATE.api(), body, STATE.settings)
-        except ApiError as exc:
-            metrics.RECONCILE_ERRORS.inc()
-            raise _to_kopf(exc) from None
+    try:
+        outcome = await reconcile_flow(kube, body, STATE.settings)
+    except ApiError as exc:
+        metrics.RECONCILE_ERRORS.inc()
+        raise _to_kopf(exc) from None
     metrics.observe(key, outcome.status.get("phase", "Unknown"))
     return outcome
 
@@ -102,7 +107,9 @@ async def _reconcile_and_report(body: dict[str, Any]) -> Outcome:
 @kopf.on.update(GROUP, VERSION, "flows")
 @kopf.on.resume(GROUP, VERSION, "flows")
 async def flow_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    outcome = await _reconcile_and_report(dict(body))
+    meta = body["metadata"]
+    async with STATE.locks[(meta.get("namespace") or "default", meta["name"])]:
+        outcome = await _reconcile(STATE.api(), dict(body))
     patch.status.update(outcome.status)
     for kind, reason, message in outcome.events:
         if kind == "Warning":  # what the user must fix, also in `kubectl describe flow`
@@ -136,25 +143,45 @@ async def _remove_runner(namespace: str, body: dict[str, Any]) -> list[str]:
 
 
 async def _refresh_flow(namespace: str, name: str) -> None:
-    """Re-reconcile a flow outside its own handlers and write the status directly."""
+    """Re-reconcile a flow outside its own handlers and write its status directly; temporary
+    errors are tried again with backoff (and the periodic resync catches what is left)."""
+    for attempt in range(REFRESH_ATTEMPTS):
+        try:
+            await _refresh_once(namespace, name)
+            return
+        except (kopf.TemporaryError, ApiError) as exc:
+            if (isinstance(exc, ApiError) and not exc.retryable) or attempt == REFRESH_ATTEMPTS - 1:
+                log.warning("refreshing flow %s/%s failed: %s", namespace, name, exc)
+                return
+            await asyncio.sleep(min(2**attempt, 30))
+        except kopf.PermanentError as exc:
+            log.warning("refreshing flow %s/%s failed: %s", namespace, name, exc)
+            return
+
+
+async def _refresh_once(namespace: str, name: str) -> None:
     kube = STATE.api()
     path = resource_path(f"{GROUP}/{VERSION}", "flows", namespace, name)
-    try:
-        body = await kube.get(path)
-    except NotFound:
-        return  # deleted meanwhile
-    try:
-        outcome = await _reconcile_and_report(body)
-        await kube.merge_patch(path + "/status", {"status": outcome.status})
-    except NotFound:
-        # The flow was deleted while we reconciled it: what we just applied is an orphan
-        # (in a cluster the garbage collector would also take it, via owner references).
+    # Read under the lock: a body read before it could be older than what the holder applied.
+    async with STATE.locks[(namespace, name)]:
         try:
+            body = await kube.get(path)
+        except NotFound:
+            return  # deleted meanwhile
+        outcome = await _reconcile(kube, body)
+        try:
+            await kube.merge_patch(path + "/status", {"status": outcome.status})
+        except NotFound:
+            # Deleted while we reconciled: what we just applied is an orphan (the garbage
+            # collector takes it too, via owner references).
             await _remove_runner(namespace, body)
-        except ApiError as exc:
-            log.warning("removing objects of deleted flow %s/%s failed: %s", namespace, name, exc)
-    except (kopf.TemporaryError, kopf.PermanentError, ApiError) as exc:
-        log.warning("refreshing flow %s/%s failed: %s", namespace, name, exc)
+
+
+@kopf.timer(GROUP, VERSION, "flows", interval=RESYNC_INTERVAL, initial_delay=RESYNC_INTERVAL)
+async def flow_resync(name: str, namespace: str | None, **_: Any) -> None:
+    """Now and then, reconcile every flow again: drift of its objects (someone edited or
+    deleted one) is repaired, and a refresh that gave up is made good."""
+    await _refresh_flow(namespace or "default", name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
@@ -184,42 +211,68 @@ async def flowsecretref_reconcile(
     spec: kopf.Spec, name: str, namespace: str | None, patch: kopf.Patch, **_: Any
 ) -> None:
     namespace = namespace or "default"
-    secret_name = spec.get("secretName")
-    for users in STATE.secret_users.values():
-        users.discard(name)
-    if secret_name:
-        STATE.secret_users[(namespace, secret_name)].add(name)
     try:
-        ready, message = await check_secret_ref(STATE.api(), namespace, dict(spec))
+        check = await check_secret_ref(STATE.api(), namespace, dict(spec))
         flows = await _flows_using(namespace, name)
     except ApiError as exc:
         raise _to_kopf(exc) from None
-    reason = "Resolved" if ready else "SecretMissing"
-    patch.status["conditions"] = [
-        {"type": "Ready", "status": str(ready), "reason": reason, "message": message}
-    ]
-    patch.status["flows"] = flows
+    STATE.secret_digests[(namespace, name)] = check.digest
+    patch.status.update(_secretref_status(check, flows))
     for flow in flows:
         await _refresh_flow(namespace, flow)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "flowsecretrefs",
+    interval=SECRET_POLL_INTERVAL,
+    initial_delay=SECRET_POLL_INTERVAL,
+)
+async def flowsecretref_poll(
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    **_: Any,
+) -> None:
+    """Read the Secret a FlowSecretRef names: when its keys changed (rotated, created, a key
+    added), the flows that use it roll out. Polling by name needs only `get` on Secrets,
+    where a watch would need to list every Secret of the namespace."""
+    namespace = namespace or "default"
+    try:
+        check = await check_secret_ref(STATE.api(), namespace, dict(spec))
+    except ApiError as exc:
+        log.warning("reading the Secret of FlowSecretRef %s/%s failed: %s", namespace, name, exc)
+        return
+    if STATE.secret_digests.get((namespace, name)) == check.digest:
+        return
+    STATE.secret_digests[(namespace, name)] = check.digest
+    flows = await _flows_using(namespace, name)
+    patch.status.update(_secretref_status(check, flows))
+    for flow in flows:
+        await _refresh_flow(namespace, flow)
+
+
+def _secretref_status(check: SecretRefCheck, flows: list[str]) -> dict[str, Any]:
+    reason = "Resolved" if check.ready else "SecretMissing"
+    return {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": str(check.ready),
+                "reason": reason,
+                "message": check.message,
+            }
+        ],
+        "flows": flows,
+    }
 
 
 @kopf.on.delete(GROUP, VERSION, "flowsecretrefs", optional=True)
 async def flowsecretref_delete(name: str, namespace: str | None, **_: Any) -> None:
     namespace = namespace or "default"
-    for users in STATE.secret_users.values():
-        users.discard(name)
+    STATE.secret_digests.pop((namespace, name), None)
     for flow in await _flows_using(namespace, name):
         await _refresh_flow(namespace, flow)
-
-
-def _watched_secret(namespace: str | None, name: str, **_: Any) -> bool:
-    return bool(STATE.secret_users.get((namespace or "", name)))
-
-
-@kopf.on.event("v1", "secrets", when=_watched_secret)
-async def secret_event(name: str, namespace: str | None, **_: Any) -> None:
-    """A Secret behind a FlowSecretRef changed: its flows roll out with the new checksum."""
-    namespace = namespace or "default"
-    for ref in sorted(STATE.secret_users.get((namespace, name), set())):
-        for flow in await _flows_using(namespace, ref):
-            await _refresh_flow(namespace, flow)

@@ -96,19 +96,31 @@ def _b64(value: Any) -> str:
     return base64.b64encode(str(value or "").encode()).decode()
 
 
-async def check_secret_ref(kube: Kube, namespace: str, spec: dict[str, Any]) -> tuple[bool, str]:
+@dataclass
+class SecretRefCheck:
+    ready: bool
+    message: str
+    digest: str = ""
+    """Of the listed keys' values: changes when the Secret is rotated, created or completed."""
+
+
+async def check_secret_ref(kube: Kube, namespace: str, spec: dict[str, Any]) -> SecretRefCheck:
     """A FlowSecretRef's own status: Ready, or which keys are missing."""
     try:
         ref = FlowSecretRefSpec.model_validate(spec)
     except ValidationError as exc:
         first = exc.errors()[0]
-        return False, f"invalid spec at {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        where = ".".join(map(str, first["loc"]))
+        return SecretRefCheck(False, f"invalid spec at {where}: {first['msg']}")
     try:
         secret = await kube.get(resource_path("v1", "secrets", namespace, ref.secretName))
     except NotFound:
-        return False, f"Secret {ref.secretName!r} not found"
-    present = set(secret.get("data") or {}) | set(secret.get("stringData") or {})
-    missing = [k.source for k in ref.keys if k.source not in present]
+        return SecretRefCheck(False, f"Secret {ref.secretName!r} not found", "absent")
+    data = {**(secret.get("data") or {}), **(secret.get("stringData") or {})}
+    digest = checksum(json.dumps({k.source: data.get(k.source) for k in ref.keys}, sort_keys=True))
+    missing = [k.source for k in ref.keys if k.source not in data]
     if missing:
-        return False, f"Secret {ref.secretName!r} lacks keys: {', '.join(missing)}"
-    return True, f"Secret {ref.secretName!r} has all {len(ref.keys)} keys"
+        return SecretRefCheck(
+            False, f"Secret {ref.secretName!r} lacks keys: {', '.join(missing)}", digest
+        )
+    return SecretRefCheck(True, f"Secret {ref.secretName!r} has all {len(ref.keys)} keys", digest)

@@ -49,9 +49,15 @@ app.kubernetes.io/component: operator
 - apiGroups: ["weir.dev"]
   resources: ["flows/status", "flowsecretrefs/status"]
   verbs: ["get", "patch"]
+# Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement
+# admission is on.
+- apiGroups: ["weir.dev"]
+  resources: ["flows/finalizers"]
+  verbs: ["update"]
+# Only the Secrets FlowSecretRefs name, read by name: no list, no watch.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["configmaps", "services", "serviceaccounts"]
   verbs: ["get", "create", "patch", "delete"]
