@@ -42,7 +42,10 @@ def test_the_crds_and_the_operator_are_installed() -> None:
 def test_hello_is_valid_and_a_manual_run_completes() -> None:
     kubectl("apply", "-f", str(ROOT / "examples" / "hello" / "flow.yaml"))
     wait_for("hello Ready", lambda: condition(get("flow", "hello"), "Ready") == "True")
-    kubectl("annotate", "flow", "hello", "weir.dev/run=e2e-1", "--overwrite")
+    kubectl(
+        "annotate", "flow", "hello", 'weir.dev/run-input={"name": "Ada"}', "weir.dev/run=e2e-1",
+        "--overwrite",
+    )  # fmt: skip
     wait_for(
         "the manual run's Job",
         lambda: json.loads(kubectl("get", "jobs", "-l", "weir.dev/flow=hello", "-o", "json"))[
@@ -77,7 +80,7 @@ def test_webhook_echo_answers_through_its_service() -> None:
             CONTEXT,
             "port-forward",
             "service/weir-webhook-echo",
-            f"{port}:8080",
+            f"{port}:80",  # the Service's port, not the container's
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

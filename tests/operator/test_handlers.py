@@ -378,3 +378,24 @@ async def test_a_rotated_secret_rolls_the_runner_out_without_a_secret_watch(
 
     after = await cluster.wait_for("a new secrets checksum", rolled)
     assert after[1] == before[1]  # the flow that does not use the Secret did not change
+
+
+async def test_a_manual_run_takes_its_input_from_the_run_input_annotation(
+    cluster: Cluster, operator: KopfRunner
+) -> None:
+    await cluster.create(flow(trigger={"manual": {}}))
+    await cluster.wait_for("config map", lambda: owned(cluster, "ConfigMap"))
+    runs = [("with-input", '{"name": "Ada"}'), ("broken", "{name: Ada")]
+    for token, text in runs:
+        annotations = {"weir.dev/run": token, "weir.dev/run-input": text}
+        await cluster.patch("Flow", "orders", {"metadata": {"annotations": annotations}})
+
+        async def recorded(token: str = token) -> Any:
+            status = (await cluster.get("Flow", "orders")).get("status") or {}
+            return [run for run in status.get("manualRuns") or [] if run["token"] == token]
+
+        (record,) = await cluster.wait_for(f"run {token}", recorded)
+    assert "weir.dev/run-input is not JSON" in record["error"] and "job" not in record
+    (job,) = await cluster.list("Job")
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[-2:] == ["--input", '{"name": "Ada"}']

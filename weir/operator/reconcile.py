@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from weir.operator.status import Conditions, now
 from weir.runner.schedule import next_fire
 
 RUN_ANNOTATION = "weir.dev/run"
+RUN_INPUT_ANNOTATION = "weir.dev/run-input"
 MANUAL_RUNS_KEPT = 10
 
 
@@ -175,10 +177,21 @@ async def _manual_runs(
     kube: Kube, data: RenderInput, meta: dict[str, Any], runs: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
     """One Job per distinct `weir.dev/run` token, recorded in status.manualRuns."""
-    token = (meta.get("annotations") or {}).get(RUN_ANNOTATION)
+    annotations = meta.get("annotations") or {}
+    token = annotations.get(RUN_ANNOTATION)
     if not token or any(run.get("token") == token for run in runs):
         return runs, []
-    job = render_manual_job(data, token)
+    run_input = annotations.get(RUN_INPUT_ANNOTATION)
+    if run_input is not None:
+        try:
+            json.loads(run_input)
+        except ValueError as exc:
+            message = (
+                f"annotation {RUN_INPUT_ANNOTATION} is not JSON ({exc}); run {token!r} not started"
+            )
+            record = {"token": token, "error": message, "createdAt": now()}
+            return [*runs, record][-MANUAL_RUNS_KEPT:], [("Warning", "ManualRunInput", message)]
+    job = render_manual_job(data, token, run_input)
     await apply(kube, job)
     record = {"token": token, "job": job["metadata"]["name"], "createdAt": now()}
     return [*runs, record][-MANUAL_RUNS_KEPT:], [

@@ -103,14 +103,20 @@ def render(data: RenderInput) -> list[dict[str, Any]]:
     return objects
 
 
-def render_manual_job(data: RenderInput, token: str) -> dict[str, Any]:
-    """One Job for one `weir.dev/run=<token>` annotation; the name is derived from the token."""
+def render_manual_job(
+    data: RenderInput, token: str, run_input: str | None = None
+) -> dict[str, Any]:
+    """One Job for one `weir.dev/run=<token>` annotation; the name is derived from the token,
+    the input (JSON text, from `weir.dev/run-input`) is passed to `weir run --input`."""
     # 6 hex digits: weir-<47 characters>-run-<6> is 63, the longest a Job name may be
     # (its Pods carry it as a label value).
     suffix = hashlib.sha256(token.encode()).hexdigest()[:6]
     job = _metadata(data, "Job", "batch/v1", f"{object_name(data.flow.name)}-run-{suffix}")
     job["metadata"]["annotations"] = {"weir.dev/run-token": token}
-    pod = _pod_template(data, ["weir", "run", FLOW_FILE, "--quiet"], long_lived=False)
+    command = ["weir", "run", FLOW_FILE, "--quiet"]
+    if run_input is not None:
+        command += ["--input", run_input]
+    pod = _pod_template(data, command, long_lived=False)
     pod["spec"]["restartPolicy"] = "Never"
     job["spec"] = {"backoffLimit": 0, "ttlSecondsAfterFinished": 86400, "template": pod}
     return job
