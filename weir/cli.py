@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
     operator.add_argument(
         "--metrics-port", type=int, default=9090, help="serves /metrics; 0 turns it off"
     )
+    operator.add_argument(
+        "--peering",
+        default=os.environ.get("WEIR_PEERING") or None,
+        metavar="NAME",
+        help="leader election among replicas through kopf's peering object NAME "
+        "($WEIR_PEERING); without it the operator runs standalone, as the only replica",
+    )
     operator.add_argument("--runner-image", help="default runner image ($WEIR_RUNNER_IMAGE)")
     operator.add_argument(
         "--runner-resources", help="default runner resources as JSON ($WEIR_RUNNER_RESOURCES)"
@@ -243,7 +251,10 @@ def cmd_operator(args: argparse.Namespace) -> int:
         start_http_server(args.metrics_port, registry=REGISTRY)
     kopf.configure(verbose=False)
     kopf.run(
-        standalone=True,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        # A random priority: kopf pauses every replica that sees another of the same one.
+        priority=secrets.randbelow(2**31 - 1) + 1,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz",

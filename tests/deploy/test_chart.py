@@ -65,6 +65,9 @@ def test_every_rendered_object_validates_for_kubernetes_1_30_to_1_37(
         if obj["apiVersion"] == MONITORING:
             assert obj["spec"].get("endpoints") or obj["spec"].get("podMetricsEndpoints")
             continue
+        if obj["apiVersion"] == "kopf.dev/v1":  # a peering: tests/kube applies it for real
+            assert obj["kind"] in ("ClusterKopfPeering", "KopfPeering")
+            continue
         for version in VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
 
@@ -97,7 +100,10 @@ def test_namespaced_mode_watches_only_the_listed_namespaces() -> None:
         "team-b",
     ]
     (cluster_role,) = by_kind(objects, "ClusterRole")
-    assert grants(cluster_role) == cluster_scoped_needs()
+    assert grants(cluster_role) == cluster_scoped_needs(clusterwide=False)
+    peerings = by_kind(objects, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
+    assert "--peering=weir-operator" in command
 
 
 def test_the_charts_crds_are_the_generated_ones() -> None:
@@ -115,7 +121,7 @@ def test_the_values_schema_refuses_bad_values() -> None:
         ({"watchNamespaces": "team-a"}, "watchNamespaces"),
         ({"image": {"repository": "x", "pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"runner": {"storeSecret": "no-key"}}, "storeSecret"),
-        ({"replicas": 2}, "replicas"),
+        ({"replicas": 0}, "replicas"),
     ]:
         with pytest.raises(helm.HelmError, match=where):
             render_chart(bad)
@@ -157,11 +163,14 @@ def rendered_kinds() -> Iterator[tuple[str, str]]:
             yield group_of(obj["apiVersion"]), PLURALS[obj["kind"]]
 
 
-def cluster_scoped_needs() -> set[Triple]:
+def cluster_scoped_needs(*, clusterwide: bool) -> set[Triple]:
     # kopf discovers and watches the CustomResourceDefinitions of the resources it serves.
-    return {
+    needs = {
         ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
     }
+    if clusterwide:  # leader election: kopf watches its peering object and patches its status
+        needs |= {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")}
+    return needs
 
 
 def namespaced_needs() -> set[Triple]:
@@ -185,14 +194,15 @@ def test_every_rendered_kind_is_known_to_the_api_client() -> None:
 
 def test_cluster_wide_rbac_grants_exactly_what_the_operator_does() -> None:
     (role,) = by_kind(render_chart(), "ClusterRole")
-    granted, needed = grants(role), namespaced_needs() | cluster_scoped_needs()
+    granted, needed = grants(role), namespaced_needs() | cluster_scoped_needs(clusterwide=True)
     assert needed - granted == set(), "missing permissions"
     assert granted - needed == set(), "permissions the operator never uses"
 
 
 def test_namespaced_rbac_grants_exactly_what_the_operator_does() -> None:
+    peering = {("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")}
     for role in by_kind(render_chart({"watchNamespaces": ["team-a"]}), "Role"):
-        assert grants(role) == namespaced_needs()
+        assert grants(role) == namespaced_needs() | peering
 
 
 def test_the_operator_holds_what_it_grants_runners() -> None:

@@ -65,7 +65,6 @@ async def operator_login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.startup()
 def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.peering.standalone = True
     settings.posting.level = logging.WARNING
     settings.persistence.finalizer = "weir.dev/finalizer"
     # kopf's own bookkeeping lives under a prefix of its own: kopf leaves annotations with

@@ -81,9 +81,22 @@ app.kubernetes.io/component: operator
   verbs: ["create"]
 {{- end -}}
 
+{{/* Leader election in each watched namespace (kopf's namespaced peering). */}}
+{{- define "weir.peeringRules" -}}
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end -}}
+
 {{/* Cluster-scoped reads kopf needs in either mode. */}}
 {{- define "weir.clusterRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
+{{- if not .Values.watchNamespaces }}
+# Leader election among the replicas (kopf's cluster-wide peering).
+- apiGroups: ["kopf.dev"]
+  resources: ["clusterkopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
 {{- end -}}
