@@ -211,3 +211,64 @@ def test_bodies_are_decoded_by_content_type() -> None:
     assert decode_body(b"<order/>", "application/xml") == "<order/>"
     assert decode_body(b'{"a": 1}', None) == {"a": 1}
     assert decode_body(b"\xff\xfe", "application/octet-stream") == b"\xff\xfe"
+
+
+async def test_poison_messages_are_dead_lettered_with_the_reason_and_do_not_stall_the_queue(
+    channel: Any, queue_name: str
+) -> None:
+    import aio_pika
+
+    seen: list[Any] = []
+    counts: list[str] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        seen.append(event.payload)
+        return outcome(event, True)
+
+    # prefetch 1: a poison message that is neither acked nor dead-lettered blocks the rest.
+    trigger = RabbitmqTrigger(url=URL, queue=queue_name, prefetch=1)
+    consumer = RabbitmqConsumer(trigger, URL, run, counts.append)
+    await consumer.start()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    nested_but_parseable = b"[" * 500 + b"]" * 500
+    poison = [
+        aio_pika.Message(deep, content_type="application/json", message_id="deep"),
+        aio_pika.Message(deep, message_id="deep-untyped"),
+        aio_pika.Message(nested_but_parseable, content_type="application/json", message_id="n"),
+        aio_pika.Message(b"[NaN]", content_type="application/json", message_id="nan"),
+        aio_pika.Message(
+            b'{"id": 1}',
+            content_type="application/json",
+            headers={"x-weir-attempts": "many"},
+            message_id="attempts-text",
+        ),
+        aio_pika.Message(
+            b'{"id": 2}',
+            content_type="application/json",
+            headers={"x-weir-attempts": -1},
+            message_id="attempts-negative",
+        ),
+    ]
+    try:
+        for message in poison:
+            await channel.default_exchange.publish(message, routing_key=queue_name)
+        await publish(channel, queue_name, {"id": "good"})
+        dead = await drain(channel, f"{queue_name}.dead", len(poison))
+        await wait_until(lambda: "acked" in counts)
+    finally:
+        await consumer.stop()
+    assert seen == [{"id": "good"}]
+    reasons = {m.message_id: json.loads(m.headers[ERROR_HEADER]) for m in dead}
+    assert set(reasons) == {m.message_id for m in poison}
+    assert all(r["type"] == "payload" for r in reasons.values())
+    assert "nested deeper than" in reasons["deep"]["message"]
+    assert "nested deeper than" in reasons["deep-untyped"]["message"]
+    assert "nested deeper than" in reasons["n"]["message"]
+    assert "NaN" in reasons["nan"]["message"]
+    assert "x-weir-attempts" in reasons["attempts-text"]["message"]
+    assert "x-weir-attempts" in reasons["attempts-negative"]["message"]
+    assert next(m for m in dead if m.message_id == "deep").body == deep
+    assert counts.count("dead_lettered") == len(poison)
+    declared = await channel.declare_queue(queue_name, passive=True)
+    assert declared.declaration_result.message_count == 0
+    await cleanup(channel, queue_name)

@@ -5,6 +5,10 @@
   messages expire back into the main queue), up to ``maxRetries`` times; then the message goes
   to the dead-letter queue with the error attached in the ``x-weir-error`` header. The copy is
   published (and confirmed by the broker) before the original is acked.
+* A message that cannot be decoded (a body that is not JSON, nests deeper than the payload
+  bound or holds NaN; an ``x-weir-attempts`` header that is not a count) is a poison message:
+  it goes straight to the dead-letter queue with the reason in ``x-weir-error``, never back
+  to the queue, so it cannot block the messages behind it.
 * Stopping cancels the consumer first (no new deliveries), lets in-flight executions finish,
   and closes the channel: anything still unacked goes back to the queue.
 * A lost broker connection is re-established by aio-pika's robust connection with backoff.
@@ -22,6 +26,7 @@ from typing import Any
 from weir.flow.expressions import json_default
 from weir.flow.triggers import RabbitmqTrigger
 from weir.runner.engine import ExecutionResult, TriggerEvent
+from weir.runner.rejection import PayloadError, loads_json
 
 log = logging.getLogger("weir.trigger.rabbitmq")
 ATTEMPTS_HEADER = "x-weir-attempts"
@@ -48,20 +53,41 @@ class Queues:
 
 
 def decode_body(body: bytes, content_type: str | None) -> Any:
-    """JSON bodies become data, text stays text (XML included), other bytes stay bytes."""
+    """JSON bodies become data, text stays text (XML included), other bytes stay bytes.
+
+    Raises PayloadError for a JSON body that is malformed, nests too deep or holds NaN; an
+    untyped body that looks like JSON but is malformed stays text, one that nests too deep
+    is refused.
+    """
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json"):
-        return json.loads(body)
+        return loads_json(body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return body
     if not kind:
         try:
-            return json.loads(text)
-        except ValueError:
+            return loads_json(text)
+        except PayloadError as exc:
+            if "nested deeper" in str(exc):
+                raise
             return text
     return text
+
+
+def attempts_of(headers: dict[str, Any]) -> int:
+    """Attempts made so far, from ``x-weir-attempts``; PayloadError unless a count."""
+    value = headers.get(ATTEMPTS_HEADER, 0)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PayloadError(
+            f"the {ATTEMPTS_HEADER} header is not a count of attempts: {str(value)[:40]!r}"
+        )
+    return value
 
 
 class RabbitmqConsumer:
@@ -134,11 +160,29 @@ class RabbitmqConsumer:
         task.add_done_callback(lambda _: self._limit.release())
 
     async def _handle(self, message: Any) -> None:
+        try:
+            await self._execute(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug, or the broker went away: the message must not stick
+            log.exception("message %s could not be handled", message.message_id)
+            try:
+                await self._dead_letter(
+                    message, {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
+                )
+            except Exception as again:  # the channel is gone: the broker redelivers it
+                log.warning("message %s goes back to the queue: %s", message.message_id, again)
+
+    async def _execute(self, message: Any) -> None:
         headers = dict(message.headers or {})
-        attempts = int(headers.get(ATTEMPTS_HEADER, 0))
+        try:
+            attempts = attempts_of(headers)
+        except PayloadError as exc:
+            await self._dead_letter(message, {"type": "payload", "message": str(exc)})
+            return
         try:
             payload = decode_body(message.body, message.content_type)
-        except ValueError as exc:
+        except PayloadError as exc:
             await self._dead_letter(
                 message, {"type": "payload", "message": f"invalid JSON body: {exc}"}
             )
