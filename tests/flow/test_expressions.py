@@ -1,16 +1,23 @@
 """References and expressions: JSONPath (singular and multi-match, indexes, slices, filters),
-CEL templates with typed single values, escapes, compile-time errors, and to_text."""
+CEL templates with typed single values, escapes, compile-time errors (syntax errors with the
+parser's reason, unknown functions, hostile sizes), run-time errors that name the missing path,
+list fields that refuse a reference written without `$.`, and to_text."""
 
 from __future__ import annotations
 
+import re
+
+import cel
 import pytest
 
 from weir.flow.expressions import (
+    CEL_FUNCTIONS,
     CelExpr,
     ExpressionError,
     JsonPath,
     Literal,
     compile_cel,
+    compile_list,
     compile_value,
     to_text,
 )
@@ -122,3 +129,149 @@ def test_jsonpath_is_a_jsonpath_expression() -> None:
 )
 def test_values_become_text_predictably(value: object, text: str) -> None:
     assert to_text(value) == text
+
+
+def test_a_cel_syntax_error_keeps_the_parsers_reason() -> None:
+    with pytest.raises(ValueError) as caught:
+        compile_cel("a > 1 &&")
+    assert str(caught.value).startswith(
+        "invalid CEL expression 'a > 1 &&': column 9: Syntax error: mismatched input '<EOF>'"
+    )
+
+
+def test_an_unknown_cel_function_is_caught_when_compiling() -> None:
+    with pytest.raises(ValueError, match=r"unknown CEL function 'max' in 'max\(input.n, 3\)'"):
+        compile_value("${max(input.n, 3)}")
+    with pytest.raises(ValueError, match=r"'lowerAscii'"):
+        compile_cel("input.name.lowerAscii() == 'ada'")
+
+
+# One call per function the runtime is said to provide; a name missing from the runtime fails
+# here, so the list cannot drift from the `cel` package.
+CEL_CALLS = {
+    "size": "size([1])",
+    "contains": "'abc'.contains('b')",
+    "startsWith": "'abc'.startsWith('a')",
+    "endsWith": "'abc'.endsWith('c')",
+    "matches": "'abc'.matches('^a')",
+    "int": "int('1')",
+    "uint": "uint(1)",
+    "double": "double(1)",
+    "string": "string(1)",
+    "bytes": "bytes('a')",
+    "type": "type(1) == int",
+    "dyn": "dyn(1)",
+    "duration": "duration('1s')",
+    "timestamp": "timestamp('2024-01-01T00:00:00Z')",
+    "getFullYear": "timestamp('2024-01-01T00:00:00Z').getFullYear()",
+    "getMonth": "timestamp('2024-01-01T00:00:00Z').getMonth()",
+    "getDate": "timestamp('2024-01-01T00:00:00Z').getDate()",
+    "getDayOfMonth": "timestamp('2024-01-01T00:00:00Z').getDayOfMonth()",
+    "getDayOfYear": "timestamp('2024-01-01T00:00:00Z').getDayOfYear()",
+    "getDayOfWeek": "timestamp('2024-01-01T00:00:00Z').getDayOfWeek()",
+    "getHours": "duration('2h').getHours()",
+    "getMinutes": "duration('2m').getMinutes()",
+    "getSeconds": "duration('2s').getSeconds()",
+    "getMilliseconds": "duration('2ms').getMilliseconds()",
+    "of": "optional.of(1)",
+    "ofNonZeroValue": "optional.ofNonZeroValue(1)",
+    "none": "optional.none()",
+    "hasValue": "optional.of(1).hasValue()",
+    "value": "optional.of(1).value()",
+    "or": "optional.none().or(optional.of(1))",
+    "orValue": "optional.none().orValue(1)",
+}
+
+
+def test_the_cel_function_list_matches_the_runtime() -> None:
+    assert set(CEL_CALLS) == CEL_FUNCTIONS
+    for source in CEL_CALLS.values():
+        compile_cel(source).evaluate({})
+    raw = cel.compile("max(1, 2)")  # what the list leaves out really is missing
+    with pytest.raises(RuntimeError, match="Undefined variable or function: 'max'"):
+        raw.execute({})
+
+
+FETCHED = {"nodes": {"fetch": {"customer": {"id": 7, "name": "Ada"}, "rows": [1]}}, "input": {}}
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (
+            "nodes.fetch.customer.email",
+            "nodes.fetch.customer has no field 'email' (it has: id, name)",
+        ),
+        (
+            "size(nodes.fetch.customer['e-mail']) > 0",
+            "nodes.fetch.customer has no field 'e-mail' (it has: id, name)",
+        ),
+        ("nodes.fetch.rows[3] == 1", "nodes.fetch.rows has 1 item, no index 3"),
+        ("nodes.fetch.customer.id.x", "nodes.fetch.customer.id is an int, it has no field 'x'"),
+        ("nodes.other.x", "node 'other' has no output here (outputs so far: fetch)"),
+        ("input.email", "input has no field 'email' (it is empty)"),
+    ],
+)
+def test_a_missing_field_at_run_time_names_the_path_and_what_was_there(
+    source: str, reason: str
+) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_cel(source).evaluate(FETCHED)
+    assert str(caught.value) == f"expression {source!r} failed: {reason}"
+
+
+def test_a_reference_that_matches_nothing_names_the_missing_step() -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_value("$.nodes.fetch.customer.email").evaluate(FETCHED)
+    assert str(caught.value) == (
+        "reference $.nodes.fetch.customer.email matched nothing: "
+        "nodes.fetch.customer has no field 'email' (it has: id, name)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("input.rows", "'input.rows' is plain text, and this field takes a list; "),
+        ("$input.rows", "to read the list it names write $.input.rows"),
+        ("nodes.query.rows", "to read the list it names write $.nodes.query.rows"),
+        ("rows", "expected a list or a reference to one (e.g. $.nodes.query.rows), got a string"),
+        ({"a": 1}, "expected a list or a reference to one (e.g. $.nodes.query.rows), got a map"),
+    ],
+)
+def test_a_list_field_refuses_text_that_looks_like_a_reference(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compile_list(value)
+
+
+def test_a_list_field_takes_lists_references_and_expressions() -> None:
+    assert compile_list([1, 2]).evaluate({}) == [1, 2]
+    assert compile_list("$.input.tags").evaluate(SCOPE) == ["a", "b", "c"]
+    assert compile_list("${input.tags}").evaluate(SCOPE) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        pytest.param(
+            "'${" + "(" * 100_000 + "1" + ")" * 100_000 + "}'",
+            "characters long; the limit is 10,000",
+            id="huge CEL nesting (the parser panics)",
+        ),
+        pytest.param(
+            "'${" + "(" * 60 + "1" + ")" * 60 + "}'",
+            "nests brackets 60 deep; the limit is 50",
+            id="deep CEL nesting",
+        ),
+        pytest.param(
+            "'$.input" + ".a" * 20_000 + "'",
+            "is 40,007 characters long; the limit is 10,000",
+            id="very long JSONPath",
+        ),
+    ],
+)
+def test_hostile_expressions_are_short_messages(message: str, expected: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        compile_value(message.strip("'"))
+    assert expected in str(caught.value)
+    assert len(str(caught.value)) < 300

@@ -115,6 +115,60 @@ CASES = {
         """,
         ["flow.yaml:10: node 'a', field when.0.condition: invalid CEL expression 'input.x =='"],
     ),
+    "CEL syntax error with its reason": (
+        """\
+        - name: a
+          log: {message: hi}
+          when:
+            - condition: "input.x > 1 &&"
+              next: b
+        - name: b
+          log: {message: hi}
+        """,
+        [
+            "flow.yaml:10: node 'a', field when.0.condition: invalid CEL expression "
+            "'input.x > 1 &&': column 15: Syntax error: mismatched input '<EOF>' expecting"
+        ],
+    ),
+    "unknown CEL function": (
+        """\
+        - name: a
+          log: {message: "${max(input.a, 2)}"}
+        """,
+        [
+            "flow.yaml:8: node 'a', field log.message: unknown CEL function 'max' in "
+            "'max(input.a, 2)'; CEL here offers size, contains"
+        ],
+    ),
+    "misspelt CEL method": (
+        """\
+        - name: a
+          log: {message: "${input.name.startswith('A')}"}
+        """,
+        ["unknown CEL function 'startswith' (did you mean 'startsWith'?)"],
+    ),
+    "forEach items without $.": (
+        """\
+        - name: a
+          log: {message: hi}
+          forEach: {items: input.rows}
+        """,
+        [
+            "flow.yaml:9: node 'a', field forEach.items: 'input.rows' is plain text, and this "
+            "field takes a list; to read the list it names write $.input.rows"
+        ],
+    ),
+    "forEach items that are not a list": (
+        """\
+        - name: a
+          log: {message: hi}
+          forEach: {items: 3}
+        """,
+        [
+            "flow.yaml:9: node 'a', field forEach.items: expected a list or a reference to one "
+            "(e.g. $.nodes.query.rows), got an int"
+        ],
+    ),
     "a node without a kind": (
         """\
         - name: a

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import difflib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -84,10 +85,16 @@ class JsonPath(Expr):
 
     def __init__(self, source: str) -> None:
         self.source = source
+        if len(source) > MAX_EXPRESSION_LENGTH:
+            raise ValueError(
+                f"JSONPath {shown(source)} is {len(source):,} characters long; "
+                f"the limit is {MAX_EXPRESSION_LENGTH:,}"
+            )
         try:
             self._parsed = parse_jsonpath(source)
         except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
-            raise ValueError(f"invalid JSONPath {source!r}: {exc}") from None
+            reason = "it nests too deeply" if isinstance(exc, RecursionError) else exc
+            raise ValueError(f"invalid JSONPath {shown(source)}: {reason}") from None
         steps = _flatten(self._parsed)
         self._keys: tuple[str | int, ...] | None = _singular_keys(steps)
         first = steps[1] if len(steps) > 1 else None
@@ -95,7 +102,7 @@ class JsonPath(Expr):
             root = first.fields[0]
             if root not in ROOT_VARIABLES:
                 raise ValueError(
-                    f"invalid reference {source!r}: unknown root {root!r}, "
+                    f"invalid reference {shown(source)}: unknown root {root!r}, "
                     f"use one of {', '.join('$.' + r for r in ROOT_VARIABLES)}"
                 )
         self._node = None
@@ -116,14 +123,24 @@ class JsonPath(Expr):
             try:
                 value = value[key]
             except (KeyError, IndexError, TypeError):
-                raise ExpressionError(f"reference {self.source} matched nothing") from None
+                why = _missing_step(scope, self._keys)
+                raise ExpressionError(
+                    f"reference {self.source} matched nothing" + (f": {why}" if why else "")
+                ) from None
         return value
 
 
 def _flatten(path: Any) -> list[Any]:
-    if isinstance(path, Child):
-        return _flatten(path.left) + _flatten(path.right)
-    return [path]
+    """The steps of a parsed JSONPath, left to right (iteratively: paths can be long)."""
+    steps: list[Any] = []
+    pending = [path]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Child):
+            pending += [current.right, current.left]
+        else:
+            steps.append(current)
+    return steps
 
 
 def _singular_keys(steps: list[Any]) -> tuple[str | int, ...] | None:
@@ -147,10 +164,22 @@ class CelExpr(Expr):
         self.source = source
         if not source.strip():
             raise ValueError("empty CEL expression")
+        _check_cel_size(source)
         try:
             self._program = cel.compile(source)
-        except ValueError as exc:
-            raise ValueError(f"invalid CEL expression {source!r}: {_first_line(exc)}") from None
+        except Exception as exc:
+            raise ValueError(
+                f"invalid CEL expression {shown(source)}: {_parse_reason(exc)}"
+            ) from None
+        except BaseException as exc:  # the Rust parser's panics are BaseExceptions
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
+            raise ValueError(
+                f"invalid CEL expression {shown(source)}: the parser failed ({exc})"
+            ) from None
+        unknown = [f for f in self._program.functions() if _is_named(f) and f not in CEL_FUNCTIONS]
+        if unknown:
+            raise ValueError(_unknown_functions(unknown, source))
         self._variables = tuple(self._program.variables())
         self._nodes = tuple(re.findall(r"\bnodes\.([A-Za-z_][\w-]*)", source))
 
@@ -163,16 +192,232 @@ class CelExpr(Expr):
             return self._program.execute(bound)
         except Exception as exc:
             raise ExpressionError(
-                f"expression {self.source!r} failed: {_first_line(exc)}"
+                f"expression {shown(self.source)} failed: {_runtime_reason(exc, self.source, bound)}"
             ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+MAX_EXPRESSION_LENGTH = 10_000
+"""Characters in one CEL expression or JSONPath."""
+
+MAX_EXPRESSION_NESTING = 50
+"""Brackets open at once in one CEL expression (the CEL parser recurses on them)."""
+
+CEL_FUNCTIONS = frozenset(
+    {
+        # strings, lists and maps
+        "size",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "matches",
+        # conversions and types
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bytes",
+        "type",
+        "dyn",
+        "duration",
+        "timestamp",
+        # timestamps and durations
+        "getFullYear",
+        "getMonth",
+        "getDate",
+        "getDayOfMonth",
+        "getDayOfYear",
+        "getDayOfWeek",
+        "getHours",
+        "getMinutes",
+        "getSeconds",
+        "getMilliseconds",
+        # optionals: optional.of(x), optional.none(), x.hasValue(), x.value(), x.orValue(y)
+        "of",
+        "ofNonZeroValue",
+        "none",
+        "hasValue",
+        "value",
+        "or",
+        "orValue",
+    }
+)
+"""The functions the CEL runtime provides; a call to any other name fails when the flow is
+loaded. The macros ``has``, ``all``, ``exists``, ``exists_one``, ``map`` and ``filter`` are
+expanded by the parser and need no entry. tests/flow/test_expressions.py checks this list
+against the runtime."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _is_named(function: str) -> bool:
+    """A function written by name, as opposed to an operator (``_+_``, ``!_``, ``@in``)."""
+    return _IDENTIFIER.fullmatch(function) is not None
+
+
+def _unknown_functions(names: list[str], source: str) -> str:
+    parts = []
+    for name in names:
+        close = difflib.get_close_matches(name, sorted(CEL_FUNCTIONS), n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    noun = "function" if len(names) == 1 else "functions"
+    return (
+        f"unknown CEL {noun} {', '.join(parts)} in {shown(source)}; CEL here offers "
+        "size, contains, startsWith, endsWith, matches, int, uint, double, string, bytes, "
+        "type, dyn, duration, timestamp, the timestamp getters (getFullYear ...) and the macros "
+        "has, all, exists, exists_one, map and filter (docs/expressions.md)"
+    )
+
+
+def _check_cel_size(source: str) -> None:
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise ValueError(
+            f"CEL expression {shown(source)} is {len(source):,} characters long; "
+            f"the limit is {MAX_EXPRESSION_LENGTH:,}"
+        )
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_EXPRESSION_NESTING:
+        raise ValueError(
+            f"CEL expression {shown(source)} nests brackets {deepest} deep; "
+            f"the limit is {MAX_EXPRESSION_NESTING}"
+        )
+
+
+def shown(source: str, limit: int = 80) -> str:
+    """An expression quoted for a message, cut short when long."""
+    if len(source) <= limit:
+        return repr(source)
+    return repr(source[:limit]) + f" (+{len(source) - limit:,} characters)"
+
+
+_PARSE_ERROR = re.compile(r"ERROR: <input>:(\d+):(\d+): (.*)")
+
+
+def _parse_reason(exc: BaseException) -> str:
+    """The CEL parser's reasons (``Syntax error: mismatched input ...``) with their columns."""
     text = str(exc).strip()
-    if text.startswith("Failed to parse expression"):
-        lines = text.splitlines()
-        return " ".join(line.strip() for line in lines[1:2]) or text
+    reasons = []
+    for line, column, reason in _PARSE_ERROR.findall(text):
+        where = f"column {column}" if line == "1" else f"line {line}, column {column}"
+        reasons.append(f"{where}: {reason.strip()}")
+    if reasons:
+        return "; ".join(reasons)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _runtime_reason(exc: BaseException, source: str, bound: Mapping[str, Any]) -> str:
+    """Why an evaluation failed; a missing field or index names the path and what was there."""
+    text = str(exc).strip()
+    wanted: str | int | None = None
+    if isinstance(exc, KeyError) and exc.args:
+        wanted = exc.args[0]
+    elif isinstance(exc, IndexError):
+        found = re.search(r"-?\d+", text)
+        wanted = int(found.group()) if found else None
+    if isinstance(exc, KeyError | IndexError | TypeError):
+        for chain in _chains(source):
+            if chain[0] in bound:
+                why = _missing_step(bound, chain, wanted)
+                if why:
+                    return why
+    if isinstance(exc, KeyError) and isinstance(wanted, str):
+        return f"no field {wanted!r}"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_CHAIN = re.compile(
+    r"""(?<![\w.'"])([A-Za-z_][A-Za-z0-9_]*)"""
+    r"""((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*(?!\w|\s*\()"""
+    r"""|\s*\[\s*(?:-?\d+|"[^"\\]*"|'[^'\\]*')\s*\])*)"""
+)
+_STEP = re.compile(r"""\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(-?\d+|"[^"]*"|'[^']*')\s*\]""")
+
+
+def _chains(source: str) -> Iterator[tuple[str | int, ...]]:
+    """The field paths an expression reads (``nodes.fetch.customer["e-mail"]``), by their text."""
+    for match in _CHAIN.finditer(source):
+        keys: list[str | int] = [match.group(1)]
+        for step in _STEP.finditer(match.group(2)):
+            name, index = step.groups()
+            if name is not None:
+                keys.append(name)
+            elif index[0] in "\"'":
+                keys.append(index[1:-1])
+            else:
+                keys.append(int(index))
+        if len(keys) > 1:
+            yield tuple(keys)
+
+
+def _missing_step(
+    scope: Mapping[str, Any], keys: tuple[str | int, ...], wanted: str | int | None = None
+) -> str | None:
+    """Walk ``keys`` through ``scope``; say where the walk stops and what was there."""
+    value: Any = scope
+    path: list[str] = []
+    for key in keys:
+        where = _path_text(path)
+        if isinstance(value, Mapping):
+            if key in value:
+                value = value[key]
+            else:
+                if wanted is not None and key != wanted:
+                    return None
+                if path == ["nodes"]:
+                    ran = ", ".join(map(str, value)) or "none yet"
+                    return f"node {key!r} has no output here (outputs so far: {ran})"
+                fields = _listing(list(value))
+                return f"{where} has no field {key!r} ({fields})"
+        elif isinstance(value, list | tuple) and isinstance(key, int):
+            if -len(value) <= key < len(value):
+                value = value[key]
+            else:
+                if wanted is not None and key != wanted:
+                    return None
+                items = "1 item" if len(value) == 1 else f"{len(value)} items"
+                return f"{where} has {items}, no index {key}"
+        else:
+            want = f"field {key!r}" if isinstance(key, str) else f"index {key}"
+            return f"{where} is {_kind(value)}, it has no {want}"
+        path.append(f"[{key}]" if isinstance(key, int) else str(key))
+    return None
+
+
+def _path_text(path: list[str]) -> str:
+    return ".".join(path).replace(".[", "[") or "the scope"
+
+
+def _listing(keys: list[Any], limit: int = 10) -> str:
+    if not keys:
+        return "it is empty"
+    shown_keys = ", ".join(str(k) for k in keys[:limit])
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"it has: {shown_keys}{more}"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int):
+        return "an int"
+    if isinstance(value, float):
+        return "a double"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a map"
+    return f"a {type(value).__name__}"
 
 
 class Template(Expr):
@@ -250,10 +495,10 @@ def _split_template(text: str) -> list[str | Expr]:
         elif text.startswith("${", i):
             end = _closing_brace(text, i + 2)
             if end < 0:
-                raise ValueError(f"unterminated '${{' in template {text!r}")
+                raise ValueError(f"unterminated '${{' in template {shown(text)}")
             inner = text[i + 2 : end].strip()
             if not inner:
-                raise ValueError(f"empty '${{}}' in template {text!r}")
+                raise ValueError(f"empty '${{}}' in template {shown(text)}")
             if literal:
                 parts.append("".join(literal))
                 literal = []
@@ -325,6 +570,29 @@ def compile_cel(value: Any) -> CelExpr:
     return CelExpr(value)
 
 
+def compile_list(value: Any) -> Expr:
+    """A value that must be a list: a literal list, or an expression that gives one. Text that
+    looks like a reference written without ``$.`` (``input.rows``) is refused with the fix."""
+    expr = compile_value(value)
+    if not isinstance(expr, Literal) or isinstance(expr.value, list):
+        return expr
+    text = expr.source if isinstance(expr.source, str) else None
+    if text is not None and _BARE_REFERENCE.match(text):
+        path = text.lstrip("$").lstrip(".")
+        raise ValueError(
+            f"{shown(text)} is plain text, and this field takes a list; "
+            f"to read the list it names write $.{path}"
+        )
+    raise ValueError(
+        f"expected a list or a reference to one (e.g. $.nodes.query.rows), got {_kind(expr.value)}"
+    )
+
+
+_BARE_REFERENCE = re.compile(
+    r"\$?\.?(?:" + "|".join(ROOT_VARIABLES) + r")(?:$|[.\[])(?:[\w.\[\]'\"*-]*)$"
+)
+
+
 def to_text(value: Any) -> str:
     """How a value is written into a template."""
     if isinstance(value, str):
@@ -384,6 +652,14 @@ Text = Annotated[
     WithJsonSchema({"type": "string"}),
 ]
 """A string that may hold ``$.`` references or ``${}`` templates; always evaluates to text."""
+
+Items = Annotated[
+    Expr,
+    PlainValidator(_labelled(compile_list)),
+    PlainSerializer(_source),
+    WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True}),
+]
+"""A list: written out, or a reference or ``${}`` expression that gives one."""
 
 Condition = Annotated[
     CelExpr,

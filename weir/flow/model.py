@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from weir.flow.durations import Duration
-from weir.flow.expressions import Condition, Value
+from weir.flow.expressions import Condition, Items, Value
 from weir.flow.triggers import Trigger
 from weir.flow.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
 from weir.runner.nodes import NODE_KINDS
@@ -65,7 +65,7 @@ class RetryPolicy(Strict):
 class ForEach(Strict):
     """Run the node once per item; its output is the list of per-item outputs, in order."""
 
-    items: Value = Field(description="A list, usually a reference like $.nodes.query.rows.")
+    items: Items = Field(description="A list, usually a reference like $.nodes.query.rows.")
     concurrency: int = Field(1, ge=1, le=1000, description="Items processed at once.")
 
 
