@@ -249,12 +249,19 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)
+    # A random priority: kopf pauses every replica that sees another of the same one.
+    priority = secrets.randbelow(2**31 - 1) + 1
+    if args.peering:
+        from weir.operator.handlers import STATE
+        from weir.operator.peering import Peering
+
+        where = args.namespace[0] if args.namespace else None
+        STATE.peering = Peering(args.peering, priority, where)
     kopf.configure(verbose=False)
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,
-        # A random priority: kopf pauses every replica that sees another of the same one.
-        priority=secrets.randbelow(2**31 - 1) + 1,
+        priority=priority,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz",

@@ -78,8 +78,22 @@ async def test_readiness_follows_the_runner_deployment(
     await cluster.wait_for("deployment", lambda: owned(cluster, "Deployment"))
     pending = await cluster.wait_for("Ready condition", lambda: cluster.condition("orders"))
     assert pending["status"] == "False" and pending["reason"] == "Rollout"
+    # A ready Pod of an old generation is not enough: the rollout must be complete.
     await cluster.patch(
-        "Deployment", "weir-orders", {"status": {"readyReplicas": 1, "replicas": 1}}
+        "Deployment", "weir-orders", {"status": {"observedGeneration": 0, "readyReplicas": 1}}
+    )
+    await cluster.patch(
+        "Deployment",
+        "weir-orders",
+        {
+            "status": {
+                "observedGeneration": 1,
+                "replicas": 1,
+                "updatedReplicas": 1,
+                "readyReplicas": 1,
+                "availableReplicas": 1,
+            }
+        },
     )
 
     async def ready() -> Any:
@@ -87,7 +101,7 @@ async def test_readiness_follows_the_runner_deployment(
         return condition if condition and condition["status"] == "True" else None
 
     condition = await cluster.wait_for("Ready=True", ready)
-    assert condition["message"] == "1/1 runner replicas ready"
+    assert condition["message"] == "1/1 runner replicas available"
     assert (await cluster.get("Flow", "orders"))["status"]["phase"] == "Ready"
 
 

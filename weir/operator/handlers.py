@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -18,7 +19,8 @@ import kopf
 from weir.operator import metrics
 from weir.operator.apply import remove_stale
 from weir.operator.kube import ApiError, Kube, NotFound, connection_info, resource_path
-from weir.operator.reconcile import Outcome, reconcile_flow
+from weir.operator.peering import Peering, is_leader
+from weir.operator.reconcile import Outcome, reconcile_flow, status_patch
 from weir.operator.render import Owner, object_name
 from weir.operator.secretrefs import SecretRefCheck, check_secret_ref
 from weir.operator.settings import RenderSettings
@@ -42,6 +44,12 @@ class OperatorState:
         self.locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
         self.secret_digests: dict[tuple[str, str], str] = {}
         """(namespace, FlowSecretRef name) → digest of its Secret's keys when last polled."""
+        self.flows: set[tuple[str, str]] = set()
+        """(namespace, name) of the Flows this operator reconciles, for the periodic resync."""
+        self.secret_refs: dict[tuple[str, str], dict[str, Any]] = {}
+        """(namespace, name) → spec of the FlowSecretRefs whose Secrets are polled."""
+        self.peering: Peering | None = None
+        self.background: list[asyncio.Task[None]] = []
 
     def api(self) -> Kube:
         if self.kube is None:
@@ -64,7 +72,7 @@ async def operator_login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.startup()
-def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     settings.persistence.finalizer = "weir.dev/finalizer"
     # kopf's own bookkeeping lives under a prefix of its own: kopf leaves annotations with
@@ -76,11 +84,50 @@ def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix="operator.weir.dev", key="last-handled-configuration"
     )
 
+    # Periodic work runs in the operator, not as kopf timers: a timer would put kopf's
+    # finalizer on every Flow, and a Flow could not be deleted while the operator is away.
+    loop = asyncio.get_running_loop()
+    STATE.background = [
+        loop.create_task(_every(RESYNC_INTERVAL, _resync_flows)),
+        loop.create_task(_every(SECRET_POLL_INTERVAL, _poll_secret_refs)),
+    ]
+
 
 @kopf.on.cleanup()
 async def operator_cleanup(**_: Any) -> None:
+    for task in STATE.background:
+        task.cancel()
     if STATE.kube is not None:
         await STATE.kube.close()
+
+
+async def _every(interval: float, work: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if await is_leader(STATE.api(), STATE.peering):
+                await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the next round tries again; never let the loop die
+            log.exception("periodic %s failed", getattr(work, "__name__", "work"))
+
+
+async def _resync_flows() -> None:
+    """Reconcile every known flow again: drift of its objects (edited or deleted by hand) is
+    repaired, and a refresh that gave up is made good."""
+    for namespace, name in sorted(STATE.flows):
+        await _refresh_flow(namespace, name)
+
+
+async def _poll_secret_refs() -> None:
+    for (namespace, name), spec in sorted(STATE.secret_refs.items()):
+        try:
+            await _poll_secret_ref(namespace, name, spec)
+        except ApiError as exc:
+            log.warning(
+                "reading the Secret of FlowSecretRef %s/%s failed: %s", namespace, name, exc
+            )
 
 
 def _to_kopf(exc: ApiError) -> kopf.PermanentError | kopf.TemporaryError:
@@ -107,9 +154,10 @@ async def _reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
 @kopf.on.resume(GROUP, VERSION, "flows")
 async def flow_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     meta = body["metadata"]
+    STATE.flows.add((meta.get("namespace") or "default", meta["name"]))
     async with STATE.locks[(meta.get("namespace") or "default", meta["name"])]:
         outcome = await _reconcile(STATE.api(), dict(body))
-    patch.status.update(outcome.status)
+    patch.status.update(status_patch(outcome, dict(body.get("status") or {})))
     for kind, reason, message in outcome.events:
         if kind == "Warning":  # what the user must fix, also in `kubectl describe flow`
             kopf.warn(body, reason=reason, message=message)
@@ -130,6 +178,7 @@ async def flow_event(
         removed = await _remove_runner(namespace, dict(body))
     except ApiError as exc:
         raise _to_kopf(exc) from None
+    STATE.flows.discard((namespace, name))
     log.info("flow %s/%s was deleted; removed %s", namespace, name, ", ".join(removed) or "nothing")
     metrics.forget((namespace, name))
 
@@ -169,18 +218,12 @@ async def _refresh_once(namespace: str, name: str) -> None:
             return  # deleted meanwhile
         outcome = await _reconcile(kube, body)
         try:
-            await kube.merge_patch(path + "/status", {"status": outcome.status})
+            status = status_patch(outcome, body.get("status") or {})
+            await kube.merge_patch(path + "/status", {"status": status})
         except NotFound:
             # Deleted while we reconciled: what we just applied is an orphan (the garbage
             # collector takes it too, via owner references).
             await _remove_runner(namespace, body)
-
-
-@kopf.timer(GROUP, VERSION, "flows", interval=RESYNC_INTERVAL, initial_delay=RESYNC_INTERVAL)
-async def flow_resync(name: str, namespace: str | None, **_: Any) -> None:
-    """Now and then, reconcile every flow again: drift of its objects (someone edited or
-    deleted one) is repaired, and a refresh that gave up is made good."""
-    await _refresh_flow(namespace or "default", name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
@@ -216,40 +259,27 @@ async def flowsecretref_reconcile(
     except ApiError as exc:
         raise _to_kopf(exc) from None
     STATE.secret_digests[(namespace, name)] = check.digest
+    STATE.secret_refs[(namespace, name)] = dict(spec)
     patch.status.update(_secretref_status(check, flows))
     for flow in flows:
         await _refresh_flow(namespace, flow)
 
 
-@kopf.timer(
-    GROUP,
-    VERSION,
-    "flowsecretrefs",
-    interval=SECRET_POLL_INTERVAL,
-    initial_delay=SECRET_POLL_INTERVAL,
-)
-async def flowsecretref_poll(
-    spec: kopf.Spec,
-    name: str,
-    namespace: str | None,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    **_: Any,
-) -> None:
+async def _poll_secret_ref(namespace: str, name: str, spec: dict[str, Any]) -> None:
     """Read the Secret a FlowSecretRef names: when its keys changed (rotated, created, a key
     added), the flows that use it roll out. Polling by name needs only `get` on Secrets,
     where a watch would need to list every Secret of the namespace."""
-    namespace = namespace or "default"
-    try:
-        check = await check_secret_ref(STATE.api(), namespace, dict(spec))
-    except ApiError as exc:
-        log.warning("reading the Secret of FlowSecretRef %s/%s failed: %s", namespace, name, exc)
-        return
+    kube = STATE.api()
+    check = await check_secret_ref(kube, namespace, spec)
     if STATE.secret_digests.get((namespace, name)) == check.digest:
         return
     STATE.secret_digests[(namespace, name)] = check.digest
     flows = await _flows_using(namespace, name)
-    patch.status.update(_secretref_status(check, flows))
+    path = resource_path(f"{GROUP}/{VERSION}", "flowsecretrefs", namespace, name)
+    try:
+        await kube.merge_patch(path + "/status", {"status": _secretref_status(check, flows)})
+    except NotFound:
+        return
     for flow in flows:
         await _refresh_flow(namespace, flow)
 
@@ -273,5 +303,6 @@ def _secretref_status(check: SecretRefCheck, flows: list[str]) -> dict[str, Any]
 async def flowsecretref_delete(name: str, namespace: str | None, **_: Any) -> None:
     namespace = namespace or "default"
     STATE.secret_digests.pop((namespace, name), None)
+    STATE.secret_refs.pop((namespace, name), None)
     for flow in await _flows_using(namespace, name):
         await _refresh_flow(namespace, flow)

@@ -57,9 +57,17 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
     secrets = await check_secrets(kube, namespace, flow)
     if not secrets.ok:
         conditions.set("SecretsResolved", False, "SecretMissing", secrets.message)
-        _stalled(conditions, "SecretMissing", f"not rolled out: {secrets.message}")
+        if secrets.waiting:  # it may yet come: Progressing, not Degraded, for GitOps
+            message = f"waiting for secrets: {secrets.message}"
+            conditions.set("Stalled", False, "SecretMissing", "")
+            conditions.set("Reconciling", True, "SecretMissing", message)
+            conditions.set("Ready", False, "SecretMissing", message)
+            phase = "Pending"
+        else:
+            _stalled(conditions, "SecretInvalid", f"not rolled out: {secrets.message}")
+            phase = "Failed"
         return Outcome(
-            {**status, "phase": "Failed", "conditions": conditions.as_list()},
+            {**status, "phase": phase, "conditions": conditions.as_list()},
             events=[("Warning", "SecretMissing", secrets.message)],
         )
     conditions.set("SecretsResolved", True, "Resolved", secrets.message)
@@ -95,6 +103,26 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
 
     await _availability(kube, flow, namespace, status, conditions)
     return Outcome({**status, "conditions": conditions.as_list()}, applied, events)
+
+
+OPERATOR_STATUS = (
+    "observedGeneration",
+    "phase",
+    "conditions",
+    "trigger",
+    "target",
+    "replicas",
+    "objects",
+    "manualRuns",
+)
+"""The status fields the operator writes; the runner writes lastExecution and executions."""
+
+
+def status_patch(outcome: Outcome, previous: dict[str, Any]) -> dict[str, Any]:
+    """The outcome's status as a merge patch: a field the operator wrote before and not now
+    (replicas of a flow that became a cron) is removed, the runner's fields are kept."""
+    cleared = {k: None for k in OPERATOR_STATUS if k in previous and k not in outcome.status}
+    return {**cleared, **outcome.status}
 
 
 def _document(body: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -145,9 +173,6 @@ async def _availability(
         deployment = await kube.get(resource_path("apps/v1", "deployments", namespace, name))
     except NotFound:
         deployment = {}
-    desired = (deployment.get("spec") or {}).get("replicas", 1)
-    ready = (deployment.get("status") or {}).get("readyReplicas") or 0
-    status["replicas"] = {"desired": desired, "ready": ready}
     if kind in ("rest", "mcp"):
         path = (
             spec.trigger.rest.path
@@ -159,18 +184,61 @@ async def _availability(
         status["target"] = f"http://{name}.{namespace}.svc{path}"
     else:
         status["target"] = f"queue {spec.trigger.rabbitmq.queue}" if spec.trigger.rabbitmq else ""
-    if ready >= 1:
-        status["phase"] = "Ready"
-        conditions.set(
-            "Available", True, "ReplicasReady", f"{ready}/{desired} runner replicas ready"
-        )
-        conditions.set("Reconciling", False, "Reconciled", "")
-        conditions.set("Ready", True, "ReplicasReady", f"{ready}/{desired} runner replicas ready")
+    _rollout(deployment, status, conditions)
+
+
+def _rollout(deployment: dict[str, Any], status: dict[str, Any], conditions: Conditions) -> None:
+    """Ready only when the Deployment's controller has seen its current generation and every
+    desired replica is updated and available (as `kubectl rollout status` decides); a rollout
+    past its progress deadline is Stalled."""
+    spec, observed = deployment.get("spec") or {}, deployment.get("status") or {}
+    desired = spec.get("replicas", 1)
+    updated = observed.get("updatedReplicas") or 0
+    available = observed.get("availableReplicas") or 0
+    status["replicas"] = {
+        "desired": desired,
+        "updated": updated,
+        "ready": observed.get("readyReplicas") or 0,
+        "available": available,
+    }
+    progressing: dict[str, Any] = next(
+        (c for c in observed.get("conditions") or [] if c.get("type") == "Progressing"), {}
+    )
+    current = (deployment.get("metadata") or {}).get("generation") or 0
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        message = f"the runner's rollout stalled: {progressing.get('message', '')}".strip()
+        conditions.set("Available", available >= 1, "ProgressDeadlineExceeded", message)
+        _stalled(conditions, "ProgressDeadlineExceeded", message)
+        status["phase"] = "Failed"
+        return
+    if not deployment:
+        waiting = "waiting for the runner Deployment"
+    elif (observed.get("observedGeneration") or 0) < current:
+        waiting = "waiting for the Deployment controller to see the new runner spec"
+    elif updated < desired:
+        waiting = f"rolling out: {updated}/{desired} runner replicas updated"
+    elif available < desired:
+        waiting = f"rolling out: {available}/{desired} runner replicas available"
+    elif (observed.get("replicas") or 0) > desired:
+        waiting = "rolling out: old runner replicas are terminating"
     else:
+        waiting = ""
+    if waiting:
         status["phase"] = "Progressing"
-        conditions.set("Available", False, "Rollout", "waiting for a runner replica to be ready")
-        conditions.set("Reconciling", True, "Rollout", "waiting for a runner replica to be ready")
-        conditions.set("Ready", False, "Rollout", "waiting for a runner replica to be ready")
+        conditions.set("Available", available >= 1, "Rollout", waiting)
+        conditions.set("Reconciling", True, "Rollout", waiting)
+        conditions.set("Ready", False, "Rollout", waiting)
+        return
+    message = (
+        f"{available}/{desired} runner replicas available"
+        if desired
+        else "scaled to zero: the autoscaler starts a runner when work arrives"
+    )
+    status["phase"] = "Ready"
+    reason = "ReplicasReady" if desired else "ScaledToZero"
+    conditions.set("Available", True, reason, message)
+    conditions.set("Reconciling", False, reason, "")
+    conditions.set("Ready", True, reason, message)
 
 
 async def _manual_runs(

@@ -22,6 +22,9 @@ class SecretsCheck:
     message: str = ""
     refs: dict[str, FlowSecretRefSpec] = field(default_factory=dict)
     checksum: str = ""
+    waiting: bool = False
+    """Only things that do not exist yet are missing (a Secret, a key, a FlowSecretRef): they
+    may well come (Sealed Secrets, External Secrets, GitOps ordering), so the flow waits."""
 
 
 def keys_used(flow: CompiledFlow) -> dict[str, set[str]]:
@@ -42,6 +45,7 @@ async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> Secre
     refs: dict[str, FlowSecretRefSpec] = {}
     data: dict[str, dict[str, str]] = {}
     problems: list[str] = []
+    absent = 0
     for binding in flow.flow.spec.secrets:
         ref_name = binding.flowSecretRef or binding.name
         if not valid_name(ref_name):
@@ -56,6 +60,7 @@ async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> Secre
             )
         except NotFound:
             problems.append(f"FlowSecretRef {ref_name!r} not found")
+            absent += 1
             continue
         try:
             ref = FlowSecretRefSpec.model_validate(body.get("spec") or {})
@@ -74,6 +79,7 @@ async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> Secre
             problems.append(
                 f"Secret {ref.secretName!r} (from FlowSecretRef {ref_name!r}) not found"
             )
+            absent += 1
             continue
         present = secret.get("data") or {}
         strings = secret.get("stringData") or {}
@@ -82,11 +88,12 @@ async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> Secre
                 problems.append(
                     f"Secret {ref.secretName!r} lacks key {item.source!r} (FlowSecretRef {ref_name!r})"
                 )
+                absent += 1
         data[ref.secretName] = {
             k.source: str(present.get(k.source) or _b64(strings.get(k.source))) for k in ref.keys
         }
     if problems:
-        return SecretsCheck(False, "; ".join(problems), refs)
+        return SecretsCheck(False, "; ".join(problems), refs, waiting=absent == len(problems))
     return SecretsCheck(
         True, "all secrets resolved", refs, checksum(json.dumps(data, sort_keys=True))
     )
