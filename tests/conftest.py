@@ -20,6 +20,13 @@ IN_CI = os.environ.get("CI") == "true"
 os.environ.setdefault("WEIR_SECRET_POLL_INTERVAL", "0.5")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """The real apiserver's version in the header of every run (tests/kube use it)."""
+    from tests.kube.controlplane import BINARY, binary_version
+
+    return f"controlplane: {binary_version() or 'not built'} ({BINARY})"
+
+
 def require_service(available: bool, what: str) -> None:
     """Skip on a developer machine without the service; fail under CI=true."""
     if available:
