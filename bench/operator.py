@@ -1,10 +1,12 @@
-"""Operator throughput: N Flows created in KMock's Kubernetes emulator, reconciled by a real
-`weir operator` process. Prints one JSON line: seconds until every Flow is Ready, API writes per
-Flow (creates, patches, deletes the operator sent), and the operator's peak RSS.
+"""Operator throughput: N Flows created, reconciled by a real `weir operator` process. Prints
+one JSON line: seconds until every Flow is Ready with its current generation observed, API
+writes per Flow (creates, patches, deletes the operator sent), and the operator's peak RSS.
 
-    python bench/operator.py [--flows 1000]
+    python bench/operator.py [--flows 1000]          # against KMock's emulator
+    python bench/operator.py --real [--flows 1000]   # against a real kube-apiserver and etcd
+                                                     # (make controlplane), under a ServiceAccount
 
-The baseline is the emulator itself: the time the bench takes to create the N Flows.
+The baseline is the API server itself: the time the bench takes to create the N Flows.
 """
 
 from __future__ import annotations
@@ -82,32 +84,136 @@ class WriteCounter:
             self.collect()
 
 
+def operator_process(kubeconfig: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "weir.cli",
+            "operator",
+            "--liveness-port",
+            str(free_port()),
+            "--metrics-port",
+            "0",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.environ.get("BENCH_LOG", os.devnull), "w"),
+    )
+
+
+def count_converged(flows: list[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for f in flows
+        if (f.get("status") or {}).get("phase") == "Ready"
+        and (f.get("status") or {}).get("observedGeneration") == f["metadata"].get("generation")
+        and (f.get("status") or {}).get("conditions")
+    )
+
+
+def real(args: argparse.Namespace) -> dict[str, Any]:
+    """The same run against etcd + kube-apiserver + kube-controller-manager, the operator
+    under a ServiceAccount whose writes the apiserver's audit log counts."""
+    import httpx
+
+    from tests.kube.controlplane import running_controlplane
+
+    root = Path(__file__).parents[1]
+    with tempfile.TemporaryDirectory() as tmp, running_controlplane(Path(tmp)) as plane:
+        done = plane.kubectl("apply", "--server-side", "-f", str(root / "crds"))
+        assert done.returncode == 0, done.stderr
+        plane.kubectl("wait", "--for=condition=Established", "crd/flows.weir.dev")
+        with plane.client() as admin:
+            admin.post(
+                "/api/v1/namespaces/default/serviceaccounts",
+                json={"metadata": {"name": "weir-operator"}},
+            ).raise_for_status()
+            admin.post(
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                json={
+                    "metadata": {"name": "weir-operator-bench"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [
+                        {"kind": "ServiceAccount", "name": "weir-operator", "namespace": "default"}
+                    ],
+                },
+            ).raise_for_status()
+            kubeconfig = plane.service_account_kubeconfig(
+                "default", "weir-operator", Path(tmp) / "operator.kubeconfig"
+            )
+            process = operator_process(kubeconfig)
+            try:
+                flows_url = "/apis/weir.dev/v1alpha1/namespaces/default/flows"
+                started = time.perf_counter()
+                with httpx.Client(
+                    base_url=plane.server,
+                    headers={"Authorization": f"Bearer {plane.token}"},
+                    verify=str(plane.ca_file),
+                    timeout=60,
+                ) as client:
+                    for n in range(args.flows):
+                        client.post(flows_url, json=flow(n)).raise_for_status()
+                    created = time.perf_counter() - started
+                    ready = 0
+                    while time.perf_counter() - started < args.timeout:
+                        ready = count_converged(client.get(flows_url).json()["items"])
+                        if ready == args.flows:
+                            break
+                        time.sleep(0.5)
+                    seconds = time.perf_counter() - started
+                    cron_jobs = len(
+                        client.get("/apis/batch/v1/namespaces/default/cronjobs").json()["items"]
+                    )
+                rss, cpu = peak_rss_mb(process.pid), cpu_seconds(process.pid)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        writes = sum(
+            1
+            for line in plane.audit_log.read_text().splitlines()
+            if (event := json.loads(line)).get("stage") == "ResponseComplete"
+            and event.get("verb") in ("create", "patch", "update", "delete")
+            and event.get("user", {}).get("username")
+            == "system:serviceaccount:default:weir-operator"
+        )
+        version = plane.version
+    return {
+        "bench": "operator",
+        "apiserver": f"kube-apiserver {version}",
+        "flows": args.flows,
+        "ready": ready,
+        "cron_jobs": cron_jobs,
+        "seconds_to_converge": round(seconds, 2),
+        "baseline_seconds_to_create": round(created, 2),
+        "ratio": round(seconds / created, 2) if created else None,
+        "api_writes_per_flow": round(writes / args.flows, 2),
+        "operator_peak_rss_mb": round(rss, 1),
+        "operator_cpu_seconds": round(cpu, 2),
+        "operator_cpu_ms_per_flow": round(cpu / args.flows * 1000, 2),
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--flows", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--real", action="store_true", help="a real kube-apiserver, not KMock")
     args = parser.parse_args()
+    if args.real:
+        print(json.dumps(real(args)))
+        return
     async with Apiserver() as server, kmock.Server(server):
         declare(server)
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = write_kubeconfig(Path(tmp) / "kubeconfig", str(server.url))
-            env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-            env.pop("KUBERNETES_SERVICE_HOST", None)
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "weir.cli",
-                    "operator",
-                    "--liveness-port",
-                    str(free_port()),
-                    "--metrics-port",
-                    "0",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=open(os.environ.get("BENCH_LOG", os.devnull), "w"),  # noqa: SIM115
-            )
+            process = operator_process(kubeconfig)
             try:
                 counter = WriteCounter(server)
                 trimmer = asyncio.get_running_loop().create_task(counter.run())
@@ -119,10 +225,7 @@ async def main() -> None:
                     created = time.perf_counter() - started
                     ready = 0
                     while time.perf_counter() - started < args.timeout:
-                        flows = await cluster.list("Flow")
-                        ready = sum(
-                            1 for f in flows if ((f.get("status") or {}).get("phase")) == "Ready"
-                        )
+                        ready = count_converged(await cluster.list("Flow"))
                         if ready == args.flows:
                             break
                         await asyncio.sleep(0.5)
