@@ -109,3 +109,72 @@ def _only_id(listing: str) -> str:
 
     (execution,) = json.loads(listing)
     return str(execution["id"])
+
+
+ENCODED_CANARY = 'c@n&ry"<7f3e>/9a+1b d0c4'
+"""A value whose JSON, XML, URL and base64 forms all differ from it."""
+
+
+def encoded_forms(value: str) -> dict[str, str]:
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+    from xml.sax.saxutils import escape
+
+    return {
+        "raw": value,
+        "json": json.dumps(value)[1:-1],
+        "xml": escape(value, {'"': "&quot;"}),
+        "url": quote(value, safe=""),
+        "form": quote_plus(value),
+        "base64": base64.b64encode(value.encode()).decode(),
+    }
+
+
+UNUSED_BRANCH = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: first}
+spec:
+  secrets: [{name: canary}]
+  trigger: {rest: {path: /c}}
+  nodes:
+    - name: answer
+      transform: {set: {seen: $.input}}
+      when: [{condition: "has(input.never)", next: uses}]
+    - name: uses
+      http: {url: "http://127.0.0.1:9/never", auth: {bearer: {secret: canary, key: value}}}
+"""
+
+
+def test_the_first_execution_after_start_never_stores_the_canary_in_any_encoding(
+    tmp_path: Path,
+) -> None:
+    """No node has read the secret yet when the first request arrives: the runner learned
+    it at start, so the trigger payload and headers are scrubbed in every encoding a node
+    could produce."""
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(UNUSED_BRANCH)
+    forms = encoded_forms(ENCODED_CANARY)
+    served = Served(
+        flow,
+        "--store",
+        f"sqlite:///{tmp_path}/store.db",
+        env={"WEIR_SECRET_CANARY_VALUE": ENCODED_CANARY},
+    )
+    served.wait_ready()
+    try:
+        answer = httpx.post(
+            served.url + "/c",
+            json={"forms": forms, "text": " | ".join(forms.values())},
+            headers={"X-Token": forms["base64"], "X-Url": forms["url"]},
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        assert served.terminate() == 0
+    for file in tmp_path.glob("store.db*"):
+        stored = file.read_bytes()
+        for name, form in forms.items():
+            assert form.encode() not in stored, f"{name} form in {file.name}"
+    for name, form in forms.items():
+        assert form not in answer.text, f"{name} form in the answer"

@@ -160,6 +160,7 @@ class _Execution:
         self.activated: set[str] = set()
         self.last_output: Any = None
         self.records: list[NodeRunRecord] = []
+        engine.redactor.learn(compiled, engine.secrets)
         self.secrets = Secrets(engine.secrets, engine.redactor, set(compiled.secret_names))
         self.spool = Spool(prefix=f"weir-{id[-8:]}-")
         self.log = logging.LoggerAdapter(log, {"flow": compiled.name, "execution": id})

@@ -7,15 +7,21 @@ FlowSecretRef's Secret at exactly that place, so the runner uses the same resolv
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape as xml_escape
 
 from weir.flow.types import SecretRef
 from weir.runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from weir.flow.load import CompiledFlow
 
 REDACTED = "***"
 MIN_REDACTED_LENGTH = 4
@@ -60,18 +66,58 @@ class LocalSecretResolver:
         )
 
 
+def encodings(value: str) -> set[str]:
+    """The forms in which a node itself may write a secret into text it produces: as is,
+    JSON-escaped, XML-escaped, URL-encoded, and base64 (of the value alone; Basic auth's
+    ``user:secret`` is registered by the node that builds it, see ``Secrets.derived``)."""
+    forms = {
+        value,
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(value)[1:-1],
+        xml_escape(value, {'"': "&quot;", "'": "&apos;"}),
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+    }
+    raw = value.encode("utf-8")
+    forms |= {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    # Padding may be cut or the text continue: what never depends on neighbours is enough.
+    forms |= {f.rstrip("=") for f in list(forms)}
+    return {f for f in forms if len(f) >= MIN_REDACTED_LENGTH}
+
+
 class Redactor:
-    """Remembers every secret value handed out and scrubs it from whatever is recorded."""
+    """Remembers every secret value handed out and scrubs it, in each of its encodings, from
+    whatever is recorded."""
 
     def __init__(self) -> None:
         self._values: list[str] = []
         self._escaped: list[str] = []
+        self._learned: set[str] = set()
+        """Revisions of the flows whose secrets were registered."""
 
     def add(self, value: str) -> None:
-        if len(value) >= MIN_REDACTED_LENGTH and value not in self._values:
-            self._values.append(value)
-            self._values.sort(key=len, reverse=True)  # longest first: overlapping secrets
-            self._escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in self._values]
+        if len(value) < MIN_REDACTED_LENGTH or value in self._values:
+            return
+        known = set(self._values) | encodings(value)
+        self._values = sorted(known, key=len, reverse=True)  # longest first: overlaps
+        self._escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in self._values]
+
+    def learn(self, flow: CompiledFlow, resolver: SecretResolver) -> None:
+        """Register every secret the flow reads before its first execution records anything,
+        so that a trigger payload echoing one is scrubbed too. Secrets that cannot be resolved
+        yet are skipped: the node that needs one fails with the reason."""
+        from weir.flow.load import walk  # the flow layer imports the node kinds, which use this
+
+        if flow.revision in self._learned:
+            return
+        self._learned.add(flow.revision)
+        spec = flow.flow.spec
+        for _loc, ref in [*walk(spec.nodes, ("nodes",)), *walk(spec.trigger, ("trigger",))]:
+            if isinstance(ref, SecretRef):
+                try:
+                    self.add(resolver.resolve(ref.secret, ref.key))
+                except ConfigError:
+                    continue
 
     @property
     def active(self) -> bool:
@@ -133,6 +179,12 @@ class Secrets:
         resolved = self._resolver.resolve(value.secret, value.key)
         self._redactor.add(resolved)
         return resolved
+
+    def derived(self, value: str) -> str:
+        """Register a value a node made from secrets (a Basic auth header, a signed token),
+        so that it is scrubbed like the secrets themselves."""
+        self._redactor.add(value)
+        return value
 
 
 def _refuse(value: Any) -> Any:
