@@ -3,13 +3,18 @@
 One ``httpx.AsyncClient`` per TLS setting is shared by every execution of the runner, so
 connections are kept alive and reused. 5xx, 429 and 408 answers are retryable, other 4xx are
 not; refused or reset connections are retryable ``connection`` errors, and a request that
-takes longer than ``timeout`` is a retryable ``timeout``.
+takes longer than ``timeout`` (connecting, sending, waiting and reading the whole answer,
+redirects included) is a retryable ``timeout``. Every connection is checked against the
+runner's egress policy first (``http_egress``): a refused one is an ``egress`` error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import Field, model_validator
@@ -20,6 +25,7 @@ from weir.flow.types import ByteSize, SecretOrText, SecretRef, Strict
 from weir.runner.context import NodeContext
 from weir.runner.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.runner.files import is_file_ref, open_content
+from weir.runner.nodes.http_egress import EgressDenied, EgressPolicy, GuardedBackend
 from weir.runner.nodes.kind import NodeKind
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -82,15 +88,46 @@ def _field(name: str) -> str:
     return "json_" if name == "json" else name
 
 
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with a connection pool whose connections the policy checks."""
+
+    def __init__(self, verify: bool, policy: EgressPolicy) -> None:
+        super().__init__(verify=verify, limits=LIMITS)
+        import httpcore
+
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=LIMITS.max_connections,
+            max_keepalive_connections=LIMITS.max_keepalive_connections,
+            keepalive_expiry=LIMITS.keepalive_expiry,
+            network_backend=GuardedBackend(policy),
+        )
+
+
 def _client(ctx: NodeContext, verify: bool) -> httpx.AsyncClient:
+    # Read when a client is made: a changed policy gets a client (and a pool) of its own.
+    policy = EgressPolicy.from_environ(os.environ)
     return ctx.resources.get(
-        ("http", verify),
-        lambda: httpx.AsyncClient(
-            verify=verify,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        ),
+        ("http", verify, policy),
+        lambda: httpx.AsyncClient(transport=_GuardedTransport(verify, policy)),
         lambda client: client.aclose(),
     )
+
+
+def _with_query(url: str, pairs: list[tuple[str, str]]) -> httpx.URL:
+    """The URL with ``pairs`` appended to the query string written in it (kept as written)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"http url {url!r} is not a valid URL: {exc}") from None
+    if not pairs:
+        return parsed
+    extra = urlencode(pairs, quote_via=quote)
+    query = parsed.query.decode("ascii")
+    return parsed.copy_with(query=f"{query}&{extra}".encode("ascii") if query else extra.encode())
 
 
 def _mapping(value: Any, field: str) -> dict[str, Any]:
@@ -128,10 +165,9 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"http url must start with http:// or https://, got {url!r}")
     headers = {k: _text(v) for k, v in _mapping(ctx.eval(config.headers), "headers").items()}
-    request: dict[str, Any] = {
-        "params": _query(_mapping(ctx.eval(config.query), "query")),
-        "headers": headers,
-    }
+    pairs = _query(_mapping(ctx.eval(config.query), "query"))
+    target = _with_query(url, pairs)
+    request: dict[str, Any] = {"headers": headers}
     if config.json_ is not None:
         request["content"] = json.dumps(ctx.eval(config.json_), default=json_default).encode()
         headers.setdefault("Content-Type", "application/json")
@@ -160,19 +196,25 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
                 ctx.reveal(config.auth.basic.username),
                 ctx.reveal(config.auth.basic.password),
             )
-    ctx.input = {"method": config.method, "url": url, "query": request["params"]}
+    ctx.input = {"method": config.method, "url": url, "query": pairs}
     client = _client(ctx, config.verifyTls)
     try:
-        async with client.stream(
-            config.method,
-            url,
-            timeout=config.timeout,
-            follow_redirects=config.followRedirects,
-            **request,
-        ) as response:
+        # httpx's timeout bounds each connect, read and write; the whole request is bounded here.
+        async with (
+            asyncio.timeout(config.timeout),
+            client.stream(
+                config.method,
+                target,
+                timeout=config.timeout,
+                follow_redirects=config.followRedirects,
+                **request,
+            ) as response,
+        ):
             content = await _read(response, config.maxResponseSize)
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise NodeTimeout(f"{config.method} {url} timed out after {config.timeout:g}s") from None
+    except EgressDenied as exc:
+        raise EgressDenied(f"{config.method} {url}: {exc.message}") from None
     except (
         httpx.ConnectError,
         httpx.RemoteProtocolError,
