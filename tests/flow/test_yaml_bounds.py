@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from weir.flow.issues import FlowInvalid
-from weir.flow.load import load_flows_text
+from weir.flow.load import load_flow_file, load_flows_text
 from weir.flow.yamlsrc import MAX_ALIAS_NODES, MAX_DEPTH, MAX_TEXT_BYTES
 
 HEADER = "apiVersion: weir.dev/v1alpha1\nkind: Flow\nmetadata: {name: hostile}\n"
@@ -186,3 +186,11 @@ def test_merge_keys_merge_with_explicit_keys_winning() -> None:
 )
 def test_hostile_yaml_is_a_message_with_file_and_line(text: str, expected: str) -> None:
     assert expected in issue_of(text)
+
+
+def test_a_file_that_is_not_utf8_is_a_message_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_bytes(HEADER.encode() + b"spec: caf\xe9\n")
+    with pytest.raises(FlowInvalid) as caught:
+        load_flow_file(path)
+    assert str(caught.value) == f"{path}:4: the file is not UTF-8 text: byte 0xe9 cannot be read"

@@ -40,15 +40,32 @@ def load_flow_file(path: str | Path) -> CompiledFlow:
     """Load the single Flow in a file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise FlowInvalid([Issue(f"cannot read file: {exc.strerror}", file=str(path))]) from None
-    flows = load_flows_text(text, str(path))
+    flows = load_flows_text(decode_flow_text(data, str(path)), str(path))
     if len(flows) != 1:
         raise FlowInvalid(
             [Issue(f"expected one Flow in the file, found {len(flows)}", file=str(path))]
         )
     return flows[0]
+
+
+def decode_flow_text(data: bytes, file: str | None = None) -> str:
+    """A flow file's bytes as text; anything but UTF-8 is a FlowInvalid naming the line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FlowInvalid(
+            [
+                Issue(
+                    f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be read",
+                    file=file,
+                    line=line,
+                )
+            ]
+        ) from None
 
 
 def load_flows_text(text: str, file: str | None = None) -> list[CompiledFlow]:
