@@ -272,3 +272,28 @@ async def test_poison_messages_are_dead_lettered_with_the_reason_and_do_not_stal
     declared = await channel.declare_queue(queue_name, passive=True)
     assert declared.declaration_result.message_count == 0
     await cleanup(channel, queue_name)
+
+
+async def test_an_execution_that_raises_is_dead_lettered_and_the_queue_moves_on(
+    channel: Any, queue_name: str
+) -> None:
+    counts: list[str] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        if event.payload["id"] == "bug":
+            raise RuntimeError("a bug in the engine")
+        return outcome(event, True)
+
+    trigger = RabbitmqTrigger(url=URL, queue=queue_name, prefetch=1)
+    consumer = RabbitmqConsumer(trigger, URL, run, counts.append)
+    await consumer.start()
+    try:
+        await publish(channel, queue_name, {"id": "bug"})
+        await publish(channel, queue_name, {"id": "good"})
+        (dead,) = await drain(channel, f"{queue_name}.dead", 1)
+        await wait_until(lambda: "acked" in counts)
+    finally:
+        await consumer.stop()
+    error = json.loads(dead.headers[ERROR_HEADER])
+    assert error == {"type": "internal", "message": "RuntimeError: a bug in the engine"}
+    await cleanup(channel, queue_name)

@@ -26,7 +26,7 @@ from typing import Any
 from weir.flow.expressions import json_default
 from weir.flow.triggers import RabbitmqTrigger
 from weir.runner.engine import ExecutionResult, TriggerEvent
-from weir.runner.rejection import PayloadError, loads_json
+from weir.runner.rejection import PayloadError, TooDeep, loads_json
 
 log = logging.getLogger("weir.trigger.rabbitmq")
 ATTEMPTS_HEADER = "x-weir-attempts"
@@ -69,9 +69,9 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
     if not kind:
         try:
             return loads_json(text)
-        except PayloadError as exc:
-            if "nested deeper" in str(exc):
-                raise
+        except TooDeep:
+            raise
+        except PayloadError:
             return text
     return text
 
@@ -162,16 +162,10 @@ class RabbitmqConsumer:
     async def _handle(self, message: Any) -> None:
         try:
             await self._execute(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug, or the broker went away: the message must not stick
-            log.exception("message %s could not be handled", message.message_id)
-            try:
-                await self._dead_letter(
-                    message, {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
-                )
-            except Exception as again:  # the channel is gone: the broker redelivers it
-                log.warning("message %s goes back to the queue: %s", message.message_id, again)
+        except Exception as exc:
+            # The broker went away (the message comes back when it returns), or a bug: say so
+            # here, where the task ends, rather than as an unretrieved task exception.
+            log.error("message %s was not settled: %s", message.message_id, exc, exc_info=exc)
 
     async def _execute(self, message: Any) -> None:
         headers = dict(message.headers or {})
@@ -199,7 +193,13 @@ class RabbitmqConsumer:
                 "attempt": attempts + 1,
             },
         )
-        result = await self.run(event)
+        try:
+            result = await self.run(event)
+        except Exception as exc:  # a bug: the message must not stick at the head of the queue
+            log.exception("message %s could not be handled", message.message_id)
+            error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
+            await self._dead_letter(message, error)
+            return
         if result.ok:
             await message.ack()
             self.count("acked")

@@ -9,6 +9,7 @@ where it is decoded, never half-processed.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -30,19 +31,35 @@ class PayloadError(ValueError):
     """A payload that cannot be decoded; the message says why, without echoing the payload."""
 
 
+class TooDeep(PayloadError):
+    """A payload nested deeper than MAX_DEPTH."""
+
+
 def _no_constant(name: str) -> NoReturn:
     raise PayloadError(f"{name} is not a JSON value (only finite numbers are)")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise PayloadError(f"the number {text[:40]} is too large for a double")
+    return value
+
+
 def loads_json(text: str | bytes) -> Any:
-    """``json.loads`` that refuses NaN and Infinity and anything nested deeper than MAX_DEPTH."""
+    """``json.loads`` that refuses NaN and Infinity (written, or a number too large for a
+    double) and anything nested deeper than MAX_DEPTH."""
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
-        raise PayloadError(f"nested deeper than {MAX_DEPTH} levels") from None
+        raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from None
     except PayloadError:
         raise
-    except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError for bytes
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long
+        if "integer string conversion" in str(exc):
+            raise PayloadError(
+                f"an integer has more than {sys.get_int_max_str_digits()} digits"
+            ) from None
         raise PayloadError(str(exc)) from None
     check_depth(value)
     return value
@@ -60,7 +77,7 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
         else:
             continue
         if depth >= limit:
-            raise PayloadError(f"nested deeper than {limit} levels")
+            raise TooDeep(f"nested deeper than {limit} levels")
         stack.extend((child, depth + 1) for child in children)
 
 
@@ -79,7 +96,7 @@ def check_xml_depth(text: str, limit: int = MAX_DEPTH) -> None:
         nonlocal depth
         depth += 1
         if depth > limit:
-            raise PayloadError(f"the XML is nested deeper than {limit} elements")
+            raise TooDeep(f"the XML is nested deeper than {limit} elements")
 
     def end(name: str) -> None:
         nonlocal depth
