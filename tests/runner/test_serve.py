@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import textwrap
 import threading
 import time
@@ -415,3 +416,131 @@ def test_the_concurrency_limit_answers_429_and_recovers(tmp_path: Path) -> None:
         statuses = asyncio.run(burst())
         assert statuses.count(200) == 2 and statuses.count(429) == 3
         assert httpx.post(served.url + "/slow", json={}, timeout=30).status_code == 200
+
+
+def _raw_request(port: int, head: str, body: bytes = b"") -> socket.socket:
+    """Send a request's head and the first part of its body; the caller decides the rest."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+    return sock
+
+
+def _status_of(sock: socket.socket) -> int:
+    with sock:
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_a_slow_body_does_not_hold_a_concurrency_slot_and_times_out_with_408(
+    tmp_path: Path,
+) -> None:
+    flow = write_flow(
+        tmp_path / "flow.yaml",
+        "trigger: {rest: {path: /one, concurrency: 1}}",
+        "- {name: ok, transform: {set: {got: $.input.n}}}",
+    )
+    env = {"WEIR_REST_BODY_TIMEOUT": "1"}
+    with Served(flow, "--no-store", env=env) as served:
+        head = "POST /one HTTP/1.1\nHost: x\nContent-Type: application/json\nContent-Length: 100\n"
+        slow = [_raw_request(served.port, head, b'{"n": ') for _ in range(3)]
+        received = 'outcome="received",trigger="rest"} 3.0'
+        _wait_for(lambda: received in httpx.get(served.url + "/metrics").text)
+        # The slow bodies are still arriving: the one slot is free for a request that is ready.
+        answer = httpx.post(served.url + "/one", json={"n": 1}, timeout=10)
+        assert answer.status_code == 200 and answer.json() == {"got": 1}
+        assert [_status_of(sock) for sock in slow] == [408, 408, 408]
+        assert httpx.post(served.url + "/one", json={"n": 2}, timeout=10).status_code == 200
+    assert "Traceback" not in served.output()
+
+
+def _deep_flows(tmp_path: Path) -> tuple[Path, Path]:
+    soap = write_flow(
+        tmp_path / "soap.yaml",
+        "trigger: {rest: {path: /soap, soap: true}}",
+        "- {name: answer, transform: {set: {Done: ok}}}",
+    )
+    return ECHO, soap
+
+
+def test_deep_bodies_and_nan_get_400_with_one_warning_and_no_traceback(tmp_path: Path) -> None:
+    echo, soap = _deep_flows(tmp_path)
+    envelope = (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        "{}</soap:Body></soap:Envelope>"
+    )
+    json_type = {"Content-Type": "application/json"}
+    xml_type = {"Content-Type": "application/xml"}
+    with Served(echo, "--no-store") as served:
+        url = served.url + "/echo"
+        cases = [
+            (b"[" * 30_000 + b"]" * 30_000, json_type, "nested deeper than"),
+            (b'{"a": ' * 5_000 + b"1" + b"}" * 5_000, json_type, "nested deeper than"),
+            (b'{"a": ' * 500 + b"1" + b"}" * 500, json_type, "nested deeper than"),
+            (b'{"n": NaN}', json_type, "NaN"),
+            (b'{"n": -Infinity}', json_type, "Infinity"),
+            (b"<a>" * 8_000 + b"</a>" * 8_000, xml_type, "nested deeper than"),
+        ]
+        for body, headers, message in cases:
+            answer = httpx.post(url, content=body, headers=headers)
+            assert answer.status_code == 400, answer.text
+            assert message in answer.json()["error"]["message"]
+        assert httpx.post(url, json={"still": "serving"}).json()["still"] == "serving"
+        log = served.output()
+    assert "Traceback" not in log
+    assert log.count("rejected POST /echo: 400") == len(cases), log
+    with Served(soap, "--no-store") as served:
+        deep = envelope.format("<Op>" + "<a>" * 10_000 + "</a>" * 10_000 + "</Op>")
+        answer = httpx.post(
+            served.url + "/soap", content=deep, headers={"Content-Type": "text/xml"}
+        )
+        assert answer.status_code == 400 and "<faultcode>soap:Client</faultcode>" in answer.text
+        assert "nested deeper than" in answer.text
+        fine = envelope.format("<Op><a>1</a></Op>")
+        ok = httpx.post(served.url + "/soap", content=fine, headers={"Content-Type": "text/xml"})
+        assert ok.status_code == 200, ok.text
+    assert "Traceback" not in served.output()
+
+
+def test_an_unreadable_signing_secret_makes_the_runner_unready_and_answers_generically(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    served = Served(_signed_flow(tmp_path), "--no-store", "--secrets-dir", str(secrets))
+    try:
+
+        def readyz() -> httpx.Response | None:
+            try:
+                return httpx.get(served.url + "/readyz", timeout=2)
+            except httpx.TransportError:
+                return None
+
+        _wait_for(lambda: readyz() is not None)
+        unready = readyz()
+        assert unready is not None and unready.status_code == 503
+        assert unready.json()["ready"] is False
+        assert "secret hook/key" in unready.json()["reason"]
+        assert "WEIR_SECRET" not in unready.text
+        body = b'{"event": "push"}'
+        signature = "sha256=" + hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        for _ in range(3):
+            answer = httpx.post(served.url + "/hook", content=body, headers=headers)
+            assert answer.status_code == 503, answer.text
+            assert "WEIR_SECRET" not in answer.text and "hook" not in answer.text.lower()
+        log = served.output()
+        assert log.count("WEIR_SECRET_HOOK_KEY") == 1, log
+        assert "Traceback" not in log
+
+        (secrets / "hook").mkdir()
+        (secrets / "hook" / "key").write_text("k3y")
+        _wait_for(lambda: (r := readyz()) is not None and r.status_code == 200)
+        answer = httpx.post(served.url + "/hook", content=body, headers=headers)
+        assert answer.status_code == 200 and answer.json() == {"got": "push"}
+    finally:
+        served.kill()

@@ -1,27 +1,38 @@
 """The REST trigger: one HTTP endpoint that runs the flow per request.
 
-Checks, in order, each answered with a JSON error (a SOAP fault in SOAP mode) and counted as
-``rejected``: method (405), draining (503), concurrency (429), body size (413), credentials
-(401), content type (415), body syntax (400), JSON Schema (400 listing every failure).
+Checks, in order, each answered with a JSON error (a SOAP fault in SOAP mode), counted as
+``rejected`` and logged as one warning line (429 and 503 only at debug): method (405),
+draining (503), declared body size (413), credentials that cannot be read (503, saying nothing
+more; ``/readyz`` and the log say which), bearer or basic credentials (401), the body: its
+size (413), its arrival within the body timeout (408) and its end (400 when cut short), an HMAC
+signature (401), content type (415), body syntax (400: malformed, nested deeper than
+``MAX_DEPTH``, NaN or Infinity), JSON Schema (400 listing every failure), and last the
+concurrency limit (429). Only a request that passed every check counts against the limit, so
+slow or bad bodies cannot use it up.
+
+The body timeout is ``WEIR_REST_BODY_TIMEOUT`` seconds (30 by default) for the whole body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
+import os
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from weir.flow.expressions import ExpressionError, json_default
 from weir.flow.triggers import RestTrigger
 from weir.runner.engine import ExecutionResult, TriggerEvent
 from weir.runner.ids import new_execution_id
 from weir.runner.nodes.conversions import from_xml
-from weir.runner.rejection import Rejection
-from weir.runner.rest_auth import check_auth
+from weir.runner.rejection import PayloadError, Rejection, TooDeep, check_xml_depth, loads_json
+from weir.runner.rest_auth import check_auth, credentials_problem, needs_body, unavailable
 from weir.runner.service import FlowService
 from weir.runner.soap import SoapError, SoapVersion, envelope, fault, unwrap
 
@@ -29,12 +40,51 @@ log = logging.getLogger("weir.trigger.rest")
 
 EXECUTION_HEADER = "X-Weir-Execution-Id"
 HIDDEN_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+BODY_TIMEOUT_VARIABLE = "WEIR_REST_BODY_TIMEOUT"
+DEFAULT_BODY_TIMEOUT = 30.0
+QUIET_STATUSES = {429, 503}
+"""Refusals for capacity, not for a bad request: logged at debug, not as warnings."""
+
+
+def body_timeout_from_environment() -> float:
+    text = os.environ.get(BODY_TIMEOUT_VARIABLE)
+    if text is None:
+        return DEFAULT_BODY_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        log.warning(
+            "%s=%r is not a positive number of seconds; using %g",
+            BODY_TIMEOUT_VARIABLE,
+            text,
+            DEFAULT_BODY_TIMEOUT,
+        )
+        return DEFAULT_BODY_TIMEOUT
+    return value
 
 
 class RestEndpoint:
-    def __init__(self, service: FlowService) -> None:
+    def __init__(self, service: FlowService, body_timeout: float | None = None) -> None:
         self.service = service
         self.running = 0
+        self.body_timeout = body_timeout or body_timeout_from_environment()
+        self._problem: str | None = None  # the log message last given for unreadable secrets
+
+    def credentials_problem(self) -> str | None:
+        """Why the credentials cannot be checked now (for /readyz), or None; the full reason
+        is logged once when it appears, and its end is logged too."""
+        trigger = self.service.flow.flow.spec.trigger.rest
+        problem = credentials_problem(trigger.auth if trigger else None, self.service.secrets())
+        detail = problem[1] if problem else None
+        if detail != self._problem:
+            if problem is not None:
+                log.error("not ready: %s: %s", problem[0].split(":")[0], detail)
+            else:
+                log.info("the REST trigger's credentials can be checked again; ready")
+            self._problem = detail
+        return problem[0] if problem else None
 
     @property
     def trigger(self) -> RestTrigger:
@@ -61,46 +111,84 @@ class RestEndpoint:
                 )
             if self.service.stopping:
                 raise Rejection(503, "the runner is shutting down", headers={"Retry-After": "5"})
-            limit = trigger.concurrency
-            if limit is not None and self.running >= limit:
+            limit = trigger.maxBodySize
+            if request.content_length is not None and request.content_length > limit:
+                raise Rejection(
+                    413, f"the body is {request.content_length} bytes; the limit is {limit}"
+                )
+            secrets = self.service.secrets()
+            if trigger.auth is not None:
+                if self.credentials_problem() is not None:
+                    raise unavailable()
+                if not needs_body(trigger.auth):
+                    check_auth(trigger.auth, request, b"", secrets)
+            raw = await self._read_body(request, limit)
+            if trigger.auth is not None and needs_body(trigger.auth):
+                check_auth(trigger.auth, request, raw, secrets)
+            payload, soap = _parse(request, raw, trigger)
+            _check_schema(payload, trigger)
+            concurrency = trigger.concurrency
+            if concurrency is not None and self.running >= concurrency:
                 raise Rejection(
                     429,
-                    f"{limit} requests are already running; retry later",
+                    f"{concurrency} requests are already running; retry later",
                     headers={"Retry-After": "1"},
+                )
+            event = TriggerEvent(kind="rest", payload=payload, meta=_meta(request))
+            if trigger.mode == "async":
+                execution_id = new_execution_id()
+                self.service.start_background(event, execution_id)
+                metrics.trigger(name, "rest", "accepted")
+                return web.json_response(
+                    {"executionId": execution_id, "status": "accepted"},
+                    status=202,
+                    headers={EXECUTION_HEADER: execution_id},
                 )
             self.running += 1
             try:
-                raw = await _read_body(request, trigger.maxBodySize)
-                check_auth(trigger.auth, request, raw, self.service.secrets())
-                payload, soap = _parse(request, raw, trigger)
-                _check_schema(payload, trigger)
-                event = TriggerEvent(kind="rest", payload=payload, meta=_meta(request))
-                if trigger.mode == "async":
-                    execution_id = new_execution_id()
-                    self.service.start_background(event, execution_id)
-                    metrics.trigger(name, "rest", "accepted")
-                    return web.json_response(
-                        {"executionId": execution_id, "status": "accepted"},
-                        status=202,
-                        headers={EXECUTION_HEADER: execution_id},
-                    )
                 result = await self.service.execute(event, flow)
             finally:
                 self.running -= 1
         except Rejection as rejection:
             metrics.trigger(name, "rest", "rejected")
-            return _error(rejection, soap, trigger.soap)
+            level = logging.DEBUG if rejection.status in QUIET_STATUSES else logging.WARNING
+            log.log(
+                level,
+                "rejected %s %s: %d %s",
+                request.method,
+                request.path,
+                rejection.status,
+                rejection.message[:300],
+            )
+            response = _error(rejection, soap, trigger.soap)
+            if rejection.close or not request.content.is_eof():
+                response.force_close()  # the rest of the body is not worth reading
+            return response
         return _answer(result, trigger, payload, soap)
+
+    async def _read_body(self, request: web.Request, limit: int) -> bytes:
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                return await _read_body(request, limit)
+        except TimeoutError:
+            raise Rejection(
+                408, f"the body did not arrive within {self.body_timeout:g} s", close=True
+            ) from None
+        except ConnectionError:  # the client went away mid-body: nobody hears the answer
+            raise Rejection(
+                400, "the connection closed before the body was complete", close=True
+            ) from None
+        except HttpProcessingError as exc:  # broken framing: chunk sizes, length
+            reason = " ".join(str(exc.message).split())[:200]
+            raise Rejection(400, f"the body is malformed: {reason}", close=True) from None
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise Rejection(413, f"the body is {request.content_length} bytes; the limit is {limit}")
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > limit:
-            raise Rejection(413, f"the body is larger than the limit of {limit} bytes")
+            raise Rejection(413, f"the body is larger than the limit of {limit} bytes", close=True)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -118,7 +206,7 @@ def _parse(
     if trigger.soap:
         if "xml" not in kind:
             raise Rejection(415, f"SOAP needs an XML body, not {kind or 'no content type'}")
-        _xml(text)  # refuses DTDs and entities before the envelope is looked at
+        _xml(text)  # refuses DTDs, entities and deep nesting before the envelope is looked at
         try:
             version, payload = unwrap(text)
         except SoapError as exc:
@@ -126,8 +214,10 @@ def _parse(
         return payload, version
     if kind == "application/json" or kind.endswith("+json"):
         try:
-            return json.loads(text), None
-        except ValueError as exc:
+            return loads_json(text), None
+        except TooDeep as exc:
+            raise Rejection(400, f"the body is {exc}") from None
+        except PayloadError as exc:
             raise Rejection(400, f"the body is not valid JSON: {exc}") from None
     if kind == "application/x-www-form-urlencoded":
         form: dict[str, Any] = {}
@@ -152,6 +242,10 @@ def _parse(
 def _xml(text: str) -> Any:
     from weir.runner.errors import NodeError
 
+    try:
+        check_xml_depth(text)
+    except PayloadError as exc:
+        raise Rejection(400, str(exc)) from None
     try:
         return from_xml(text)
     except NodeError as exc:  # malformed, or refused for a DTD/entities

@@ -1,7 +1,12 @@
 """Credentials for the REST trigger: bearer token, basic, or an HMAC signature of the body.
 
 Every comparison is constant-time (``hmac.compare_digest``), and a failure never says which
-part was wrong.
+part was wrong. Bearer and basic credentials are checked from the headers before the body is
+read; an HMAC signature needs the body.
+
+A secret the runner cannot read is the operator's problem, not the caller's: the runner is
+unready (``/readyz`` says which secret), the log says how to provide it, and the caller gets a
+503 that names nothing.
 """
 
 from __future__ import annotations
@@ -14,9 +19,48 @@ import hmac
 from aiohttp import web
 
 from weir.flow.triggers import RestAuth
+from weir.flow.types import SecretRef
 from weir.runner.errors import NodeError
 from weir.runner.rejection import Rejection
 from weir.runner.secrets import Secrets
+
+
+def unavailable() -> Rejection:
+    """What a caller hears while the credentials cannot be checked: nothing about why."""
+    return Rejection(
+        503,
+        "the service cannot check credentials right now; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
+def needs_body(auth: RestAuth) -> bool:
+    return auth.hmac is not None
+
+
+def secret_refs(auth: RestAuth) -> list[SecretRef]:
+    values = [
+        auth.bearer,
+        auth.basic.username if auth.basic else None,
+        auth.basic.password if auth.basic else None,
+        auth.hmac.secret if auth.hmac else None,
+    ]
+    return [value for value in values if isinstance(value, SecretRef)]
+
+
+def credentials_problem(auth: RestAuth | None, secrets: Secrets) -> tuple[str, str] | None:
+    """None when every secret the credentials need can be read; otherwise a reason fit for
+    ``/readyz`` (which secret) and the full message for the log (how to provide it)."""
+    for ref in secret_refs(auth) if auth is not None else []:
+        try:
+            secrets.reveal(ref)
+        except NodeError as exc:
+            return (
+                f"the REST trigger's credentials cannot be checked: secret {ref.secret}/{ref.key} "
+                "cannot be read (the runner's log says why)",
+                exc.message,
+            )
+    return None
 
 
 def check_auth(auth: RestAuth | None, request: web.Request, body: bytes, secrets: Secrets) -> None:
@@ -24,10 +68,8 @@ def check_auth(auth: RestAuth | None, request: web.Request, body: bytes, secrets
         return
     try:
         ok, challenge = _check(auth, request, body, secrets)
-    except (
-        NodeError
-    ) as exc:  # a secret the runner cannot read: the operator's problem, not the caller's
-        raise Rejection(500, f"credentials cannot be checked: {exc.message}") from None
+    except NodeError:  # unreadable since the endpoint looked: still nothing for the caller
+        raise unavailable() from None
     if not ok:
         raise Rejection(
             401,

@@ -2,7 +2,9 @@
 graceful shutdown.
 
 Lifecycle: load the flow (an invalid file exits 2) → open the store → bind the HTTP port →
-start the trigger → ready. On SIGTERM or SIGINT: not ready, stop listening and stop the
+start the trigger → ready. ``/readyz`` answers 503 with a ``reason`` while the runner starts,
+stops, waits for its trigger (a broker), or cannot read the secrets the REST trigger's
+credentials need. On SIGTERM or SIGINT: not ready, stop listening and stop the
 trigger taking work, let executions in flight finish within the grace period, write the
 remaining records, exit 0.
 """
@@ -30,6 +32,21 @@ from weir.runner.watch import watch
 
 log = logging.getLogger("weir.serve")
 RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class _HttpLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger, minus the traceback for a request that was malformed HTTP
+    (bad framing, a bad header): one warning line, as for every other refused request.
+    Failures of the server itself keep their traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if isinstance(exc_info, HttpProcessingError):
+            reason = " ".join(str(exc_info.message).split())[:200]
+            self.warning("malformed HTTP request: %d %s", exc_info.code, reason)
+        else:
+            self.error(msg, *args, exc_info=exc_info, **kwargs)
 
 
 @dataclass
@@ -128,7 +145,12 @@ class Runner:
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._app_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._app_runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            logger=_HttpLog(logging.getLogger("aiohttp.server")),
+        )
         await self._app_runner.setup()
         self._site = web.TCPSite(self._app_runner, self.options.host, self.options.port)
         await self._site.start()
@@ -191,8 +213,19 @@ class Runner:
     async def _readyz(self, request: web.Request) -> web.Response:
         service = self.service
         live = self.trigger.live if self.trigger is not None else True
-        ready = self.ready and live and service is not None and not service.stopping
+        reason: str | None = None
+        if not self.ready or service is None:
+            reason = "starting"
+        elif service.stopping:
+            reason = "shutting down"
+        elif not live:
+            reason = f"the {service.flow.flow.spec.trigger.kind} trigger is not live yet"
+        elif self.rest is not None:
+            reason = self.rest.credentials_problem()
+        ready = reason is None
         body: dict[str, Any] = {"ready": ready}
+        if reason is not None:
+            body["reason"] = reason
         if service is not None:
             body.update(
                 flow=service.name,
