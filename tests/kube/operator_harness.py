@@ -104,6 +104,7 @@ class Api:
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
+        client.timeout = httpx.Timeout(30.0)  # a busy machine slows the apiserver down
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, path, **kwargs)
@@ -371,6 +372,60 @@ def running_operator(installation: Installation) -> Iterator[OperatorProcess]:
 
 # Flows and what they need.
 
+BASE = ["ConfigMap", "ServiceAccount", "Role", "RoleBinding"]
+BY_TRIGGER = {
+    "manual": BASE,
+    "cron": [*BASE, "CronJob"],
+    "rest": [*BASE, "Deployment", "Service"],
+    "mcp": [*BASE, "Deployment", "Service"],
+    "rabbitmq": [*BASE, "Deployment"],
+}
+RUNNER_KINDS = [
+    "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "CronJob",
+    "HorizontalPodAutoscaler", "ScaledObject",
+]  # fmt: skip
+
+
+def child(api: Api, namespace: str, kind: str, flow_name: str) -> Any:
+    return api.get(kind, namespace, f"weir-{flow_name}")
+
+
+def assert_owned(obj: dict[str, Any], flow_obj: dict[str, Any]) -> None:
+    meta, name = obj["metadata"], flow_obj["metadata"]["name"]
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": FLOWS,
+            "kind": "Flow",
+            "name": name,
+            "uid": flow_obj["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ], obj["kind"]
+    labels = meta.get("labels") or {}
+    assert {k: labels.get(k) for k in RUNNER_LABELS} == {
+        "app.kubernetes.io/name": "weir-runner",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "runner",
+        "app.kubernetes.io/part-of": "weir",
+        "app.kubernetes.io/managed-by": "weir-operator",
+        "weir.dev/flow": name,
+    }, obj["kind"]
+
+
+def assert_kstatus(found: dict[str, Any]) -> None:
+    status = found["status"]
+    assert status["observedGeneration"] == found["metadata"]["generation"]
+    for kind in ("Ready", "Reconciling", "Stalled"):
+        item = condition(found, kind)
+        assert item.get("status") in ("True", "False"), (kind, status)
+        assert item.get("reason") and item.get("lastTransitionTime"), item
+        assert item.get("observedGeneration") == found["metadata"]["generation"], item
+    # kstatus: Ready excludes Reconciling and Stalled.
+    if condition(found, "Ready")["status"] == "True":
+        assert condition(found, "Reconciling")["status"] == "False"
+        assert condition(found, "Stalled")["status"] == "False"
+
 
 def flow(name: str, trigger: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
     return {
@@ -402,13 +457,22 @@ def secret_keys(document: Any) -> dict[str, set[str]]:
 
 
 def provide_secrets(api: Api, namespace: str, document: dict[str, Any]) -> None:
-    """A FlowSecretRef and a Secret with dummy values for every secret binding of a Flow."""
+    """A FlowSecretRef and a Secret with dummy values for every secret binding of a Flow;
+    one that exists already (another Flow's) gets the keys added."""
     used = secret_keys(document["spec"])
     for binding in document["spec"].get("secrets") or []:
         ref = binding.get("flowSecretRef") or binding["name"]
         keys = sorted(used.get(binding["name"], set())) or ["unused"]
-        secret_ref(api, namespace, ref, f"{ref}-credentials", keys)
-        secret(api, namespace, f"{ref}-credentials", dict.fromkeys(keys, "dummy"))
+        existing = api.get("FlowSecretRef", namespace, ref)
+        if existing is None:
+            secret_ref(api, namespace, ref, f"{ref}-credentials", keys)
+            secret(api, namespace, f"{ref}-credentials", dict.fromkeys(keys, "dummy"))
+            continue
+        listed = [k["key"] for k in existing["spec"]["keys"]]
+        merged = [{"key": k} for k in sorted({*listed, *keys})]
+        api.patch("FlowSecretRef", namespace, ref, {"spec": {"keys": merged}})
+        secret_name = existing["spec"]["secretName"]
+        api.patch("Secret", namespace, secret_name, {"stringData": dict.fromkeys(keys, "dummy")})
 
 
 def secret_ref(api: Api, namespace: str, name: str, secret_name: str, keys: list[str]) -> None:

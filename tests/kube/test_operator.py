@@ -18,12 +18,16 @@ import yaml
 
 from tests.kube.controlplane import ControlPlane
 from tests.kube.operator_harness import (
-    FLOWS,
-    RUNNER_LABELS,
+    BY_TRIGGER,
+    RUNNER_KINDS,
     Api,
     Installation,
     Kubelet,
     OperatorProcess,
+    assert_kstatus,
+    assert_owned,
+    audited_calls,
+    child,
     condition,
     eventually,
     flow,
@@ -39,20 +43,10 @@ from tests.kube.operator_harness import (
     uninstall,
 )
 
+# Seconds each, on a quiet machine; the deadlines are for a loaded one.
+pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/flow.yaml"))
-BASE = ["ConfigMap", "ServiceAccount", "Role", "RoleBinding"]
-BY_TRIGGER = {
-    "manual": BASE,
-    "cron": [*BASE, "CronJob"],
-    "rest": [*BASE, "Deployment", "Service"],
-    "mcp": [*BASE, "Deployment", "Service"],
-    "rabbitmq": [*BASE, "Deployment"],
-}
-RUNNER_KINDS = [
-    "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "CronJob",
-    "HorizontalPodAutoscaler", "ScaledObject",
-]  # fmt: skip
 Wait = Callable[..., Any]
 
 
@@ -100,47 +94,6 @@ def namespace(api: Api, operator: OperatorProcess) -> Iterator[str]:
 def create_flow(api: Api, namespace: str, document: dict[str, Any]) -> dict[str, Any]:
     created: dict[str, Any] = api.create(document, namespace)
     return created
-
-
-def child(api: Api, namespace: str, kind: str, flow_name: str) -> Any:
-    return api.get(kind, namespace, f"weir-{flow_name}")
-
-
-def assert_owned(obj: dict[str, Any], flow_obj: dict[str, Any]) -> None:
-    meta, name = obj["metadata"], flow_obj["metadata"]["name"]
-    assert meta["ownerReferences"] == [
-        {
-            "apiVersion": FLOWS,
-            "kind": "Flow",
-            "name": name,
-            "uid": flow_obj["metadata"]["uid"],
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ], obj["kind"]
-    labels = meta.get("labels") or {}
-    assert {k: labels.get(k) for k in RUNNER_LABELS} == {
-        "app.kubernetes.io/name": "weir-runner",
-        "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/component": "runner",
-        "app.kubernetes.io/part-of": "weir",
-        "app.kubernetes.io/managed-by": "weir-operator",
-        "weir.dev/flow": name,
-    }, obj["kind"]
-
-
-def assert_kstatus(found: dict[str, Any]) -> None:
-    status = found["status"]
-    assert status["observedGeneration"] == found["metadata"]["generation"]
-    for kind in ("Ready", "Reconciling", "Stalled"):
-        item = condition(found, kind)
-        assert item.get("status") in ("True", "False"), (kind, status)
-        assert item.get("reason") and item.get("lastTransitionTime"), item
-        assert item.get("observedGeneration") == found["metadata"]["generation"], item
-    # kstatus: Ready excludes Reconciling and Stalled.
-    if condition(found, "Ready")["status"] == "True":
-        assert condition(found, "Reconciling")["status"] == "False"
-        assert condition(found, "Stalled")["status"] == "False"
 
 
 # Every example, under the chart's RBAC.
@@ -304,11 +257,6 @@ def test_a_trigger_changed_from_rest_to_cron_leaves_no_deployment_or_service(
     assert found["status"]["trigger"] == "cron"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="status is merge-patched too: status.replicas of the former Deployment stays on a "
-    "Flow whose trigger became a cron",
-)
 def test_the_status_of_a_flow_changed_to_cron_has_no_replicas(
     api: Api, namespace: str, wait: Wait
 ) -> None:
@@ -347,19 +295,37 @@ def test_suspend_and_resume(api: Api, namespace: str, wait: Wait) -> None:
     assert found["status"]["phase"] == "Ready"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="server-side apply keeps list-map entries other managers own (a port added to the "
+    "Service); `contains` then never matches (list lengths differ), so the operator applies "
+    "the Service again on every reconcile (every Deployment event, resync) without converging",
+)
+def test_a_port_added_to_the_runners_service_does_not_make_the_operator_write_each_time(
+    api: Api, namespace: str, installation: Installation, wait: Wait
+) -> None:
+    create_flow(api, namespace, flow("orders"))
+    service = wait(lambda: child(api, namespace, "Service", "orders"), "the Service")
+    extra = {"name": "debug", "port": 81, "targetPort": 81, "protocol": "TCP"}
+    api.patch(
+        "Service", namespace, "weir-orders", {"spec": {"ports": [*service["spec"]["ports"], extra]}}
+    )
+    for timeout in ("10s", "20s", "30s"):  # three reconciles that leave the Service as it is
+        api.patch("Flow", namespace, "orders", {"spec": {"timeout": timeout}})
+        wait(reconciled(api, namespace, "orders"), f"the Flow reconciled with timeout {timeout}")
+    writes = [
+        e["stageTimestamp"]
+        for e in audited_calls(installation.plane, installation.username)
+        if e["verb"] == "patch"
+        and e["objectRef"].get("resource") == "services"
+        and e["objectRef"].get("namespace") == namespace
+    ]
+    assert len(writes) <= 2, f"{len(writes)} applies of an unchanged Service: {writes}"
+
+
 # Deletion.
 
 
-NO_FINALIZER = pytest.mark.xfail(
-    strict=True,
-    reason="kopf puts its finalizer weir.dev/finalizer on every Flow and FlowSecretRef, because "
-    "both now have timers (flow_resync, flowsecretref_poll; kopf stops a timer through a "
-    "finalizer): with the operator gone they cannot be deleted (nor their namespaces), contrary "
-    "to docs/operator.md ('adds no finalizers') and the uninstall steps of docs/install.md",
-)
-
-
-@NO_FINALIZER
 def test_flows_and_flowsecretrefs_carry_no_finalizer(api: Api, namespace: str, wait: Wait) -> None:
     provide_secrets(api, namespace, flow_with_secret("orders"))
     create_flow(api, namespace, flow_with_secret("orders"))
@@ -374,7 +340,6 @@ def test_flows_and_flowsecretrefs_carry_no_finalizer(api: Api, namespace: str, w
     assert not ref["metadata"].get("finalizers"), ref["metadata"]
 
 
-@NO_FINALIZER
 def test_children_are_collected_after_the_flow_is_deleted_with_the_operator_stopped(
     api: Api, namespace: str, operator: OperatorProcess, wait: Wait
 ) -> None:
@@ -559,24 +524,16 @@ def test_the_operator_keeps_the_replicas_keda_set(api: Api, namespace: str, wait
     assert child(api, namespace, "Deployment", "orders")["spec"]["replicas"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ready needs readyReplicas >= 1: a flow KEDA scaled to zero (minReplicas 0, an idle "
-    "queue) has a complete rollout of zero replicas yet stays Ready=False/Reconciling=True",
-)
 def test_a_flow_scaled_to_zero_is_ready(api: Api, namespace: str, wait: Wait) -> None:
     document = rabbitmq_flow("orders", minReplicas=0, maxReplicas=5, queueLength=20)
     provide_secrets(api, namespace, document)
     create_flow(api, namespace, document)
     wait(lambda: child(api, namespace, "ScaledObject", "orders"), "the ScaledObject")
-    wait(
-        lambda: (
-            (d := child(api, namespace, "Deployment", "orders"))
-            and d.get("status", {}).get("observedGeneration") == d["metadata"]["generation"]
-        ),
-        "the Deployment controller observed the Deployment",
-    )
-    wait(has_condition(api, namespace, "orders", "Ready", "True"), "Ready=True", deadline=20)
+    wait(lambda: child(api, namespace, "Deployment", "orders"), "the Deployment")
+    scale(api, namespace, "weir-orders", 0)  # what KEDA does while the queue is idle
+    found = wait(has_condition(api, namespace, "orders", "Ready", "True"), "Ready=True")
+    assert condition(found, "Reconciling")["status"] == "False"
+    assert found["status"]["replicas"]["desired"] == 0
 
 
 # Health, as GitOps tools read it.
@@ -610,16 +567,11 @@ def test_ready_once_the_runner_rollout_is_complete(api: Api, namespace: str, wai
     found = wait(has_condition(api, namespace, "orders", "Ready", "True"), "Ready")
     assert condition(found, "Reconciling")["status"] == "False"
     assert found["status"]["phase"] == "Ready"
-    assert found["status"]["replicas"] == {"desired": 1, "ready": 1}
+    replicas = found["status"]["replicas"]
+    assert (replicas["desired"], replicas["ready"]) == (1, 1), replicas
     assert_kstatus(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ready is readyReplicas >= 1: while a new generation rolls out, the old ReplicaSet's "
-    "ready Pod keeps the Flow Ready=True/Reconciling=False (Deployment observedGeneration and "
-    "updatedReplicas are not looked at)",
-)
 def test_not_ready_while_a_new_generation_rolls_out(api: Api, namespace: str, wait: Wait) -> None:
     kubelet = Kubelet(api, namespace)
     create_flow(api, namespace, flow("orders"))
@@ -659,11 +611,6 @@ def test_not_ready_while_a_new_generation_rolls_out(api: Api, namespace: str, wa
     assert during == ("False", "True"), "Ready during the rollout of generation 2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Deployment's Progressing=False/ProgressDeadlineExceeded is not read: the Flow "
-    "stays Reconciling=True, Stalled=False ('waiting for a runner replica to be ready') forever",
-)
 def test_a_progress_deadline_exceeded_stalls_the_flow(api: Api, namespace: str, wait: Wait) -> None:
     create_flow(api, namespace, flow("orders"))
     wait(lambda: child(api, namespace, "Deployment", "orders"), "the Deployment")
@@ -678,10 +625,9 @@ def test_a_progress_deadline_exceeded_stalls_the_flow(api: Api, namespace: str, 
     found = wait(has_condition(api, namespace, "orders", "Stalled", "True"), "Stalled", deadline=20)
     assert condition(found, "Ready")["status"] == "False"
     assert condition(found, "Reconciling")["status"] == "False"
-    assert (
-        "ProgressDeadlineExceeded" in condition(found, "Stalled")["message"]
-        or "deadline" in (condition(found, "Stalled")["message"])
-    )
+    stalled = condition(found, "Stalled")
+    assert stalled["reason"] == "ProgressDeadlineExceeded"
+    assert "timed out progressing" in stalled["message"], stalled
 
 
 def flow_with_secret(name: str) -> dict[str, Any]:
@@ -689,12 +635,6 @@ def flow_with_secret(name: str) -> dict[str, Any]:
     return flow(name, {"rest": {"path": "/o", "auth": auth}}, secrets=[{"name": "crm"}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a missing Secret makes the Flow Stalled=True/Reconciling=False (Argo CD: Degraded), "
-    "while docs/gitops.md says such a Flow 'waits with SecretsResolved=False (Progressing in "
-    "Argo CD) and rolls out when it appears' (its own table also lists it under Stalled)",
-)
 def test_a_flow_waiting_for_its_secret_is_reconciling_with_a_message(
     api: Api, namespace: str, wait: Wait
 ) -> None:
