@@ -14,16 +14,69 @@ when the execution ends.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import os
+import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from weir.runner.errors import ConfigError
+from weir.runner.errors import ConfigError, NodeError
 
 FILE_MARKER = "$file"
+
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def special_file_error(mode: int, shown: str) -> NodeError | None:
+    """The error for opening ``shown`` when ``mode`` is a FIFO, a socket or a device."""
+    kind = _SPECIAL_KINDS.get(stat.S_IFMT(mode))
+    if kind is None:
+        return None
+    return NodeError(
+        f"{shown} is {kind}, not a regular file: special files are refused (reading a FIFO "
+        "waits for a writer forever, a device never ends)",
+        type="file",
+    )
+
+
+def open_regular(path: str | os.PathLike[str], flags: int, shown: str, mode: int = 0o666) -> int:
+    """``os.open`` that refuses special files without blocking on them.
+
+    The file is opened non-blocking (a FIFO with no writer would block the open itself), checked
+    with ``fstat`` on the open descriptor (no window for a swap), and set back to blocking. A
+    directory raises IsADirectoryError as ``open`` does.
+    """
+    try:
+        descriptor = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened for writing with no reader
+            with suppress(OSError):  # a NodeError raised inside passes
+                refused = special_file_error(os.stat(path).st_mode, shown)
+                if refused is not None:
+                    raise refused from None
+        raise
+    try:
+        info = os.fstat(descriptor)
+        refused = special_file_error(info.st_mode, shown)
+        if refused is not None:
+            raise refused
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        status = fcntl.fcntl(descriptor, fcntl.F_GETFL)
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, status & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
 
 
 def file_ref(
@@ -63,14 +116,15 @@ def content_size(value: Any) -> int:
 def open_content(value: Any) -> Iterator[IO[bytes]]:
     """A binary stream over a file reference, bytes or text."""
     if is_file_ref(value):
+        shown = f"file {value.get('name')!r}"
         try:
-            stream = open(value[FILE_MARKER], "rb")  # noqa: SIM115 - closed below
+            descriptor = open_regular(value[FILE_MARKER], os.O_RDONLY, shown)
         except FileNotFoundError:
             raise ConfigError(
-                f"file {value.get('name')!r} is no longer available (spooled files live only "
+                f"{shown} is no longer available (spooled files live only "
                 "during the execution that fetched them)"
             ) from None
-        with stream:
+        with os.fdopen(descriptor, "rb") as stream:
             yield stream
     elif isinstance(value, bytes | bytearray):
         yield io.BytesIO(bytes(value))

@@ -1,7 +1,8 @@
 """`file`: read, write, append, list, delete, rename/move and mkdir under a base directory.
 
 Every path is relative to ``baseDir`` and checked after resolving symbolic links: nothing
-outside the base directory is ever read, written or listed. Writes go to a temporary file in
+outside the base directory is ever read, written or listed. Special files (FIFOs, sockets,
+devices) are refused: they are opened without blocking and checked before any byte moves. Writes go to a temporary file in
 the target's directory, renamed over the target when complete, so a reader sees the old file
 or the new one, never half of one. Large files travel as file references and are copied in
 chunks, never loaded whole; blocking I/O runs in a worker thread.
@@ -36,7 +37,13 @@ from weir.flow.expressions import Text, Value, json_default
 from weir.flow.types import ByteSize, Strict
 from weir.runner.context import NodeContext
 from weir.runner.errors import ConfigError, NodeError, NotFound
-from weir.runner.files import file_ref, is_file_ref, open_content
+from weir.runner.files import (
+    file_ref,
+    is_file_ref,
+    open_content,
+    open_regular,
+    special_file_error,
+)
 from weir.runner.nodes import sftp_ops
 from weir.runner.nodes.kind import NodeKind
 from weir.runner.nodes.operations import OneOperation
@@ -228,7 +235,7 @@ def _need_parent(target: Path, mkdirs: bool, shown: str) -> None:
 
 
 def read_bytes(target: Path, max_size: int, shown: str) -> bytes:
-    with open(target, "rb") as stream:
+    with os.fdopen(open_regular(target, os.O_RDONLY, shown), "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         data = stream.read(max_size + 1) if size <= max_size else b""
     if size > max_size or len(data) > max_size:
@@ -251,8 +258,9 @@ def read_text(target: Path, max_size: int, encoding: str, shown: str) -> str:
         ) from None
 
 
-def spool_copy(target: Path, spooled: Path, stop: threading.Event) -> int:
-    with open(target, "rb") as source, open(spooled, "wb") as copy:
+def spool_copy(target: Path, spooled: Path, stop: threading.Event, shown: str) -> int:
+    source_fd = open_regular(target, os.O_RDONLY, shown)
+    with os.fdopen(source_fd, "rb") as source, open(spooled, "wb") as copy:
         return _copy(source, copy, stop)
 
 
@@ -263,6 +271,10 @@ def write_atomic(
     _need_parent(target, mkdirs, shown)
     if target.is_dir():
         raise ConfigError(f"{shown} is a directory, not a file")
+    with suppress(FileNotFoundError):
+        refused = special_file_error(os.stat(target).st_mode, shown)
+        if refused is not None:  # replacing a FIFO or a device with a file is not a write
+            raise refused
     temporary = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     descriptor = os.open(temporary, flags, 0o666)  # the umask applies, as for any new file
@@ -302,7 +314,11 @@ def append(
 ) -> tuple[int, int]:
     """Returns the bytes appended and the file's size after."""
     _need_parent(target, mkdirs, shown)
-    with open(target, "ab") as out, open_content(content) as stream:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    with (
+        os.fdopen(open_regular(target, flags, shown), "ab") as out,
+        open_content(content) as stream,
+    ):
         appended = _copy(stream, out, stop)
         if newline:
             appended += out.write(b"\n")
@@ -504,7 +520,7 @@ async def run(config: FileConfig, ctx: NodeContext) -> Any:
     if operation == "read":
         if op.as_ == "file":
             spooled = ctx.spool.new_path(target.name)
-            size = await call(lambda: spool_copy(target, spooled, stop))
+            size = await call(lambda: spool_copy(target, spooled, stop, shown))
             return file_ref(
                 spooled,
                 target.name,
