@@ -377,3 +377,53 @@ spec:
     await engine.aclose()
     assert result.ok, result.error
     assert result.result == ["b", "c"]
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+async def test_decimals_come_back_exact(server: str, make_ctx: Callable[..., NodeContext]) -> None:
+    """A number when a JSON number holds the value exactly, else text with every digit."""
+    SERVERS[server].require()
+    url = SERVERS[server].url
+    table = f"money_{uuid.uuid4().hex[:8]}"
+    await run(sql(connection=url, execute=f"CREATE TABLE {table} (v NUMERIC(20, 2))"), make_ctx())
+    try:
+        values = ["12345678901234567.89", "0.10", "12.50", "-3.00", "99999999999999.99"]
+        ctx = make_ctx(scope={"input": {"rows": [{"v": v} for v in values]}})
+        await run(sql(connection=url, insert={"table": table, "rows": "$.input.rows"}), ctx)
+        out = await run(sql(connection=url, query=f"SELECT v FROM {table}"), make_ctx())
+        got = [row["v"] for row in out["rows"]]
+        assert got == ["12345678901234567.89", 0.1, 12.5, -3, "99999999999999.99"]
+        # What came back goes back in unchanged.
+        again = make_ctx(scope={"input": {"v": got[0]}})
+        same = await run(
+            sql(
+                connection=url,
+                query=f"SELECT count(*) AS n FROM {table} WHERE v = :v",
+                params={"v": "$.input.v"},
+            ),
+            again,
+        )
+        assert same["rows"] == [{"n": 1}]
+    finally:
+        await run(sql(connection=url, execute=f"DROP TABLE {table}"), make_ctx())
+
+
+async def test_an_inexact_average_and_special_decimals_are_text(
+    make_ctx: Callable[..., NodeContext],
+) -> None:
+    POSTGRES.require()
+    out = await run(
+        sql(
+            connection=POSTGRES.url,
+            query="SELECT (1 + 2 + 4) / 3.0 AS average, 'NaN'::numeric AS nan,"
+            " 123456789012345678901234567890::numeric AS big",
+        ),
+        make_ctx(),
+    )
+    (row,) = out["rows"]
+    assert row == {
+        "average": "2.3333333333333333",
+        "nan": "NaN",
+        "big": 123456789012345678901234567890,
+    }
+    json.dumps(out, default=json_default, allow_nan=False)

@@ -139,7 +139,7 @@ def _value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str | bytes):
         return value
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return _decimal(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -152,6 +152,20 @@ def _value(value: Any) -> Any:
         return {str(k): _value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_value(v) for v in value]
+    return str(value)
+
+
+def _decimal(value: Decimal) -> int | float | str:
+    """Exact: an integer as an int; a fraction as a float only when the float holds exactly the
+    same decimal value (its shortest text reads back as this number: up to 15 significant digits
+    always), else as text with every digit; NaN and infinities as text."""
+    if not value.is_finite():
+        return str(value)
+    if value == value.to_integral_value():
+        return int(value)
+    number = float(value)
+    if Decimal(repr(number)) == value:
+        return number
     return str(value)
 
 
