@@ -145,3 +145,11 @@ async def test_merge_combines_objects_later_keys_winning(make_ctx: Any) -> None:
     assert out == {**USERS[0], "team": "ops", "extra": "Team"}
     with pytest.raises(ConfigError, match=r"expected an object \(item 0\), got str"):
         await transform(make_ctx, {"merge": ["$.input.title", {"a": 1}]})
+
+
+@pytest.mark.parametrize("operation", ["map", "filter", "sort", "group"])
+def test_items_written_without_dollar_is_refused_not_taken_as_text(operation: str) -> None:
+    extra = {"map": {"to": "$.item"}, "filter": {"where": "true"}, "sort": {"by": "$.item"}}
+    fields = {"items": "input.rows", **extra.get(operation, {"by": "$.item"})}
+    with pytest.raises(ValidationError, match=r"write \$\.input\.rows"):
+        TransformConfig.model_validate({operation: fields})

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from weir.flow.expressions import CelExpr, Condition, Expr, Value
+from weir.flow.expressions import CelExpr, Condition, Expr, Items, Value
 from weir.flow.types import Strict
 from weir.runner.context import NodeContext
 from weir.runner.errors import ConfigError, NodeError
@@ -17,17 +17,17 @@ from weir.runner.nodes.kind import NodeKind
 
 
 class MapOp(Strict):
-    items: Value = Field(description="The list, e.g. $.nodes.query.rows.")
+    items: Items = Field(description="The list, e.g. $.nodes.query.rows.")
     to: Value = Field(description="What each item becomes; `item` and `index` are in scope.")
 
 
 class FilterOp(Strict):
-    items: Value = Field(description="The list.")
+    items: Items = Field(description="The list.")
     where: Condition = Field(description='CEL per item, e.g. item.status == "active".')
 
 
 class ReduceOp(Strict):
-    items: Value = Field(description="The list.")
+    items: Items = Field(description="The list.")
     initial: Value = Field(description="The starting value of `acc`.")
     accumulate: Condition = Field(
         description="CEL giving the next `acc` from `acc`, `item`, `index`."
@@ -35,13 +35,13 @@ class ReduceOp(Strict):
 
 
 class SortOp(Strict):
-    items: Value = Field(description="The list.")
+    items: Items = Field(description="The list.")
     by: Condition = Field(description="CEL giving each item's sort key, e.g. item.name.")
     descending: bool = False
 
 
 class GroupOp(Strict):
-    items: Value = Field(description="The list.")
+    items: Items = Field(description="The list.")
     by: Condition = Field(description="CEL giving each item's group key (used as text).")
 
 
@@ -58,7 +58,7 @@ class RenameOp(Strict):
 
 
 class Json2CsvOp(Strict):
-    items: Value = Field(description="A list of objects.")
+    items: Items = Field(description="A list of objects.")
     columns: list[str] | None = Field(
         None, description="Column order; the keys in order of appearance if unset."
     )
