@@ -29,16 +29,22 @@ class NotOwned(Exception):
 
 
 def contains(existing: Any, wanted: Any) -> bool:
-    """Whether every field we render already has our value (server-added fields are ignored)."""
+    """Whether every field we render already has our value (server-added fields are ignored).
+
+    Lists of objects are list-maps in Kubernetes (ports, containers, env, volumes): server-side
+    apply merges them by key and keeps entries other managers own, so ours being there is
+    enough. Lists of scalars (a command, its args) are atomic: they must be equal."""
     if isinstance(wanted, dict):
         return isinstance(existing, dict) and all(
             contains(existing.get(k), v) for k, v in wanted.items()
         )
     if isinstance(wanted, list):
-        return (
-            isinstance(existing, list)
-            and len(existing) == len(wanted)
-            and all(contains(e, w) for e, w in zip(existing, wanted, strict=True))
+        if not isinstance(existing, list):
+            return False
+        if wanted and all(isinstance(w, dict) for w in wanted):
+            return all(any(contains(e, w) for e in existing) for w in wanted)
+        return len(existing) == len(wanted) and all(
+            contains(e, w) for e, w in zip(existing, wanted, strict=True)
         )
     return bool(existing == wanted)
 
