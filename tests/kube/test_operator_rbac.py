@@ -309,8 +309,7 @@ def implied_rules(api: Api, events: list[dict[str, Any]], namespace: str) -> set
     reason="the chart grants what the operator never uses: `get` on customresourcedefinitions "
     "(kopf lists and watches them), `delete` on jobs (manual-run Jobs are left to their TTL and "
     "the garbage collector), `get` on flowsecretrefs/status (kopf patches status, never reads "
-    "it; flows/status `get` is needed to grant it to runners), and in namespaced mode `get` on "
-    "kopfpeerings",
+    "it; flows/status `get` is needed to grant it to runners)",
 )
 def test_every_permission_the_chart_grants_is_used(api: Api, deployed: Deployed) -> None:
     namespace = deployed.namespace(api, 1)
