@@ -295,12 +295,6 @@ def test_suspend_and_resume(api: Api, namespace: str, wait: Wait) -> None:
     assert found["status"]["phase"] == "Ready"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server-side apply keeps list-map entries other managers own (a port added to the "
-    "Service); `contains` then never matches (list lengths differ), so the operator applies "
-    "the Service again on every reconcile (every Deployment event, resync) without converging",
-)
 def test_a_port_added_to_the_runners_service_does_not_make_the_operator_write_each_time(
     api: Api, namespace: str, installation: Installation, wait: Wait
 ) -> None:
