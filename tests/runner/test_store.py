@@ -170,3 +170,25 @@ async def test_records_wait_and_are_written_once_the_database_answers_again(
 def test_an_unsupported_store_url_is_refused_with_its_password_hidden() -> None:
     with pytest.raises(ValueError, match=r"mysql://app:\*\*\*@db/x"):
         open_store("mysql://app:secret@db/x")
+
+
+async def test_attempt_start_times_read_as_iso_text_even_from_older_records(
+    store: SqlExecutionStore,
+) -> None:
+    """Records written before attempts carried ISO text held epoch seconds: read alike."""
+    record = _execution("iso-times")
+    store.record_execution(record)
+    old = _node(record.id, 1, {"ok": True})
+    old.attempts = [
+        {"attempt": 1, "startedAt": 1_700_000_000.5, "durationMs": 2.0, "error": None},
+        {"attempt": 2, "startedAt": "2023-11-14T22:13:21+00:00", "durationMs": 1.0, "error": None},
+    ]
+    store.record_node(old)
+    await store.flush()
+    found = await store.get_execution(record.id)
+    assert found is not None
+    (node,) = found[1]
+    assert [a["startedAt"] for a in node.attempts] == [
+        "2023-11-14T22:13:20.500000+00:00",
+        "2023-11-14T22:13:21+00:00",
+    ]

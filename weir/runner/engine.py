@@ -25,7 +25,7 @@ from weir.runner.errors import NodeError, NodeTimeout
 from weir.runner.files import Spool
 from weir.runner.ids import new_execution_id
 from weir.runner.nodes import NODE_KINDS
-from weir.runner.records import ExecutionRecord, NodeRunRecord
+from weir.runner.records import ExecutionRecord, NodeRunRecord, iso_time
 from weir.runner.resources import Resources
 from weir.runner.retry import RetryDecider
 from weir.runner.secrets import LocalSecretResolver, Redactor, SecretResolver, Secrets
@@ -457,7 +457,7 @@ def _context(
 def _attempt(number: int, started: float, error: NodeError | None) -> dict[str, Any]:
     return {
         "attempt": number,
-        "startedAt": started,
+        "startedAt": iso_time(started),
         "durationMs": round((time.time() - started) * 1000, 3),
         "error": error.to_dict() if error else None,
     }

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 Status = str  # "running" | "succeeded" | "failed" | "cancelled"
+
+
+def iso_time(epoch: float) -> str:
+    """A moment as ISO 8601 text in UTC, as records show every ``startedAt``."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+
+
+def iso_attempts(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attempts with ``startedAt`` as ISO text; records written before it was text held epoch
+    seconds, read the same way now."""
+    return [
+        {**a, "startedAt": iso_time(a["startedAt"])}
+        if isinstance(a, dict)
+        and isinstance(a.get("startedAt"), int | float)
+        and not isinstance(a.get("startedAt"), bool)
+        else a
+        for a in attempts
+    ]
 
 
 @dataclass

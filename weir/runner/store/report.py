@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from weir.flow.expressions import json_default
-from weir.runner.records import ExecutionRecord, NodeRunRecord
+from weir.runner.records import ExecutionRecord, NodeRunRecord, iso_time
 
 DETAIL_LIMIT = 2000
 
@@ -126,7 +126,7 @@ def _execution_dict(record: ExecutionRecord) -> dict[str, Any]:
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+    return None if epoch is None else iso_time(epoch)
 
 
 def executions_json(records: list[ExecutionRecord]) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from weir.flow.expressions import json_default
-from weir.runner.records import ExecutionRecord, NodeRunRecord
+from weir.runner.records import ExecutionRecord, NodeRunRecord, iso_attempts
 
 log = logging.getLogger("weir.store")
 _ENCODE = json.JSONEncoder(default=json_default, ensure_ascii=False).encode
@@ -87,13 +87,17 @@ class SqlExecutionStore:
         batch_size: int = 500,
         interval: float = 0.1,
         max_queue: int = 50_000,
+        close_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.value_limit = value_limit
         self.batch_size = batch_size
         self.interval = interval
         self.max_queue = max_queue
+        self.close_timeout = close_timeout
         self.batches_written = 0
+        self.lost = 0
+        """Records still unwritten when the store was closed (given up on: lost)."""
         self._engine: AsyncEngine | None = None
         self._queue: list[ExecutionRecord | NodeRunRecord] = []
         self._wake = asyncio.Event()
@@ -147,8 +151,10 @@ class SqlExecutionStore:
                 lambda: self._persisted >= target or self._writer is None or self._writer.done()
             )
 
-    async def aclose(self, timeout: float = 30.0) -> None:
-        """Write what is queued (waiting up to ``timeout`` for an unreachable store), then stop."""
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Write what is queued (waiting up to ``timeout``, by default ``close_timeout``, for an
+        unreachable store), then stop; ``lost`` counts the records that could not be written."""
+        timeout = self.close_timeout if timeout is None else timeout
         if self._writer is not None:
             try:
                 async with asyncio.timeout(timeout):
@@ -164,6 +170,8 @@ class SqlExecutionStore:
             self._wake.set()
             await self._writer
             self._writer = None
+            self.lost += len(self._queue)
+            self._queue.clear()
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -367,7 +375,7 @@ def _node(row: Any) -> NodeRunRecord:
         status=row["status"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        attempts=_decode(row["attempts"]) or [],
+        attempts=iso_attempts(_decode(row["attempts"]) or []),
         input=_decode(row["input"]),
         output=_decode(row["output"]),
         error=_decode(row["error"]),
