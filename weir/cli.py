@@ -1,7 +1,9 @@
 """The `weir` command: validate and run flows locally, inspect executions.
 
 Exit codes: 0 success, 1 a failed execution or an invalid flow in `validate`, 2 bad usage or a
-flow that cannot be loaded by `run`. A user never sees a traceback unless WEIR_DEBUG=1.
+flow that cannot be loaded by `run`, 3 an execution that ran but could not be recorded, 141 a
+closed standard output (as a Unix tool killed by SIGPIPE). A user never sees a traceback unless
+WEIR_DEBUG=1.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ class UsageError(Exception):
     """Bad command-line input; exit code 2."""
 
 
+NOT_RECORDED = 3
+"""Exit code: the execution ran (and succeeded) but its records could not be written."""
+CLOSED_STDOUT = 128 + 13
+"""Exit code when the reader of stdout went away: what a shell reports for ``yes | head -1``."""
+FLUSH_TIMEOUT_ENV = "WEIR_STORE_FLUSH_TIMEOUT"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -32,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()  # here, where a closed pipe can be handled, not at exit
         return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except UsageError as exc:
         print(f"weir: {exc}", file=sys.stderr)
         return 2
@@ -46,6 +58,21 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout is gone (``| head -1``): stop quietly, as Unix tools do.
+
+    Whatever is still buffered cannot be written; stdout is pointed at /dev/null so that the
+    interpreter's final flush does not complain about it either.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return CLOSED_STDOUT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -351,8 +378,12 @@ def _execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None
     redactor = Redactor()
     configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
 
+    flush_timeout = _flush_timeout()
+
     async def execute() -> int:
         store = None if getattr(args, "no_store", False) else await _open_store(args.store)
+        if store is not None:
+            store.close_timeout = flush_timeout
         listeners: list[ExecutionListener] = []
         if not args.quiet:
             listeners.append(ProgressPrinter(sys.stderr, redactor))
@@ -371,15 +402,36 @@ def _execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None
             await engine.aclose()
             if reporter is not None:
                 await reporter.aclose()
+        lost = store.lost if store is not None else 0
+        if lost:
+            print(
+                f"weir: {lost} records of execution {result.id} could not be written to the "
+                f"store within {flush_timeout:g}s (is another process holding it?): the "
+                f"execution is not recorded ({FLUSH_TIMEOUT_ENV} sets how long to wait)",
+                file=sys.stderr,
+            )
         if result.ok:
             print(json.dumps(result.result, indent=2, default=json_default))
-            return 0
+            return NOT_RECORDED if lost else 0
         error = result.error or {}
         where = f"node {error['node']!r}: " if error.get("node") else ""
         print(f"weir: execution {result.id} failed: {where}{error.get('message')}", file=sys.stderr)
         return 1
 
     return asyncio.run(execute())
+
+
+def _flush_timeout() -> float:
+    raw = os.environ.get(FLUSH_TIMEOUT_ENV)
+    if not raw:
+        return 30.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses NaN
+        raise UsageError(f"{FLUSH_TIMEOUT_ENV} must be a number of seconds, got {raw!r}")
+    return value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -406,18 +458,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if flow is None:
         return 2
 
-    async def fetch() -> Any:
-        store = await _open_store(args.store)
-        try:
-            return await store.get_execution(args.id)
-        except LookupError as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            await store.aclose()
-
-    found = asyncio.run(fetch())
-    if found is None:
-        raise UsageError(f"no execution with id {args.id!r}")
+    found = asyncio.run(_find_execution(args.store, args.id, flow=flow.name))
     try:
         record, nodes = found
         plan = plan_replay(flow, record, nodes, start=args.start)
@@ -484,21 +525,51 @@ def cmd_executions_list(args: argparse.Namespace) -> int:
 def cmd_executions_show(args: argparse.Namespace) -> int:
     from weir.runner.store.report import execution_detail, execution_json
 
-    async def showing() -> int:
-        store = await _open_store(args.store)
-        try:
-            found = await store.get_execution(args.id)
-        except LookupError as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            await store.aclose()
-        if found is None:
-            raise UsageError(f"no execution with id {args.id!r}")
-        record, nodes = found
-        print(execution_json(record, nodes) if args.json else execution_detail(record, nodes))
-        return 0
+    record, nodes = asyncio.run(_find_execution(args.store, args.id))
+    print(execution_json(record, nodes) if args.json else execution_detail(record, nodes))
+    return 0
 
-    return asyncio.run(showing())
+
+CANDIDATES = 5
+"""Recent executions named when an id is unknown."""
+
+
+async def _find_execution(url: str | None, execution_id: str, flow: str | None = None) -> Any:
+    """The execution with this id or unique prefix, or a UsageError naming the candidates."""
+    from weir.runner.store import hide_password
+
+    store = await _open_store(url)
+    try:
+        try:
+            found = await store.get_execution(execution_id)
+        except LookupError as exc:  # an ambiguous prefix: the message names the matches
+            raise UsageError(str(exc)) from None
+        if found is not None:
+            return found
+        recent = await store.list_executions(flow=flow, limit=200)
+        where = hide_password(store.url.replace("+aiosqlite", "").replace("+psycopg", ""))
+    finally:
+        await store.aclose()
+    raise UsageError(_unknown_id(execution_id, recent, flow, where))
+
+
+def _unknown_id(execution_id: str, recent: list[Any], flow: str | None, where: str) -> str:
+    import difflib
+
+    from weir.runner.store.report import executions_table
+
+    message = f"no execution with id {execution_id!r} in {where}"
+    of_flow = f" of flow {flow!r}" if flow else ""
+    if not recent:
+        return f"{message}: no executions{of_flow} are recorded in {where}"
+    by_id = {record.id: record for record in recent}
+    close = difflib.get_close_matches(execution_id, list(by_id), n=1, cutoff=0.8)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    table = executions_table(recent[:CANDIDATES])
+    shown = "\n".join("  " + line for line in table.splitlines())
+    more = " (weir executions list shows more)" if len(recent) > CANDIDATES else ""
+    return f"{message}; the most recent{of_flow}{more}:\n{shown}"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from weir.flow.load import CompiledFlow
+from weir.flow.expressions import Expr
+from weir.flow.load import CompiledFlow, walk
 from weir.runner.engine import Replay, TriggerEvent
 from weir.runner.records import ExecutionRecord, NodeRunRecord
 
@@ -52,11 +53,14 @@ def plan_replay(
         hint = f"; did you mean {close[0]!r}?" if close else f" (nodes: {', '.join(names)})"
         raise ReplayRefused(f"flow {flow.name!r} has no node {start!r}{hint}")
     outputs: dict[str, Any] = {}
+    last_status: dict[str, str] = {}
     for node in nodes:  # in run order: a later run of the same node wins
+        last_status[node.node] = node.status
         if node.status == "succeeded":
             outputs[node.node] = node.output
         else:
             outputs.pop(node.node, None)
+    _check_start(flow, record.id, start, outputs, last_status)
     outputs.pop(start, None)
     truncated = sorted(
         name
@@ -69,3 +73,64 @@ def plan_replay(
             "replayed as truncated previews"
         )
     return ReplayPlan(event, Replay(of=record.id, start=start, outputs=outputs), warnings)
+
+
+def _downstream(flow: CompiledFlow, start: str) -> set[str]:
+    """``start`` and every node it can lead to: the part a replay runs again."""
+    found, stack = {start}, [start]
+    while stack:
+        for successor in flow.graph.successors[stack.pop()]:
+            if successor not in found:
+                found.add(successor)
+                stack.append(successor)
+    return found
+
+
+def _what_happened(name: str, last_status: dict[str, str]) -> str:
+    status = last_status.get(name)
+    if status is None:
+        return f"{name!r} did not run"
+    if status in ("failed", "cancelled"):
+        return f"{name!r} {status}"
+    return f"{name!r} has no output"
+
+
+def _check_start(
+    flow: CompiledFlow,
+    execution: str,
+    start: str,
+    outputs: dict[str, Any],
+    last_status: dict[str, str],
+) -> None:
+    """Refuse a start node the recorded state cannot feed: one the execution never reached,
+    or one that reads the output of a node that is not replayed and left none."""
+    rerun = _downstream(flow, start)
+    node = flow.graph.nodes[start]
+    read = sorted(
+        {
+            ref
+            for _loc, value in walk(node, ())
+            if isinstance(value, Expr)
+            for ref in value.node_refs()
+        }
+    )
+    missing = [name for name in read if name not in rerun and name not in outputs]
+    if missing:
+        what = "; ".join(_what_happened(name, last_status) for name in missing)
+        outputs_of = ", ".join(repr(name) for name in missing)
+        raise ReplayRefused(
+            f"cannot replay from {start!r}: it reads the output of {outputs_of}, which execution "
+            f"{execution} did not record ({what}); replay from an earlier node, or in full"
+        )
+    predecessors = sorted(flow.graph.predecessors[start])
+    reached = (
+        start == flow.graph.start
+        or start in last_status
+        or any(name in outputs for name in predecessors)
+    )
+    if not reached:
+        what = ", ".join(_what_happened(name, last_status) for name in predecessors)
+        raise ReplayRefused(
+            f"cannot replay from {start!r}: execution {execution} never reached it ({what}); "
+            "replay from an earlier node, or in full"
+        )

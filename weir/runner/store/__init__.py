@@ -9,7 +9,7 @@ from pathlib import Path
 from weir.runner.store.base import ExecutionStore
 from weir.runner.store.sql import AmbiguousId, SqlExecutionStore
 
-__all__ = ["AmbiguousId", "ExecutionStore", "default_store_path", "open_store"]
+__all__ = ["AmbiguousId", "ExecutionStore", "default_store_path", "hide_password", "open_store"]
 
 
 def default_store_path() -> Path:
@@ -17,8 +17,9 @@ def default_store_path() -> Path:
     return Path(data_home) / "weir" / "executions.db"
 
 
-def _hide_password(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+def hide_password(url: str) -> str:
+    """The URL with its password replaced by ``***`` (the last ``@`` ends the credentials)."""
+    return re.sub(r"//([^:/@]+):[^/]*@", r"//\1:***@", url)
 
 
 def open_store(url: str | None = None) -> SqlExecutionStore:
@@ -33,7 +34,7 @@ def open_store(url: str | None = None) -> SqlExecutionStore:
         return SqlExecutionStore("sqlite+aiosqlite://" + path)
     if "://" in url:
         raise ValueError(
-            f"unsupported execution store URL {_hide_password(url)!r}: use sqlite:///path/to/file.db, "
+            f"unsupported execution store URL {hide_password(url)!r}: use sqlite:///path/to/file.db, "
             "postgresql://user:password@host/db, or a file path"
         )
     Path(url).expanduser().parent.mkdir(parents=True, exist_ok=True)
