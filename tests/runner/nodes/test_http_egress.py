@@ -201,3 +201,72 @@ def test_the_longest_matching_network_decides_and_a_tie_denies() -> None:
     assert policy.check("10.1.9.9") is None  # the /16 allowed is more specific
     assert policy.check("10.1.2.3") is not None  # both say /32: deny
     assert policy.check("169.254.169.254") is None  # allowed explicitly
+
+
+def _self_signed(directory: Any) -> tuple[str, str]:
+    """A certificate for the name localhost only (and its key), written as PEM files."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+async def test_https_through_the_checked_address_still_verifies_the_host_name(
+    tmp_path: Any, make_ctx: Callable[..., NodeContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the resolved address (127.0.0.1 either way); TLS still checks the
+    name in the URL: localhost is what the certificate names, 127.0.0.1 is not."""
+    import ssl
+
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"tls": True})
+
+    app = web.Application()
+    app.router.add_get("/", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", cert_file)  # trust the test's certificate
+        out = await run(config(url=f"https://localhost:{port}/"), make_ctx())
+        assert out["body"] == {"tls": True}
+        with pytest.raises(NodeError, match="certificate verify failed"):
+            await run(config(url=f"https://127.0.0.1:{port}/"), make_ctx())
+    finally:
+        await runner.cleanup()
