@@ -276,14 +276,15 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=REGISTRY)
+    from weir.operator.handlers import STATE
+
+    STATE.namespaced = bool(args.namespace)
     # A random priority: kopf pauses every replica that sees another of the same one.
     priority = secrets.randbelow(2**31 - 1) + 1
     if args.peering:
-        from weir.operator.handlers import STATE
         from weir.operator.peering import Peering
 
-        where = args.namespace[0] if args.namespace else None
-        STATE.peering = Peering(args.peering, priority, where)
+        STATE.peering = Peering(args.peering, priority, tuple(args.namespace))
     kopf.configure(verbose=False)
     kopf.run(
         standalone=args.peering is None,

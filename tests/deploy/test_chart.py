@@ -99,8 +99,7 @@ def test_namespaced_mode_watches_only_the_listed_namespaces() -> None:
         "team-a",
         "team-b",
     ]
-    (cluster_role,) = by_kind(objects, "ClusterRole")
-    assert grants(cluster_role) == cluster_scoped_needs(clusterwide=False)
+    assert by_kind(objects, "ClusterRole") == []  # kopf's scanning is off: nothing cluster-wide
     peerings = by_kind(objects, "KopfPeering")
     assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
     assert "--peering=weir-operator" in command
@@ -163,24 +162,26 @@ def rendered_kinds() -> Iterator[tuple[str, str]]:
             yield group_of(obj["apiVersion"]), PLURALS[obj["kind"]]
 
 
-def cluster_scoped_needs(*, clusterwide: bool) -> set[Triple]:
-    # kopf discovers and watches the CustomResourceDefinitions of the resources it serves.
-    needs = {
-        ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
+def cluster_scoped_needs() -> set[Triple]:
+    # kopf follows the CustomResourceDefinitions of the resources it serves (list, watch);
+    # leader election: kopf watches its peering object and patches its status.
+    needs = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
+    return needs | {
+        ("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")
     }
-    if clusterwide:  # leader election: kopf watches its peering object and patches its status
-        needs |= {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")}
-    return needs
 
 
 def namespaced_needs() -> set[Triple]:
     needs: set[Triple] = set()
     for group, plural in rendered_kinds():  # apply: get, then create or patch; stale: delete
-        needs |= {(group, plural, verb) for verb in ("get", "create", "patch", "delete")}
+        needs |= {(group, plural, verb) for verb in ("get", "create", "patch")}
+        if plural != "jobs":  # manual-run Jobs are never deleted: TTL and garbage collection
+            needs.add((group, plural, "delete"))
     # kopf handlers: list and watch what they observe, patch their annotations and status.
     for group, plural in [("weir.dev", "flows"), ("weir.dev", "flowsecretrefs")]:
         needs |= {(group, plural, v) for v in ("get", "list", "watch", "patch")}
-        needs |= {(group, f"{plural}/status", v) for v in ("get", "patch")}
+        needs.add((group, f"{plural}/status", "patch"))
+    needs.add(("weir.dev", "flows/status", "get"))  # held because runner Roles grant it
     needs |= {("apps", "deployments", v) for v in ("list", "watch")}  # readiness from the runner
     needs |= {("", "secrets", "get")}  # FlowSecretRef checks and polling, by name
     needs |= {("weir.dev", "flows/finalizers", "update")}  # blockOwnerDeletion on owner refs
@@ -194,7 +195,7 @@ def test_every_rendered_kind_is_known_to_the_api_client() -> None:
 
 def test_cluster_wide_rbac_grants_exactly_what_the_operator_does() -> None:
     (role,) = by_kind(render_chart(), "ClusterRole")
-    granted, needed = grants(role), namespaced_needs() | cluster_scoped_needs(clusterwide=True)
+    granted, needed = grants(role), namespaced_needs() | cluster_scoped_needs()
     assert needed - granted == set(), "missing permissions"
     assert granted - needed == set(), "permissions the operator never uses"
 

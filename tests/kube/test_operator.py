@@ -4,7 +4,7 @@ removed fields, trigger changes, suspend; garbage collection; long names; HPA an
 health as GitOps tools read it, with the test playing the kubelet.
 
 Each test uses namespaces of its own; one operator process serves the module. A test marked
-xfail(strict=True) is a defect the real server exposes: its reason says what is wrong.
+Each defect the real server exposed was first an xfail(strict=True) test; all are fixed.
 """
 
 from __future__ import annotations

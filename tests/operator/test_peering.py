@@ -40,8 +40,11 @@ async def test_the_highest_live_priority_leads() -> None:
 
 async def test_a_dead_peer_of_higher_priority_does_not_count() -> None:
     kube = PeeringObject({"gone": peer(99, 120), "me": peer(5, 1)})
-    assert await is_leader(kube, Peering("weir", 5, "team-a"))  # type: ignore[arg-type]
-    assert kube.paths == ["/apis/kopf.dev/v1/namespaces/team-a/kopfpeerings/weir"]
+    assert await is_leader(kube, Peering("weir", 5, ("team-a", "team-b")))  # type: ignore[arg-type]
+    assert kube.paths == [
+        "/apis/kopf.dev/v1/namespaces/team-a/kopfpeerings/weir",
+        "/apis/kopf.dev/v1/namespaces/team-b/kopfpeerings/weir",
+    ]
 
 
 async def test_without_its_peering_object_no_replica_leads() -> None:

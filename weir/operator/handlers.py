@@ -49,6 +49,8 @@ class OperatorState:
         self.secret_refs: dict[tuple[str, str], dict[str, Any]] = {}
         """(namespace, name) → spec of the FlowSecretRefs whose Secrets are polled."""
         self.peering: Peering | None = None
+        self.namespaced = False
+        """Serving listed namespaces only: kopf then needs nothing cluster-wide."""
         self.background: list[asyncio.Task[None]] = []
 
     def api(self) -> Kube:
@@ -74,6 +76,9 @@ async def operator_login(**_: Any) -> kopf.ConnectionInfo:
 @kopf.on.startup()
 async def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
+    # With exact namespaces kopf needs no watch of namespaces or CRDs (which would need
+    # cluster-wide RBAC): it serves those namespaces and the CRDs there at start.
+    settings.scanning.disabled = STATE.namespaced
     settings.persistence.finalizer = "weir.dev/finalizer"
     # kopf's own bookkeeping lives under a prefix of its own: kopf leaves annotations with
     # its prefix out of a change's essence, and `weir.dev/run` must count as a change.
@@ -102,10 +107,18 @@ async def operator_cleanup(**_: Any) -> None:
 
 
 async def _every(interval: float, work: Callable[[], Awaitable[None]]) -> None:
+    # Soon after start, then every interval: the first round tells the log who leads.
+    delay, leading = min(interval, 1.0), None
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(delay)
+        delay = interval
         try:
-            if await is_leader(STATE.api(), STATE.peering):
+            now_leading = await is_leader(STATE.api(), STATE.peering)
+            if now_leading != leading and STATE.peering is not None:
+                state = "leads" if now_leading else "stands by (a peer of higher priority leads)"
+                log.info("this replica %s in peering %s", state, STATE.peering.name)
+            leading = now_leading
+            if leading:
                 await work()
         except asyncio.CancelledError:
             raise

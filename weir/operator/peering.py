@@ -15,26 +15,29 @@ from weir.operator.kube import Kube, NotFound, resource_path
 class Peering:
     name: str
     priority: int
-    namespace: str | None = None
-    """Where the KopfPeering is; None for the ClusterKopfPeering."""
+    namespaces: tuple[str, ...] = ()
+    """Where the KopfPeerings are (one per served namespace); none: the ClusterKopfPeering."""
 
 
 async def is_leader(kube: Kube, peering: Peering | None) -> bool:
+    """Leads where no live peer has a higher priority; in namespaced mode, in every
+    namespace (kopf pauses a replica namespace by namespace)."""
     if peering is None:
         return True  # standalone: the only replica
-    plural = "kopfpeerings" if peering.namespace else "clusterkopfpeerings"
-    try:
-        found = await kube.get(
-            resource_path("kopf.dev/v1", plural, peering.namespace, peering.name)
-        )
-    except NotFound:
-        return False  # kopf pauses too without its peering object
     now = dt.datetime.now(dt.UTC)
-    return not any(
-        _alive(peer, now) and int(peer.get("priority", 0)) > peering.priority
-        for peer in (found.get("status") or {}).values()
-        if isinstance(peer, dict)
-    )
+    for namespace in peering.namespaces or (None,):
+        plural = "kopfpeerings" if namespace else "clusterkopfpeerings"
+        try:
+            found = await kube.get(resource_path("kopf.dev/v1", plural, namespace, peering.name))
+        except NotFound:
+            return False  # kopf pauses too without its peering object
+        if any(
+            _alive(peer, now) and int(peer.get("priority", 0)) > peering.priority
+            for peer in (found.get("status") or {}).values()
+            if isinstance(peer, dict)
+        ):
+            return False
+    return True
 
 
 def _alive(peer: dict[str, Any], now: dt.datetime) -> bool:

@@ -46,9 +46,13 @@ app.kubernetes.io/component: operator
 - apiGroups: ["weir.dev"]
   resources: ["flows", "flowsecretrefs"]
   verbs: ["get", "list", "watch", "patch"]
+# get on flows/status only because the runners' Roles grant it (one holds what one grants).
 - apiGroups: ["weir.dev"]
-  resources: ["flows/status", "flowsecretrefs/status"]
+  resources: ["flows/status"]
   verbs: ["get", "patch"]
+- apiGroups: ["weir.dev"]
+  resources: ["flowsecretrefs/status"]
+  verbs: ["patch"]
 # Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement
 # admission is on.
 - apiGroups: ["weir.dev"]
@@ -65,8 +69,12 @@ app.kubernetes.io/component: operator
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["batch"]
-  resources: ["cronjobs", "jobs"]
+  resources: ["cronjobs"]
   verbs: ["get", "create", "patch", "delete"]
+# Manual-run Jobs go with their TTL or their Flow (garbage collection): never deleted.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "create", "patch", "delete"]
@@ -90,13 +98,13 @@ app.kubernetes.io/component: operator
 
 {{/* Cluster-scoped reads kopf needs in either mode. */}}
 {{- define "weir.clusterRules" -}}
+# kopf follows CRDs (and namespaces) as they come and go; in namespaced mode it serves the
+# listed namespaces and the CRDs present at start, and needs nothing cluster-wide.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["get", "list", "watch"]
-{{- if not .Values.watchNamespaces }}
+  verbs: ["list", "watch"]
 # Leader election among the replicas (kopf's cluster-wide peering).
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
-{{- end }}
 {{- end -}}
