@@ -3,8 +3,8 @@ kube-controller-manager: every example Flow reconciled under the chart's RBAC; u
 removed fields, trigger changes, suspend; garbage collection; long names; HPA and KEDA scaling;
 health as GitOps tools read it, with the test playing the kubelet.
 
-Each test uses namespaces of its own; one operator process serves the module. A test marked
-Each defect the real server exposed was first an xfail(strict=True) test; all are fixed.
+Each test uses namespaces of its own; one operator process serves the module. Each defect the
+real server exposed was first an xfail(strict=True) test here; all are fixed.
 """
 
 from __future__ import annotations
