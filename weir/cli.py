@@ -298,13 +298,13 @@ def cmd_operator(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from weir.flow.load import load_flows_text
+    from weir.flow.load import decode_flow_text, load_flows_text
 
     findings: list[dict[str, Any]] = []
     failed = False
     for file in args.files:
         try:
-            text = Path(file).read_text(encoding="utf-8")
+            text = decode_flow_text(Path(file).read_bytes(), file)
             flows = load_flows_text(text, file)
         except OSError as exc:
             failed = True

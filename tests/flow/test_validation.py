@@ -309,3 +309,14 @@ def test_weir_validate_reports_a_missing_file() -> None:
     done = run_cli("validate", "/nonexistent/flow.yaml")
     assert done.returncode == 1
     assert "cannot read file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_weir_validate_names_the_line_of_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(
+        b"apiVersion: weir.dev/v1alpha1\nkind: Flow\nmetadata: {name: x}\nspec:\n"
+        b"  trigger: {manual: {}}\n  nodes:\n    - {name: a, log: {message: caf\xe9}}\n"
+    )
+    done = run_cli("validate", str(path))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{path}:7: the file is not UTF-8 text" in done.stderr
