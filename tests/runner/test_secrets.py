@@ -78,3 +78,21 @@ def test_secrets_needing_json_escapes_are_found_in_keys_values_and_bytes() -> No
     }
     untouched = {"a": ["b", {"c": 1.5}]}
     assert redactor(untouched) is untouched  # nothing to scrub: no copy made
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://app:p@ss@db:5432/x", "postgresql://app:***@db:5432/x"),
+        ("mysql://u:r1ght p@ss/:%?@h/db", "mysql://u:***@h/db"),
+        (
+            "error at postgresql://u:s@cret@h/db: refused",
+            "error at postgresql://u:***@h/db: refused",
+        ),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ],
+)
+def test_a_password_holding_at_signs_is_hidden_whole(text: str, shown: str) -> None:
+    from weir.runner.secrets import hide_password
+
+    assert hide_password(text) == shown

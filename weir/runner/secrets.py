@@ -28,6 +28,21 @@ MIN_REDACTED_LENGTH = 4
 """Shorter values are not scrubbed from text: masking every "a" would destroy the records."""
 
 
+_WHOLE_URL = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:).*@([^@]*)", re.IGNORECASE | re.DOTALL)
+_URL_IN_TEXT = re.compile(r"//([^:/@\s]+):[^/\s]*@")
+
+
+def hide_password(text: str) -> str:
+    """The password of a URL replaced by ``***``. A whole URL loses everything up to its last
+    ``@`` (a password may hold ``@``, ``/`` or spaces when written unescaped; hiding a little
+    more is the safe side); URLs inside a message lose what runs to the last ``@`` before
+    their path."""
+    whole = _WHOLE_URL.fullmatch(text)
+    if whole:
+        return f"{whole.group(1)}***@{whole.group(2)}"
+    return _URL_IN_TEXT.sub(r"//\1:***@", text)
+
+
 class SecretResolver(Protocol):
     def resolve(self, secret: str, key: str) -> str: ...
 
@@ -179,6 +194,11 @@ class Secrets:
         resolved = self._resolver.resolve(value.secret, value.key)
         self._redactor.add(resolved)
         return resolved
+
+    def redact(self, text: str) -> str:
+        """The text with every known secret hidden: for what a node cuts before recording
+        (a preview), so that no secret is cut in two and half of it kept."""
+        return self._redactor.text(text)
 
     def derived(self, value: str) -> str:
         """Register a value a node made from secrets (a Basic auth header, a signed token),

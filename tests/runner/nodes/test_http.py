@@ -52,6 +52,11 @@ class Server:
         if path == "/slow":
             await asyncio.sleep(2)
             return web.Response(text="late")
+        if path == "/echo-auth":
+            return web.json_response({"youSent": request.headers.get("Authorization")})
+        if path == "/leak":  # a 500 whose body holds the bearer token across byte 500
+            token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return web.Response(status=500, text="x" * 490 + token)
         if path == "/redirect":
             raise web.HTTPFound("/json")
         if path == "/flaky":
@@ -233,3 +238,26 @@ spec:
     (record,) = result.nodes
     statuses = [a["error"]["status"] if a["error"] else None for a in record.attempts]
     assert statuses == [503, 503, None]
+
+
+async def test_the_basic_auth_header_is_scrubbed_like_the_password(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    ctx = make_ctx(secrets={("crm", "password"): "pw-123456"})
+    auth = {"basic": {"username": "ada", "password": {"secret": "crm", "key": "password"}}}
+    out = await run(config(url=server.url + "/echo-auth", auth=auth), ctx)
+    sent = out["body"]["youSent"]
+    assert sent.startswith("Basic ")
+    assert ctx.secrets.redact(str(out)) == str(out).replace(sent.removeprefix("Basic "), "***")
+
+
+async def test_an_error_preview_never_keeps_half_a_secret(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    secret = "canary-7f3e9a1b-d0c4"
+    ctx = make_ctx(secrets={("crm", "token"): secret})
+    auth = {"bearer": {"secret": "crm", "key": "token"}}
+    with pytest.raises(NodeError) as caught:
+        await run(config(url=f"{server.url}/leak", auth=auth), ctx)
+    assert secret[:10] not in caught.value.message and "***" in caught.value.message
+    assert secret[:10] not in str(caught.value.details)

@@ -11,6 +11,7 @@ runner's egress policy first (``http_egress``): a refused one is an ``egress`` e
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from typing import Any, Literal
@@ -192,10 +193,11 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
         if config.auth.bearer is not None:
             headers["Authorization"] = f"Bearer {ctx.reveal(config.auth.bearer)}"
         elif config.auth.basic is not None:
-            request["auth"] = (
-                ctx.reveal(config.auth.basic.username),
-                ctx.reveal(config.auth.basic.password),
-            )
+            user = ctx.reveal(config.auth.basic.username)
+            password = ctx.reveal(config.auth.basic.password)
+            # The header httpx builds is a secret of its own: base64 of user:password.
+            ctx.secrets.derived(base64.b64encode(f"{user}:{password}".encode()).decode())
+            request["auth"] = (user, password)
     ctx.input = {"method": config.method, "url": url, "query": pairs}
     client = _client(ctx, config.verifyTls)
     try:
@@ -229,7 +231,8 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
     if not _accepted(response.status_code, config.expectStatus):
         status = response.status_code
         retryable = status >= 500 or status in RETRYABLE_STATUS
-        preview = content[:PREVIEW].decode("utf-8", "replace")
+        # Redact before cutting: a secret cut in two would keep its first half.
+        preview = ctx.secrets.redact(content.decode("utf-8", "replace"))[:PREVIEW]
         raise NodeError(
             f"{config.method} {url} answered {status} {response.reason_phrase}: {preview}",
             type="http",

@@ -23,6 +23,7 @@ from weir.runner.context import NodeContext
 from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.runner.nodes.kind import NodeKind
 from weir.runner.nodes.operations import chosen_operation
+from weir.runner.secrets import hide_password
 
 DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -92,13 +93,9 @@ def driver_url(url: str) -> str:
     if not sep or base not in DRIVERS:
         raise ConfigError(
             "sql connection must be a postgresql://, mysql://, mariadb://, sqlite:/// or "
-            f"oracle:// URL, got {_hide_password(url)!r}"
+            f"oracle:// URL, got {hide_password(url)!r}"
         )
     return f"{DRIVERS[base]}://{rest}"
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 def _target(url: str, password: str | None) -> tuple[Any, tuple[str, str, str]]:
@@ -111,7 +108,7 @@ def _target(url: str, password: str | None) -> tuple[Any, tuple[str, str, str]]:
     try:
         target = make_url(driver_url(url))
     except ArgumentError:
-        raise ConfigError(f"sql connection is not a valid URL: {_hide_password(url)!r}") from None
+        raise ConfigError(f"sql connection is not a valid URL: {hide_password(url)!r}") from None
     if password is not None:
         target = target.set(password=password)
     full = target.render_as_string(hide_password=False)
@@ -249,7 +246,7 @@ def _error(exc: Exception, password: str | None) -> NodeError:
     message = (
         str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
     )
-    message = _hide_password(message)
+    message = hide_password(message)
     if password:
         message = message.replace(password, "***")
     lowered = message.lower()

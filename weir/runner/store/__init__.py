@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from weir.runner.secrets import hide_password
 from weir.runner.store.base import ExecutionStore
 from weir.runner.store.sql import AmbiguousId, SqlExecutionStore
 
@@ -15,11 +15,6 @@ __all__ = ["AmbiguousId", "ExecutionStore", "default_store_path", "hide_password
 def default_store_path() -> Path:
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "weir" / "executions.db"
-
-
-def hide_password(url: str) -> str:
-    """The URL with its password replaced by ``***`` (the last ``@`` ends the credentials)."""
-    return re.sub(r"//([^:/@]+):[^/]*@", r"//\1:***@", url)
 
 
 def open_store(url: str | None = None) -> SqlExecutionStore:
