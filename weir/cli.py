@@ -20,6 +20,7 @@ from typing import Any
 from weir import __version__
 from weir.flow.expressions import json_default
 from weir.flow.issues import FlowInvalid
+from weir.secrets_cli import register as register_secrets
 
 
 class UsageError(Exception):
@@ -204,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     _store_option(show)
     show.set_defaults(handler=cmd_executions_show)
+    register_secrets(commands)
     return parser
 
 
@@ -374,7 +376,8 @@ def _execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None
     from weir.runner.engine import Engine, ExecutionListener
     from weir.runner.progress import ProgressPrinter
     from weir.runner.reporting import StatusReporter
-    from weir.runner.secrets import LocalSecretResolver, Redactor
+    from weir.runner.secrets import Redactor
+    from weir.runner.secretstore import local_resolver
 
     redactor = Redactor()
     configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
@@ -393,7 +396,7 @@ def _execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None
             listeners.append(reporter)
         engine = Engine(
             store=store,
-            secrets=LocalSecretResolver(args.secrets_dir),
+            secrets=local_resolver(args.secrets_dir),
             listeners=listeners,
             redactor=redactor,
         )

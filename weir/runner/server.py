@@ -26,7 +26,8 @@ from weir.runner.cron import CronScheduler
 from weir.runner.engine import Engine, ExecutionListener
 from weir.runner.metrics import CONTENT_TYPE, RunnerMetrics
 from weir.runner.rest import RestEndpoint
-from weir.runner.secrets import LocalSecretResolver, Redactor
+from weir.runner.secrets import Redactor
+from weir.runner.secretstore import local_resolver
 from weir.runner.service import FlowService
 from weir.runner.watch import watch
 
@@ -104,7 +105,7 @@ class Runner:
             listeners.append(reporter)
         engine = Engine(
             store=store,
-            secrets=LocalSecretResolver(self.options.secrets_dir),
+            secrets=local_resolver(self.options.secrets_dir),
             listeners=listeners,
             redactor=self.redactor,
         )
