@@ -80,9 +80,13 @@ class StatusReporter(ExecutionListener):
         if self.pending is None:
             return
         status, self.pending = self.pending, None
+        # What this write carries: executions that finish while it is on its way are counted
+        # by the next one, not wiped by this one.
+        sent = dict(self.counts)
         try:
-            await self._add_counts(status)
-            self.counts = dict.fromkeys(self.counts, 0)
+            await self._add_counts(status, sent)
+            for key, value in sent.items():
+                self.counts[key] -= value
             self.writes += 1
         except Exception as exc:  # reporting must never break executions
             log.warning("could not report to the Flow status: %s", exc)
@@ -90,7 +94,7 @@ class StatusReporter(ExecutionListener):
         finally:
             self._last_write = asyncio.get_running_loop().time()
 
-    async def _add_counts(self, status: dict[str, Any]) -> None:
+    async def _add_counts(self, status: dict[str, Any], sent: dict[str, int]) -> None:
         """Counts are kept per runner pod and added to what the Flow says, under the Flow's
         resourceVersion: when another replica wrote meanwhile, read again and add again."""
         from weir.operator.kube import Conflict
@@ -98,7 +102,7 @@ class StatusReporter(ExecutionListener):
         for _ in range(CONFLICT_RETRIES):
             current = await self.kube.get(self.path.removesuffix("/status"))
             known = ((current.get("status") or {}).get("executions")) or {}
-            totals = {k: int(known.get(k, 0)) + v for k, v in self.counts.items()}
+            totals = {k: int(known.get(k, 0)) + v for k, v in sent.items()}
             version = current["metadata"].get("resourceVersion")
             patch = {
                 "metadata": {"resourceVersion": version},
