@@ -339,3 +339,12 @@ def result_id(db: str, env: dict[str, str]) -> str:
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     return str(rows[0]["id"])
+
+
+def test_an_emptied_store_takes_a_new_key(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    store.set("crm", "token", VALUE)
+    store.remove("crm")
+    (tmp_path / "secrets.key").unlink()
+    store.set("crm", "token", "value-2")  # nothing left that the old key would have to open
+    assert make_store(tmp_path).get("crm", "token") == "value-2"

@@ -220,7 +220,7 @@ class SecretStore:
     def _key_for(self, data: dict[str, Any]) -> bytes:
         key = self.keys.load()
         recorded = data.get("key_id")
-        if recorded and recorded != key_id(key):
+        if recorded and data["secrets"] and recorded != key_id(key):  # empty: any key
             hint = ""
             if self.keys.file is not None:
                 pending = self.keys.file.with_name(self.keys.file.name + ".new")
