@@ -223,3 +223,15 @@ spec:
     await engine.aclose()
     assert result.ok, result.error
     assert (disk / "reports" / "q3.csv").read_text() == "a\n1\n2\n"
+
+
+def test_running_out_of_credits_is_a_retryable_error() -> None:
+    from smbprotocol.exceptions import SMBException
+
+    from weir.runner.nodes.smb import Share, translate
+
+    share = Share("127.0.0.1", 445, "files", "u", "pw-123456", False, 10.0, {})
+    error = translate(
+        SMBException("Request requires 1 credits but only 0 credits are available"), share, "a.pdf"
+    )
+    assert error.retryable and error.type == "smb" and "credits" in error.message

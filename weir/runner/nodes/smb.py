@@ -271,6 +271,10 @@ def translate(exc: BaseException, share: Share, path: str) -> NodeError:
         return NodeError(f"{where}: {exc.strerror or text}", type="smb")
     if "Failed to connect" in text or isinstance(exc, ConnectionError | TimeoutError):
         return ConnectionFailed(f"cannot reach {share.host}:{share.port}: {text}")
+    if "credits" in text and "requires" in text:
+        # Concurrent requests on one connection outran the credits the server granted;
+        # they come back as answers arrive, so a later attempt goes through.
+        return NodeError(f"{where}: {text}", type="smb", retryable=True)
     if isinstance(exc, SMBException | OSError):
         return NodeError(f"{where}: {text}", type="smb")
     return NodeError(f"{where}: {type(exc).__name__}: {text}", type="smb")
