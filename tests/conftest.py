@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,3 +82,16 @@ def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
     from tests.operator.cluster import Apiserver
 
     return {**kmock_options, "cls": Apiserver}
+
+
+TEST_SPOOL = Spool(prefix="weir-tests-")
+
+
+def spool_path(name: str) -> Path:
+    """A path where a node would have spooled a file: the only place a file reference may
+    point (a flow cannot name a local file). Removed at the end of the session."""
+    return TEST_SPOOL.new_path(name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    TEST_SPOOL.cleanup()

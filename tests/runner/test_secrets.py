@@ -96,3 +96,20 @@ def test_a_password_holding_at_signs_is_hidden_whole(text: str, shown: str) -> N
     from weir.runner.secrets import hide_password
 
     assert hide_password(text) == shown
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/proc/self/environ"])
+def test_a_file_reference_a_flow_wrote_itself_is_refused(path: str, tmp_path: Path) -> None:
+    """A flow can build {"$file": PATH}; honouring it would send any local file anywhere."""
+    from weir.runner.errors import ConfigError
+    from weir.runner.files import content_size, open_content
+
+    forged = {"$file": path, "name": "token"}
+    with pytest.raises(ConfigError, match="a flow cannot name a local path"):
+        content_size(forged)
+    with pytest.raises(ConfigError, match="a flow cannot name a local path"), open_content(forged):
+        pass
+    (tmp_path / "x").write_text("x")
+    escape = {"$file": str(tmp_path / "x"), "name": "x"}
+    with pytest.raises(ConfigError, match="a flow cannot name a local path"), open_content(escape):
+        pass

@@ -104,9 +104,32 @@ def is_file_ref(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get(FILE_MARKER), str)
 
 
+_SPOOLS: set[str] = set()
+"""The spool directories alive in this process: the only places a file reference may point."""
+
+
+def spooled_path(value: dict[str, Any]) -> str:
+    """The path of a file reference, if a node of this runner spooled it. A flow can write
+    ``{"$file": "/any/path"}`` itself; honouring it would let the flow send any local file
+    (a mounted token, another flow's data) anywhere."""
+    path = os.path.realpath(value[FILE_MARKER])
+    if not any(path.startswith(root + os.sep) for root in _SPOOLS):
+        if not os.path.lexists(path):  # e.g. recorded by an earlier execution, now replayed
+            raise ConfigError(
+                f"file {value.get('name')!r} is no longer available (spooled files live only "
+                "during the execution that fetched them)"
+            )
+        raise ConfigError(
+            f"file reference {value.get('name')!r} does not point to a file a node fetched in "
+            "this runner: file references come from nodes (sftp, s3, smb, mail, file read as "
+            "file), a flow cannot name a local path"
+        )
+    return path
+
+
 def content_size(value: Any) -> int:
     if is_file_ref(value):
-        return os.stat(value[FILE_MARKER]).st_size
+        return os.stat(spooled_path(value)).st_size
     if isinstance(value, bytes):
         return len(value)
     return len(str(value).encode("utf-8"))
@@ -118,7 +141,7 @@ def open_content(value: Any) -> Iterator[IO[bytes]]:
     if is_file_ref(value):
         shown = f"file {value.get('name')!r}"
         try:
-            descriptor = open_regular(value[FILE_MARKER], os.O_RDONLY, shown)
+            descriptor = open_regular(spooled_path(value), os.O_RDONLY, shown)
         except FileNotFoundError:
             raise ConfigError(
                 f"{shown} is no longer available (spooled files live only "
@@ -146,7 +169,8 @@ class Spool:
         import tempfile
 
         if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix=self._prefix))
+            self._dir = Path(os.path.realpath(tempfile.mkdtemp(prefix=self._prefix)))
+            _SPOOLS.add(str(self._dir))
         self._count += 1
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name) or "file"
         return self._dir / f"{self._count:04d}-{safe}"
@@ -155,5 +179,6 @@ class Spool:
         import shutil
 
         if self._dir is not None:
+            _SPOOLS.discard(str(self._dir))
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

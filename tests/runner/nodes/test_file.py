@@ -20,6 +20,7 @@ from typing import IO, Any
 import pytest
 from pydantic import ValidationError
 
+from tests.conftest import spool_path
 from weir.runner.context import NodeContext
 from weir.runner.errors import ConfigError, NodeError, NotFound
 from weir.runner.files import is_file_ref
@@ -203,7 +204,7 @@ async def test_a_missing_file_is_not_found_and_names_the_path_and_base(
 async def test_write_accepts_text_bytes_json_values_and_file_references(
     base: Path, tmp_path: Path, make_ctx: Callable[..., NodeContext]
 ) -> None:
-    local = tmp_path / "local.bin"
+    local = spool_path("local.bin")
     local.write_bytes(os.urandom(200_000))
     ref = {"$file": str(local), "name": "local.bin", "size": 200_000}
     cases: dict[str, tuple[Any, bytes]] = {
@@ -302,7 +303,7 @@ async def test_a_failed_or_cancelled_write_leaves_the_old_file_and_no_temporary(
 async def test_a_missing_file_reference_is_a_config_error_and_writes_nothing(
     base: Path, tmp_path: Path, make_ctx: Callable[..., NodeContext]
 ) -> None:
-    gone = {"$file": str(tmp_path / "gone.bin"), "name": "gone.bin", "size": 1}
+    gone = {"$file": str(spool_path("gone.bin")), "name": "gone.bin", "size": 1}
     with pytest.raises(ConfigError, match="no longer available"):
         await op(
             base,
@@ -353,7 +354,7 @@ async def test_append_creates_the_file_then_adds_to_it(
 ) -> None:
     first = await op(base, make_ctx, append={"path": "log.txt", "content": "one\n"})
     assert first == {"baseDir": str(base), "path": "log.txt", "size": 4, "appended": 4}
-    local = tmp_path / "more.txt"
+    local = spool_path("more.txt")
     local.write_bytes(b"two\n")
     ref = {"$file": str(local), "name": "more.txt", "size": 4}
     second = await op(

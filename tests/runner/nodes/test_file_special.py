@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import spool_path
 from weir.runner.context import NodeContext
 from weir.runner.errors import NodeError
 from weir.runner.files import open_content
@@ -99,7 +100,7 @@ async def test_special_files_are_refused_with_a_clear_error(
 
 
 async def test_a_file_reference_to_a_fifo_is_refused(tmp_path: Path) -> None:
-    fifo = tmp_path / "pipe"
+    fifo = spool_path("pipe")
     os.mkfifo(fifo)
 
     def read() -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.conftest import spool_path
 from tests.runner.serving import free_port
 from weir.flow.load import load_flows_text
 from weir.runner.context import NodeContext
@@ -128,7 +129,7 @@ async def test_form_and_raw_bodies(
     )
     assert server.requests[-1]["body"] == b"<x/>"
     assert server.requests[-1]["headers"]["Content-Type"] == "application/xml"
-    big = tmp_path / "big.bin"
+    big = spool_path("big.bin")
     big.write_bytes(b"z" * 3_000_000)
     ctx = make_ctx(scope={"input": {"file": file_ref(big, "big.bin", size=3_000_000)}})
     await run(config(url=server.url + "/json", method="PUT", body="$.input.file"), ctx)

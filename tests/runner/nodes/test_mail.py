@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import require_service
+from tests.conftest import require_service, spool_path
 from tests.servers.imap import ImapServer, dovecot_available, start_dovecot
 from tests.servers.ports import free_port
 from tests.servers.smtp import REFUSED_DOMAIN, SmtpServer, smtp_available, start_smtp
@@ -139,7 +139,7 @@ async def test_send_writes_text_html_and_attachments_the_server_receives(
     smtp: SmtpServer, make_ctx: Callable[..., NodeContext], tmp_path: Path
 ) -> None:
     payload = bytes(range(256)) * 400
-    spooled = tmp_path / "report.bin"
+    spooled = spool_path("report.bin")
     spooled.write_bytes(payload)
     reference = file_ref(spooled, "report.bin", content_type="application/x-report")
     config = send_config(
@@ -273,7 +273,7 @@ async def test_a_refused_recipient_fails_the_node_and_nothing_is_sent(
 async def test_an_attachment_over_the_size_limit_is_refused_before_connecting(
     smtp: SmtpServer, make_ctx: Callable[..., NodeContext], tmp_path: Path
 ) -> None:
-    big = tmp_path / "big.bin"
+    big = spool_path("big.bin")
     big.write_bytes(b"x" * 2048)
     config = send_config(
         smtp,

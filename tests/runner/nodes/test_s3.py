@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from tests.conftest import spool_path
 from tests.servers.ports import free_port
 from tests.servers.s3 import S3Server
 from weir.runner.context import NodeContext
@@ -79,7 +80,7 @@ async def test_a_file_reference_above_the_threshold_is_uploaded_in_parts(
     s3_server: S3Server, bucket: str, tmp_path: Path, s3_ctx: Callable[..., NodeContext]
 ) -> None:
     data = os.urandom(11 * MIB)
-    local = tmp_path / "big.bin"
+    local = spool_path("big.bin")
     local.write_bytes(data)
     ref = {"$file": str(local), "name": "big.bin", "size": len(data)}
     ctx = s3_ctx(scope={"input": {"file": ref}})

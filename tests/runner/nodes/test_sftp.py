@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.conftest import require_service
+from tests.conftest import require_service, spool_path
 from tests.servers.ports import free_port
 from tests.servers.sshd import SshServer, can_create_users
 from weir.runner.context import NodeContext
@@ -162,7 +162,7 @@ async def test_a_missing_remote_file_is_not_found_and_not_retryable(
 async def test_put_writes_text_bytes_and_file_references(
     sshd: SshServer, remote: Path, tmp_path: Path, make_ctx: Callable[..., NodeContext]
 ) -> None:
-    local = tmp_path / "local.bin"
+    local = spool_path("local.bin")
     local.write_bytes(os.urandom(200_000))
     ref = {"$file": str(local), "name": "local.bin", "size": 200_000}
     secrets = {("ssh", "key"): sshd.private_key, ("ssh", "hosts"): sshd.known_hosts}

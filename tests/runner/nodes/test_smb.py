@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.conftest import spool_path
 from tests.servers.ports import free_port
 from tests.servers.smbd import SmbServer
 from weir.flow.load import load_flows_text
@@ -57,7 +58,7 @@ async def test_put_then_get_round_trips_text_bytes_and_file_references(
     out = await run(smb(smbd, put={"path": f"{name}/a.txt", "content": "héllo"}), ctx())
     assert out == {"host": "127.0.0.1", "share": "files", "path": f"{name}/a.txt", "size": 6}
     assert (disk / "a.txt").read_text() == "héllo"
-    big = tmp_path / "big.bin"
+    big = spool_path("big.bin")
     big.write_bytes(os.urandom(50 * 1024 * 1024))
     ref = file_ref(big, "big.bin")
     await run(

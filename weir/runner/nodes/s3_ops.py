@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from weir.runner.files import FILE_MARKER, content_size, is_file_ref, open_content
+from weir.runner.files import content_size, is_file_ref, open_content, spooled_path
 
 CHUNK = 1024 * 1024
 CONCURRENCY = 4
@@ -113,7 +113,7 @@ def upload(
             pass
         # By file name, parts are read from disk as they are sent, never all at once.
         client.upload_file(
-            content[FILE_MARKER], bucket, key, ExtraArgs=extra, Config=config, Callback=progress
+            spooled_path(content), bucket, key, ExtraArgs=extra, Config=config, Callback=progress
         )
     else:
         with open_content(content) as stream:
