@@ -234,3 +234,19 @@ def test_a_flow_name_at_the_maximum_length_keeps_every_name_and_label_within_63(
             assert len(value) <= 63
     job = objects[-1]
     assert job["metadata"]["name"].startswith("weir-" + "o" * 47 + "-run-")
+
+
+def test_file_nodes_are_confined_to_a_volume_of_their_own_unless_the_flow_says_otherwise() -> None:
+    pod = pod_spec(rendered(compiled("rest")))
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WEIR_FILE_BASE_DIR"] == "/var/lib/weir-files"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/var/lib/weir-files"] == "files"
+    widened = pod_spec(
+        rendered(compiled("rest", "  runner: {env: {WEIR_FILE_BASE_DIR: /data, HOME: /h}}\n"))
+    )
+    names = [e["name"] for e in widened["containers"][0]["env"]]
+    assert len(names) == len(set(names))
+    env = {e["name"]: e.get("value") for e in widened["containers"][0]["env"]}
+    assert env["WEIR_FILE_BASE_DIR"] == "/data" and env["HOME"] == "/h"

@@ -23,6 +23,7 @@ FLOW_DIR = "/etc/weir/flow"
 FLOW_FILE = f"{FLOW_DIR}/flow.yaml"
 SECRETS_DIR = "/etc/weir/secrets"
 DATA_DIR = "/var/lib/weir"
+FILES_DIR = "/var/lib/weir-files"
 LONG_LIVED = ("rest", "rabbitmq", "mcp")
 
 
@@ -300,6 +301,7 @@ def _pod_template(data: RenderInput, command: list[str], *, long_lived: bool) ->
         "volumeMounts": [
             {"name": "flow", "mountPath": FLOW_DIR, "readOnly": True},
             {"name": "data", "mountPath": DATA_DIR},
+            {"name": "files", "mountPath": FILES_DIR},
             {"name": "tmp", "mountPath": "/tmp"},
             *(
                 {
@@ -330,6 +332,7 @@ def _pod_template(data: RenderInput, command: list[str], *, long_lived: bool) ->
         "volumes": [
             {"name": "flow", "configMap": {"name": object_name(data.flow.name)}},
             {"name": "data", "emptyDir": {}},
+            {"name": "files", "emptyDir": {}},
             {"name": "tmp", "emptyDir": {}},
             *(_secret_volume(data, binding, ref) for binding, ref in _bindings(data).items()),
         ],
@@ -361,6 +364,9 @@ def _env(data: RenderInput) -> list[dict[str, Any]]:
         {"name": "WEIR_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "WEIR_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "WEIR_REPORT_STATUS", "value": "true"},
+        # File nodes stay in a volume of their own: not the token, the mounted secrets or
+        # the execution store (spec.runner.env may widen it, at the flow author's choice).
+        {"name": "WEIR_FILE_BASE_DIR", "value": FILES_DIR},
         {"name": "WEIR_GRACE_PERIOD", "value": str(settings.grace_period_seconds)},
         {"name": "HOME", "value": "/tmp"},
         {"name": "TMPDIR", "value": "/tmp"},
@@ -377,6 +383,8 @@ def _env(data: RenderInput) -> list[dict[str, Any]]:
         env.append({"name": "WEIR_AMQP_URL", **_value_or_secret(data, rabbitmq.url)})
     runner = data.flow.flow.spec.runner
     if runner:
+        # The flow's own values win; one entry per name (env is a list-map keyed by name).
+        env = [e for e in env if e["name"] not in runner.env]
         env += [{"name": k, "value": v} for k, v in sorted(runner.env.items())]
     return env
 
