@@ -170,8 +170,12 @@ def test_the_first_execution_after_start_never_stores_the_canary_in_any_encoding
             headers={"X-Token": forms["base64"], "X-Url": forms["url"]},
         )
         assert answer.status_code == 200, answer.text
+        metrics = httpx.get(served.url + "/metrics").text
     finally:
         assert served.terminate() == 0
+    logs = served.output()
+    for name, form in forms.items():
+        assert form not in logs and form not in metrics, f"{name} form in the logs or metrics"
     for file in tmp_path.glob("store.db*"):
         stored = file.read_bytes()
         for name, form in forms.items():
