@@ -74,3 +74,46 @@ async def test_a_failed_execution_is_a_tool_error_naming_the_node(tmp_path: Path
             assert result.is_error and result.content[0].text.startswith("node divide: ")
             fine = await client.call_tool("divide", {"a": 6, "b": 3})
             assert not fine.is_error and fine.content[0].text == "2"
+
+
+async def test_nan_and_deep_arguments_are_refused_and_nothing_runs(tmp_path: Path) -> None:
+    """The same bounds as a REST body: NaN would come back as invalid JSON, and nesting past
+    the limit is refused."""
+    from mcp import Client
+
+    with Served(EXAMPLE, "--no-store") as served:
+        headers = {"Accept": "application/json, text/event-stream"}
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-03-26",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        }
+        started = httpx.post(served.url + "/mcp", json=hello, headers=headers)
+        session = started.headers.get("mcp-session-id")
+        if session:
+            headers["mcp-session-id"] = session
+        # Written by hand: JSON libraries will not send NaN.
+        nan = (
+            '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": '
+            '"convert_temperature", "arguments": {"value": NaN, "from": "celsius"}}}'
+        )
+        answer = httpx.post(
+            served.url + "/mcp",
+            content=nan,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert "NaN is not a JSON value" in answer.text and '"isError":true' in answer.text
+        async with Client(served.url + "/mcp") as client:
+            deep: object = 1
+            for _ in range(200):
+                deep = [deep]
+            nested = await client.call_tool("convert_temperature", {"value": deep, "from": "x"})
+            assert nested.is_error and "nested deeper than" in nested.content[0].text
+        metrics = httpx.get(served.url + "/metrics").text
+        assert 'status="succeeded"' not in metrics and 'status="failed"' not in metrics
+    assert "Traceback" not in served.output()

@@ -20,6 +20,7 @@ from weir import __version__
 from weir.flow.expressions import json_default
 from weir.flow.triggers import McpTrigger
 from weir.runner.engine import TriggerEvent
+from weir.runner.rejection import PayloadError, loads_json
 from weir.runner.service import FlowService
 
 log = logging.getLogger("weir.trigger.mcp")
@@ -105,6 +106,11 @@ class McpEndpoint:
             metrics.trigger(name, "mcp", "rejected")
             return _error("the runner is shutting down; call again")
         arguments = params.arguments or {}
+        try:  # the same bounds as a REST body: no NaN or Infinity, no absurd nesting
+            loads_json(json.dumps(arguments, default=str))
+        except PayloadError as exc:
+            metrics.trigger(name, "mcp", "rejected")
+            return _error(f"the arguments are not acceptable JSON: {exc}")
         failures = _schema_failures(trigger.inputSchema, arguments)
         if failures:
             metrics.trigger(name, "mcp", "rejected")
