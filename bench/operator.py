@@ -120,6 +120,7 @@ def real(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
     from tests.kube.controlplane import running_controlplane
+    from tests.kube.operator_harness import audited_calls
 
     root = Path(__file__).parents[1]
     with tempfile.TemporaryDirectory() as tmp, running_controlplane(Path(tmp)) as plane:
@@ -177,11 +178,9 @@ def real(args: argparse.Namespace) -> dict[str, Any]:
                 process.wait(timeout=30)
         writes = sum(
             1
-            for line in plane.audit_log.read_text().splitlines()
-            if (event := json.loads(line)).get("stage") == "ResponseComplete"
+            for event in audited_calls(plane, "system:serviceaccount:default:weir-operator")
+            if event.get("stage") == "ResponseComplete"
             and event.get("verb") in ("create", "patch", "update", "delete")
-            and event.get("user", {}).get("username")
-            == "system:serviceaccount:default:weir-operator"
         )
         version = plane.version
     return {

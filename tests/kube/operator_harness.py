@@ -620,6 +620,8 @@ def audited_calls(plane: ControlPlane, username: str) -> list[dict[str, Any]]:
     events = []
     with plane.audit_log.open() as log:
         for line in log:
+            if not line.endswith("\n"):
+                break  # the apiserver is still writing this one
             event = json.loads(line)
             if event.get("user", {}).get("username") == username and event.get("objectRef"):
                 events.append(event)

@@ -35,6 +35,7 @@ class StatusReporter(ExecutionListener):
         self.writes = 0
         self._last_write = 0.0
         self._flusher: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
 
     @classmethod
     def from_environment(cls) -> StatusReporter | None:
@@ -77,22 +78,24 @@ class StatusReporter(ExecutionListener):
         await self.flush()
 
     async def flush(self) -> None:
-        if self.pending is None:
-            return
-        status, self.pending = self.pending, None
-        # What this write carries: executions that finish while it is on its way are counted
-        # by the next one, not wiped by this one.
-        sent = dict(self.counts)
-        try:
-            await self._add_counts(status, sent)
-            for key, value in sent.items():
-                self.counts[key] -= value
-            self.writes += 1
-        except Exception as exc:  # reporting must never break executions
-            log.warning("could not report to the Flow status: %s", exc)
-            self.pending = self.pending or status
-        finally:
-            self._last_write = asyncio.get_running_loop().time()
+        # One write at a time: a second would carry the counts the first is carrying.
+        async with self._writing:
+            if self.pending is None:
+                return
+            status, self.pending = self.pending, None
+            # What this write carries: executions that finish while it is on its way are
+            # counted by the next one, not wiped by this one.
+            sent = dict(self.counts)
+            try:
+                await self._add_counts(status, sent)
+                for key, value in sent.items():
+                    self.counts[key] -= value
+                self.writes += 1
+            except Exception as exc:  # reporting must never break executions
+                log.warning("could not report to the Flow status: %s", exc)
+                self.pending = self.pending or status
+            finally:
+                self._last_write = asyncio.get_running_loop().time()
 
     async def _add_counts(self, status: dict[str, Any], sent: dict[str, int]) -> None:
         """Counts are kept per runner pod and added to what the Flow says, under the Flow's
