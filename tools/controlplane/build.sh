@@ -16,6 +16,10 @@ if [[ -x "$out" && -z "$(find "$here" -maxdepth 1 \( -name go.mod -o -name go.su
     exit 0
 fi
 
+# Go where the machine image puts it, should PATH not say so.
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || { echo "build.sh: Go 1.25 or newer is needed (go not found)" >&2; exit 1; }
+
 mkdir -p "$(dirname "$out")"
 cd "$here"
 # go.mod says go 1.25; a local 1.25+ toolchain builds it without downloading another.
