@@ -3,8 +3,11 @@
 source "$(dirname "$0")/lib.sh"
 
 missing=()
+installed() {  # removed packages keep a dpkg entry ("deinstall ok config-files")
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
 while read -r pkg; do
-  [ -n "$pkg" ] && ! dpkg -s "$pkg" >/dev/null 2>&1 && missing+=("$pkg")
+  [ -n "$pkg" ] && ! installed "$pkg" && missing+=("$pkg")
 done < "$here/packages"
 [ ${#missing[@]} -eq 0 ] && exit 0
 command -v apt-get >/dev/null || { say "missing ${missing[*]}, and there is no apt-get to install them"; exit 1; }
