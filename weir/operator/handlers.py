@@ -2,16 +2,17 @@
 
 Handlers are plain functions named ``<resource>_<event>``; the work happens in
 ``reconcile.reconcile_flow``. Flows are re-reconciled when their runner Deployment's readiness
-changes, when a FlowSecretRef they use changes, and when the Secret behind it changes.
+changes, when a FlowSecretRef they use changes, when the Secret behind it changes (read by name
+every SECRET_POLL_INTERVAL) and, to repair drift, every RESYNC_INTERVAL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -91,11 +92,7 @@ async def operator_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
     # Periodic work runs in the operator, not as kopf timers: a timer would put kopf's
     # finalizer on every Flow, and a Flow could not be deleted while the operator is away.
-    loop = asyncio.get_running_loop()
-    STATE.background = [
-        loop.create_task(_every(RESYNC_INTERVAL, _resync_flows)),
-        loop.create_task(_every(SECRET_POLL_INTERVAL, _poll_secret_refs)),
-    ]
+    STATE.background = [asyncio.get_running_loop().create_task(_periodic())]
 
 
 @kopf.on.cleanup()
@@ -106,24 +103,32 @@ async def operator_cleanup(**_: Any) -> None:
         await STATE.kube.close()
 
 
-async def _every(interval: float, work: Callable[[], Awaitable[None]]) -> None:
-    # Soon after start, then every interval: the first round tells the log who leads.
-    delay, leading = min(interval, 1.0), None
+async def _periodic() -> None:
+    """In the leader only: poll the FlowSecretRefs' Secrets every SECRET_POLL_INTERVAL and
+    resync every flow every RESYNC_INTERVAL. The first round, soon after start, tells the log
+    who leads."""
+    loop = asyncio.get_running_loop()
+    delay, leading, next_resync = min(SECRET_POLL_INTERVAL, 1.0), None, 0.0
     while True:
         await asyncio.sleep(delay)
-        delay = interval
+        delay = SECRET_POLL_INTERVAL
         try:
             now_leading = await is_leader(STATE.api(), STATE.peering)
             if now_leading != leading and STATE.peering is not None:
                 state = "leads" if now_leading else "stands by (a peer of higher priority leads)"
                 log.info("this replica %s in peering %s", state, STATE.peering.name)
             leading = now_leading
-            if leading:
-                await work()
+            if not leading:
+                continue
+            await _poll_secret_refs()
+            if loop.time() >= next_resync:
+                if next_resync:  # at start, kopf's resume handlers have just reconciled all
+                    await _resync_flows()
+                next_resync = loop.time() + RESYNC_INTERVAL
         except asyncio.CancelledError:
             raise
         except Exception:  # the next round tries again; never let the loop die
-            log.exception("periodic %s failed", getattr(work, "__name__", "work"))
+            log.exception("periodic work failed")
 
 
 async def _resync_flows() -> None:
@@ -167,8 +172,9 @@ async def _reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
 @kopf.on.resume(GROUP, VERSION, "flows")
 async def flow_reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     meta = body["metadata"]
-    STATE.flows.add((meta.get("namespace") or "default", meta["name"]))
-    async with STATE.locks[(meta.get("namespace") or "default", meta["name"])]:
+    key = (meta.get("namespace") or "default", meta["name"])
+    STATE.flows.add(key)
+    async with STATE.locks[key]:
         outcome = await _reconcile(STATE.api(), dict(body))
     patch.status.update(status_patch(outcome, dict(body.get("status") or {})))
     for kind, reason, message in outcome.events:
@@ -266,35 +272,39 @@ async def flowsecretref_reconcile(
     spec: kopf.Spec, name: str, namespace: str | None, patch: kopf.Patch, **_: Any
 ) -> None:
     namespace = namespace or "default"
+    STATE.secret_refs[(namespace, name)] = dict(spec)
     try:
-        check = await check_secret_ref(STATE.api(), namespace, dict(spec))
-        flows = await _flows_using(namespace, name)
+        status = await _sync_secret_ref(namespace, name, dict(spec), force=True)
     except ApiError as exc:
         raise _to_kopf(exc) from None
-    STATE.secret_digests[(namespace, name)] = check.digest
-    STATE.secret_refs[(namespace, name)] = dict(spec)
-    patch.status.update(_secretref_status(check, flows))
-    for flow in flows:
-        await _refresh_flow(namespace, flow)
+    assert status is not None
+    patch.status.update(status)
 
 
 async def _poll_secret_ref(namespace: str, name: str, spec: dict[str, Any]) -> None:
-    """Read the Secret a FlowSecretRef names: when its keys changed (rotated, created, a key
-    added), the flows that use it roll out. Polling by name needs only `get` on Secrets,
-    where a watch would need to list every Secret of the namespace."""
-    kube = STATE.api()
-    check = await check_secret_ref(kube, namespace, spec)
-    if STATE.secret_digests.get((namespace, name)) == check.digest:
+    status = await _sync_secret_ref(namespace, name, spec, force=False)
+    if status is None:
         return
+    path = resource_path(f"{GROUP}/{VERSION}", "flowsecretrefs", namespace, name)
+    with contextlib.suppress(NotFound):  # deleted meanwhile
+        await STATE.api().merge_patch(path + "/status", {"status": status})
+
+
+async def _sync_secret_ref(
+    namespace: str, name: str, spec: dict[str, Any], *, force: bool
+) -> dict[str, Any] | None:
+    """Read the Secret a FlowSecretRef names; when its keys changed (rotated, created, a key
+    added) or ``force``, roll out the flows that use it and return the FlowSecretRef's new
+    status. Reading by name needs only `get` on Secrets, where a watch would need to list
+    every Secret of the namespace."""
+    check = await check_secret_ref(STATE.api(), namespace, spec)
+    if not force and STATE.secret_digests.get((namespace, name)) == check.digest:
+        return None
     STATE.secret_digests[(namespace, name)] = check.digest
     flows = await _flows_using(namespace, name)
-    path = resource_path(f"{GROUP}/{VERSION}", "flowsecretrefs", namespace, name)
-    try:
-        await kube.merge_patch(path + "/status", {"status": _secretref_status(check, flows)})
-    except NotFound:
-        return
     for flow in flows:
         await _refresh_flow(namespace, flow)
+    return _secretref_status(check, flows)
 
 
 def _secretref_status(check: SecretRefCheck, flows: list[str]) -> dict[str, Any]:

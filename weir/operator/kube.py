@@ -216,9 +216,6 @@ class Kube:
     async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return await self.request("GET", path, params=params)
 
-    async def create(self, obj: dict[str, Any]) -> Any:
-        return await self.request("POST", object_path(obj, with_name=False), json=obj)
-
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> Any:
         return await self.request(
             "PATCH", path, json=patch, content_type="application/merge-patch+json"
@@ -265,8 +262,8 @@ def _kubeconfig_path() -> str:
 
 
 def _transient(exc: ApiError) -> bool:
-    # 409 is a conflict to resolve by reading again, which the caller does.
-    return exc.status in (0, 429) or exc.status >= 500
+    # 409 is retryable too, but by reading again, which only the caller can do.
+    return exc.retryable and exc.status != 409
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
