@@ -16,6 +16,14 @@ say() { printf '[services] %s\n' "$*" >&2; }
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# reuse_running PORT NAME: a server that already answers is kept, and the script ends there.
+reuse_running() {
+  if listening "$1"; then
+    say "$2 already answers on 127.0.0.1:$1"
+    exit 0
+  fi
+}
+
 # wait_for PORT NAME LOGFILE [SECONDS]: return once the port accepts, or show the log and fail.
 wait_for() {
   local port=$1 name=$2 log=$3 deadline=$((SECONDS + ${4:-60}))

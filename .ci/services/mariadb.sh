@@ -4,10 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 port=$WEIR_TEST_MARIADB_PORT
 dir=$STATE/mariadb
-if listening "$port"; then
-  say "MariaDB already answers on 127.0.0.1:$port"
-  exit 0
-fi
+reuse_running "$port" MariaDB
 command -v mariadbd >/dev/null || PATH=$PATH:/usr/sbin
 command -v mariadbd >/dev/null || { say "mariadbd not found (apt-get install mariadb-server)"; exit 1; }
 

@@ -4,10 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 port=$WEIR_TEST_PG_PORT
 dir=$STATE/postgresql
-if listening "$port"; then
-  say "PostgreSQL already answers on 127.0.0.1:$port"
-  exit 0
-fi
+reuse_running "$port" PostgreSQL
 
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 [ -x "$bin/initdb" ] || { say "PostgreSQL server binaries not found (apt-get install postgresql)"; exit 1; }

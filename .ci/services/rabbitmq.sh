@@ -5,10 +5,7 @@ source "$(dirname "$0")/lib.sh"
 port=$WEIR_TEST_AMQP_PORT
 dir=$STATE/rabbitmq
 bin=/usr/lib/rabbitmq/bin
-if listening "$port"; then
-  say "RabbitMQ already answers on 127.0.0.1:$port"
-  exit 0
-fi
+reuse_running "$port" RabbitMQ
 # Debian's /usr/sbin wrappers switch to the rabbitmq user and log under /var/log: call the real scripts.
 [ -x "$bin/rabbitmq-server" ] || { say "RabbitMQ not found (apt-get install rabbitmq-server)"; exit 1; }
 
