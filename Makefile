@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check weir tests bench
 	$(BIN)/ruff format --check weir tests bench
 	$(BIN)/hadolint Dockerfile.runner Dockerfile.operator
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

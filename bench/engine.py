@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from weir.engine.executor import Engine, TriggerEvent
 from weir.flow.load import CompiledFlow, load_flows_text
-from weir.flow.types import Strict
-from weir.runner.context import NodeContext
-from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.nodes.extension import register_extension
-from weir.runner.nodes.kind import NodeKind
-from weir.runner.store import open_store
+from weir.lang.types import Strict
+from weir.nodes.context import NodeContext
+from weir.nodes.extension import register_extension
+from weir.nodes.kind import NodeKind
+from weir.store import open_store
 
 
 class NoopConfig(Strict):

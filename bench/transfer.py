@@ -71,9 +71,9 @@ spec:
 
 
 async def _weir(setup: dict[str, Any]) -> tuple[float, float, float]:
+    from weir.engine.executor import Engine, TriggerEvent
     from weir.flow.load import load_flows_text
-    from weir.runner.engine import Engine, TriggerEvent
-    from weir.runner.secrets import LocalSecretResolver
+    from weir.secrets.resolve import LocalSecretResolver
 
     flow = load_flows_text(_flow_text(setup))[0]
     engine = Engine(
@@ -127,7 +127,7 @@ def _plain(setup: dict[str, Any]) -> tuple[float, float, float]:
     sftp = ssh.open_sftp()
     with sftp.open(setup["path"], "rb") as remote:
         # Unbounded: paramiko's bounded prefetch can fall back to one read per round trip
-        # while buffering the rest of the file (see weir/runner/nodes/sftp_ops.py).
+        # while buffering the rest of the file (see weir/nodes/sftp_ops.py).
         remote.prefetch(setup["size"])
         config = TransferConfig(
             multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY
@@ -145,7 +145,7 @@ def run_phase(phase: str) -> None:
     import boto3
     import paramiko  # noqa: F401
 
-    import weir.runner.engine  # noqa: F401
+    import weir.engine.executor  # noqa: F401
 
     if phase == "weir":
         seconds, idle, peak = asyncio.run(_weir(setup))

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from weir.runner.context import NodeContext
-from weir.runner.files import Spool
-from weir.runner.resources import Resources
-from weir.runner.secrets import LocalSecretResolver, Redactor, Secrets
+from weir.nodes.context import NodeContext
+from weir.nodes.resources import Resources
+from weir.nodes.spool import Spool
+from weir.secrets.redact import Redactor
+from weir.secrets.resolve import LocalSecretResolver, Secrets
 
 IN_CI = os.environ.get("CI") == "true"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from weir.runner.nodes import NODE_KINDS
+from weir.nodes import NODE_KINDS
 
 ROOT = Path(__file__).parents[1]
 

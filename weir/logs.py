@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from weir.runner.secrets import Redactor
+from weir.secrets.redact import Redactor
 
 _CONTEXT_FIELDS = ("flow", "execution", "node")
 

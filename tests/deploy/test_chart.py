@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.operator.test_render import TRIGGERS, compiled
-from weir.operator.kube import PLURALS
+from weir.kube.client import PLURALS
 from weir.operator.render import RenderInput, render, render_manual_job
 from weir.operator.settings import RenderSettings
 

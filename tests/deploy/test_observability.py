@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
+from weir.engine.executor import ExecutionResult
+from weir.engine.metrics import RunnerMetrics
 from weir.operator import metrics as operator_metrics
-from weir.runner.engine import ExecutionResult
-from weir.runner.metrics import RunnerMetrics
-from weir.runner.records import ExecutionRecord, NodeRunRecord
+from weir.store.records import ExecutionRecord, NodeRunRecord
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 KUBE_STATE_METRICS = {"kube_deployment_status_replicas_available", "kube_deployment_spec_replicas"}

@@ -10,7 +10,7 @@ import re
 import cel
 import pytest
 
-from weir.flow.expressions import (
+from weir.lang.expressions import (
     CEL_FUNCTIONS,
     CelExpr,
     ExpressionError,

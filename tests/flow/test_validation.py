@@ -220,7 +220,7 @@ CASES = {
 def test_each_broken_case_names_the_node_field_and_line(case: str) -> None:
     nodes, expected = CASES[case]
     if "http:" in nodes:
-        pytest.importorskip("weir.runner.nodes.http")
+        pytest.importorskip("weir.nodes.http")
     found = "\n".join(issues_of(flow_with(nodes)))
     for fragment in expected:
         assert fragment in found

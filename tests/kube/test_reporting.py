@@ -13,8 +13,8 @@ import pytest
 
 from tests.kube.controlplane import ControlPlane
 from tests.kube.test_crds import install_crds
-from weir.runner.engine import ExecutionResult
-from weir.runner.reporting import StatusReporter
+from weir.engine.executor import ExecutionResult
+from weir.serve.reporting import StatusReporter
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,7 +27,7 @@ import aiohttp
 import yaml
 from kmock import KubernetesEmulator, action
 
-from weir.operator.kube import PLURALS, resource_path
+from weir.kube.client import PLURALS, resource_path
 
 _versions = itertools.count(1)
 

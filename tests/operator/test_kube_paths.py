@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from weir.operator.kube import InvalidName, resource_path
+from weir.kube.client import InvalidName, resource_path
 
 
 @pytest.mark.parametrize(

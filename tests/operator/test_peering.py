@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from weir.operator.kube import NotFound
+from weir.kube.client import NotFound
 from weir.operator.peering import Peering, is_leader
 
 

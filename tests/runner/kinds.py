@@ -7,12 +7,12 @@ from typing import Any
 
 from pydantic import Field
 
-from weir.flow.expressions import Value
-from weir.flow.types import SecretRef, Strict
-from weir.runner.context import NodeContext
-from weir.runner.errors import NodeError
-from weir.runner.nodes.extension import register_extension
-from weir.runner.nodes.kind import NodeKind
+from weir.lang.errors import NodeError
+from weir.lang.expressions import Value
+from weir.lang.types import SecretRef, Strict
+from weir.nodes.context import NodeContext
+from weir.nodes.extension import register_extension
+from weir.nodes.kind import NodeKind
 
 CALLS: dict[str, int] = {}
 

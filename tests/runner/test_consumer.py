@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.servers.services import RABBITMQ
+from weir.engine.executor import ExecutionResult, TriggerEvent
 from weir.flow.triggers import RabbitmqTrigger
-from weir.runner.consumer import ERROR_HEADER, RabbitmqConsumer, decode_body
-from weir.runner.engine import ExecutionResult, TriggerEvent
+from weir.triggers.rabbitmq import ERROR_HEADER, RabbitmqConsumer, decode_body
 
 URL = RABBITMQ.url
 

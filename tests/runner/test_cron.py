@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import tests.runner.kinds  # noqa: F401  (registers test.sleep)
-from weir.runner.cron import CronScheduler
-from weir.runner.engine import Engine
-from weir.runner.metrics import RunnerMetrics
-from weir.runner.secrets import LocalSecretResolver
-from weir.runner.service import FlowService
+from weir.engine.executor import Engine
+from weir.engine.metrics import RunnerMetrics
+from weir.engine.service import FlowService
+from weir.secrets.resolve import LocalSecretResolver
+from weir.triggers.cron import CronScheduler
 
 SLOT = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
 

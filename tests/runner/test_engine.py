@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.runner import kinds
+from weir.engine.executor import Engine, ExecutionResult, Replay, TriggerEvent
+from weir.engine.retry import RetryDecider
 from weir.flow.load import CompiledFlow, load_flows_text
 from weir.flow.model import RetryPolicy
-from weir.runner.engine import Engine, ExecutionResult, Replay, TriggerEvent
-from weir.runner.errors import NodeError
-from weir.runner.retry import RetryDecider
-from weir.runner.secrets import LocalSecretResolver
+from weir.lang.errors import NodeError
+from weir.secrets.resolve import LocalSecretResolver
 
 
 def flow(nodes: str, extra: str = "") -> CompiledFlow:

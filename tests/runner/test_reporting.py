@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 
 from tests.operator.cluster import Cluster, declare, write_kubeconfig
-from weir.runner.engine import ExecutionResult
-from weir.runner.reporting import StatusReporter
+from weir.engine.executor import ExecutionResult
+from weir.serve.reporting import StatusReporter
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from weir.flow.schedule import next_fire
 from weir.flow.triggers import CronTrigger
-from weir.runner.schedule import cron_event, next_fire
+from weir.triggers.cron import cron_event
 
 UTC = dt.UTC
 

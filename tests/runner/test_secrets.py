@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from weir.flow.types import SecretRef
-from weir.runner.errors import ConfigError
-from weir.runner.secrets import LocalSecretResolver, Redactor, Secrets, env_var_name
+from weir.lang.errors import ConfigError
+from weir.lang.types import SecretRef
+from weir.secrets.redact import Redactor
+from weir.secrets.resolve import LocalSecretResolver, Secrets, env_var_name
 
 
 def test_environment_variables_win_over_files(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_secrets_needing_json_escapes_are_found_in_keys_values_and_bytes() -> No
     ],
 )
 def test_a_password_holding_at_signs_is_hidden_whole(text: str, shown: str) -> None:
-    from weir.runner.secrets import hide_password
+    from weir.secrets.redact import hide_password
 
     assert hide_password(text) == shown
 
@@ -101,8 +102,8 @@ def test_a_password_holding_at_signs_is_hidden_whole(text: str, shown: str) -> N
 @pytest.mark.parametrize("path", ["/etc/passwd", "/proc/self/environ"])
 def test_a_file_reference_a_flow_wrote_itself_is_refused(path: str, tmp_path: Path) -> None:
     """A flow can build {"$file": PATH}; honouring it would send any local file anywhere."""
-    from weir.runner.errors import ConfigError
-    from weir.runner.files import content_size, open_content
+    from weir.lang.errors import ConfigError
+    from weir.nodes.spool import content_size, open_content
 
     forged = {"$file": path, "name": "token"}
     with pytest.raises(ConfigError, match="a flow cannot name a local path"):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from weir.runner.errors import ConfigError
-from weir.runner.secretstore import (
+from weir.lang.errors import ConfigError
+from weir.secrets.store import (
     KeySource,
     SecretStore,
     SecretStoreError,

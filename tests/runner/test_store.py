@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.servers.services import POSTGRES
-from weir.runner.records import ExecutionRecord, NodeRunRecord
-from weir.runner.store import AmbiguousId, open_store
-from weir.runner.store.sql import SqlExecutionStore
+from weir.store import AmbiguousId, open_store
+from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.sql import SqlExecutionStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -157,7 +157,7 @@ async def test_records_wait_and_are_written_once_the_database_answers_again(
         await write(batch)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store, "_write", flaky)
-    monkeypatch.setattr("weir.runner.store.sql.INITIAL_RETRY_DELAY", 0.01)
+    monkeypatch.setattr("weir.store.sql.INITIAL_RETRY_DELAY", 0.01)
     record = _execution("f")
     store.record_execution(record)
     await store.flush()

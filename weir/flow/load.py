@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from weir.flow.expressions import Expr
 from weir.flow.graph import Graph, check_graph
 from weir.flow.issues import FlowInvalid, Issue, Loc
 from weir.flow.model import API_VERSION, Flow
-from weir.flow.types import SecretRef
 from weir.flow.yamlsrc import Document, YamlSyntaxError, load_documents
+from weir.lang.expressions import Expr
+from weir.lang.types import SecretRef
 
 
 @dataclass
@@ -34,6 +34,12 @@ class CompiledFlow:
     @property
     def name(self) -> str:
         return self.flow.name
+
+    def secret_refs(self) -> list[SecretRef]:
+        """Every secret reference in the nodes and the trigger."""
+        spec = self.flow.spec
+        found = [*walk(spec.nodes, ("nodes",)), *walk(spec.trigger, ("trigger",))]
+        return [ref for _loc, ref in found if isinstance(ref, SecretRef)]
 
 
 def load_flow_file(path: str | Path) -> CompiledFlow:

@@ -20,11 +20,11 @@ from pydantic import (
     model_validator,
 )
 
-from weir.flow.durations import Duration
-from weir.flow.expressions import Condition, Items, Value
 from weir.flow.triggers import Trigger
-from weir.flow.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
-from weir.runner.nodes import NODE_KINDS
+from weir.lang.durations import Duration
+from weir.lang.expressions import Condition, Items, Value
+from weir.lang.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
+from weir.nodes import NODE_KINDS
 
 API_VERSION = "weir.dev/v1alpha1"
 

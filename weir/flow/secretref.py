@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from weir.flow.model import Metadata
-from weir.flow.types import KUBE_NAME, JsonObject, Strict
+from weir.lang.types import KUBE_NAME, JsonObject, Strict
 
 KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 

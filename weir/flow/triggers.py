@@ -9,9 +9,9 @@ from typing import Any, Literal, cast
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from weir.flow.durations import Duration
-from weir.flow.expressions import Value
-from weir.flow.types import ByteSize, JsonObject, SecretOrText, SecretRef, Strict
+from weir.lang.durations import Duration
+from weir.lang.expressions import Value
+from weir.lang.types import ByteSize, JsonObject, SecretOrText, SecretRef, Strict
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from weir.operator.kube import PLURALS, Kube, NotFound, object_path, resource_path
+from weir.kube.client import PLURALS, Kube, NotFound, object_path, resource_path
 from weir.operator.render import Owner, labels, object_name
 
 APPLIED = "weir.dev/applied"

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from weir.flow.model import MAX_NAME, NAME_PATTERN, Flow
 from weir.flow.secretref import FlowSecretRef
 from weir.flow.triggers import TRIGGER_KINDS
-from weir.runner.nodes import NODE_KINDS
+from weir.nodes import NODE_KINDS
 
 GROUP = "weir.dev"
 VERSION = "v1alpha1"

@@ -17,9 +17,9 @@ from typing import Any
 
 import kopf
 
+from weir.kube.client import ApiError, Kube, NotFound, connection_info, resource_path
 from weir.operator import metrics
 from weir.operator.apply import remove_stale
-from weir.operator.kube import ApiError, Kube, NotFound, connection_info, resource_path
 from weir.operator.peering import Peering, is_leader
 from weir.operator.reconcile import Outcome, reconcile_flow, status_patch
 from weir.operator.render import Owner, object_name

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from weir.operator.kube import Kube, NotFound, resource_path
+from weir.kube.client import Kube, NotFound, resource_path
 
 
 @dataclass(frozen=True)

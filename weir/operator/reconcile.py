@@ -11,13 +11,13 @@ from typing import Any
 
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, compile_flow
+from weir.flow.schedule import next_fire
+from weir.kube.client import Kube, NotFound, resource_path
 from weir.operator.apply import NotOwned, apply, apply_all, object_key, remove_stale
-from weir.operator.kube import Kube, NotFound, resource_path
 from weir.operator.render import Owner, RenderInput, object_name, render, render_manual_job
 from weir.operator.secretrefs import check_secrets
 from weir.operator.settings import RenderSettings
 from weir.operator.status import Conditions, now
-from weir.runner.schedule import next_fire
 
 RUN_ANNOTATION = "weir.dev/run"
 RUN_INPUT_ANNOTATION = "weir.dev/run-input"

@@ -16,7 +16,7 @@ import yaml
 
 from weir.flow.load import CompiledFlow
 from weir.flow.secretref import FlowSecretRefSpec
-from weir.flow.types import SecretRef
+from weir.lang.types import SecretRef
 from weir.operator.settings import RenderSettings
 
 FLOW_DIR = "/etc/weir/flow"

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from weir.flow.load import CompiledFlow, walk
 from weir.flow.secretref import FlowSecretRefSpec
-from weir.flow.types import SecretRef
-from weir.operator.kube import Kube, NotFound, resource_path, valid_name
+from weir.kube.client import Kube, NotFound, resource_path, valid_name
+from weir.lang.types import SecretRef
 from weir.operator.render import checksum
 
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from weir.engine.executor import Engine, TriggerEvent
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import load_flows_text
-from weir.runner.context import NodeContext
-from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.errors import NodeError, NodeTimeout
-from weir.runner.nodes.code import CodeConfig, run
+from weir.lang.errors import NodeError, NodeTimeout
+from weir.nodes.code import CodeConfig, run
+from weir.nodes.context import NodeContext
 
 pytest.importorskip("py_mini_racer")
 

@@ -21,11 +21,11 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import spool_path
-from weir.runner.context import NodeContext
-from weir.runner.errors import ConfigError, NodeError, NotFound
-from weir.runner.files import is_file_ref
-from weir.runner.nodes import file as file_node
-from weir.runner.nodes.file import BASE_DIR_ENV, FileConfig, run
+from weir.lang.errors import ConfigError, NodeError, NotFound
+from weir.nodes import file as file_node
+from weir.nodes.context import NodeContext
+from weir.nodes.file import BASE_DIR_ENV, FileConfig, run
+from weir.nodes.spool import is_file_ref
 
 MIB = 1024 * 1024
 
@@ -621,8 +621,8 @@ def test_a_node_takes_exactly_one_valid_operation() -> None:
 
 
 async def test_a_flow_writes_a_csv_report_and_lists_it_through_the_engine(base: Path) -> None:
+    from weir.engine.executor import Engine, TriggerEvent
     from weir.flow.load import load_flows_text
-    from weir.runner.engine import Engine, TriggerEvent
 
     flow = load_flows_text(
         f"""

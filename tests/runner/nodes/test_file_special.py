@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import spool_path
-from weir.runner.context import NodeContext
-from weir.runner.errors import NodeError
-from weir.runner.files import open_content
-from weir.runner.nodes.file import BASE_DIR_ENV, FileConfig, run
+from weir.lang.errors import NodeError
+from weir.nodes.context import NodeContext
+from weir.nodes.file import BASE_DIR_ENV, FileConfig, run
+from weir.nodes.spool import open_content
 
 GUARD = 20  # seconds: only there so that a regression fails instead of hanging
 

@@ -12,13 +12,13 @@ from aiohttp import web
 
 from tests.conftest import spool_path
 from tests.runner.serving import free_port
+from weir.engine.executor import Engine, TriggerEvent
 from weir.flow.load import load_flows_text
-from weir.runner.context import NodeContext
-from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
-from weir.runner.files import file_ref
-from weir.runner.nodes.http import HttpConfig, run
-from weir.runner.secrets import LocalSecretResolver
+from weir.lang.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
+from weir.nodes.context import NodeContext
+from weir.nodes.http import HttpConfig, run
+from weir.nodes.spool import file_ref
+from weir.secrets.resolve import LocalSecretResolver
 
 
 class Server:

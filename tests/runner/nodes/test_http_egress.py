@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 
 from tests.runner.serving import free_port
-from weir.runner.context import NodeContext
-from weir.runner.errors import ConfigError, NodeError, NodeTimeout
-from weir.runner.nodes.http import HttpConfig, run
+from weir.lang.errors import ConfigError, NodeError, NodeTimeout
+from weir.nodes.context import NodeContext
+from weir.nodes.http import HttpConfig, run
 
 ALLOW_ENV = "WEIR_HTTP_ALLOW"
 DENY_ENV = "WEIR_HTTP_DENY"
@@ -186,13 +186,13 @@ async def test_a_bad_policy_setting_is_a_config_error_naming_the_variable(
 def test_the_default_policy_denies_link_local_and_metadata_only(
     address: str, allowed: bool
 ) -> None:
-    from weir.runner.nodes.http_egress import EgressPolicy
+    from weir.nodes.http_egress import EgressPolicy
 
     assert (EgressPolicy.from_environ({}).check(address) is None) is allowed
 
 
 def test_the_longest_matching_network_decides_and_a_tie_denies() -> None:
-    from weir.runner.nodes.http_egress import EgressPolicy
+    from weir.nodes.http_egress import EgressPolicy
 
     policy = EgressPolicy.from_environ(
         {DENY_ENV: "private, 10.1.2.3/32", ALLOW_ENV: "10.1.0.0/16, 10.1.2.3/32, link-local"}

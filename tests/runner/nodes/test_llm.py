@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from tests.servers.openai_stub import OpenAIStub, Reply, completion, error
 from tests.servers.ports import free_port
+from weir.engine.executor import Engine, TriggerEvent
 from weir.flow.load import load_flows_text
-from weir.runner.context import NodeContext
-from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.errors import AuthFailed, ConnectionFailed, NodeError, NodeTimeout
-from weir.runner.nodes.llm import LlmConfig, run
-from weir.runner.secrets import LocalSecretResolver
+from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError, NodeTimeout
+from weir.nodes.context import NodeContext
+from weir.nodes.llm import LlmConfig, run
+from weir.secrets.resolve import LocalSecretResolver
 
 KEY = "sk-test-key"
 SECRETS = {("openai", "key"): KEY}

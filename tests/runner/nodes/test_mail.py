@@ -21,10 +21,10 @@ from tests.conftest import require_service, spool_path
 from tests.servers.imap import ImapServer, dovecot_available, start_dovecot
 from tests.servers.ports import free_port
 from tests.servers.smtp import REFUSED_DOMAIN, SmtpServer, smtp_available, start_smtp
-from weir.runner.context import NodeContext
-from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
-from weir.runner.files import file_ref, is_file_ref
-from weir.runner.nodes.mail import MailConfig, run
+from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
+from weir.nodes.context import NodeContext
+from weir.nodes.mail import MailConfig, run
+from weir.nodes.spool import file_ref, is_file_ref
 
 PASSWORD = {"secret": "mail", "key": "password"}
 CA = {"secret": "mail", "key": "ca"}
@@ -428,9 +428,9 @@ async def test_imap_errors_wrong_password_missing_folder_refused_port(
 async def test_a_flow_receives_mail_and_sends_a_summary_through_the_engine(
     imap: ImapServer, smtp: SmtpServer
 ) -> None:
+    from weir.engine.executor import Engine, TriggerEvent
     from weir.flow.load import load_flows_text
-    from weir.runner.engine import Engine, TriggerEvent
-    from weir.runner.secrets import LocalSecretResolver
+    from weir.secrets.resolve import LocalSecretResolver
 
     imap.append(mail("alice@example.com", "Order 1", "one", attachment=("order1.csv", b"id\n1\n")))
     imap.append(mail("bob@example.com", "Order 2", "two"))

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from tests.servers.services import RABBITMQ
-from weir.runner.context import NodeContext
-from weir.runner.errors import AuthFailed, ConnectionFailed, NodeError
-from weir.runner.nodes.rabbitmq import RabbitmqConfig, run
+from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError
+from weir.nodes.context import NodeContext
+from weir.nodes.rabbitmq import RabbitmqConfig, run
 
 URL = RABBITMQ.url
 

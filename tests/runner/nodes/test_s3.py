@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from tests.conftest import spool_path
 from tests.servers.ports import free_port
 from tests.servers.s3 import S3Server
-from weir.runner.context import NodeContext
-from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NotFound
-from weir.runner.files import is_file_ref
-from weir.runner.nodes.s3 import S3Config, run
-from weir.runner.nodes.s3_client import translate
+from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NotFound
+from weir.nodes.context import NodeContext
+from weir.nodes.s3 import S3Config, run
+from weir.nodes.s3_client import translate
+from weir.nodes.spool import is_file_ref
 
 MIB = 1024 * 1024
 
@@ -291,9 +291,9 @@ def test_a_node_takes_exactly_one_operation_and_sane_sizes() -> None:
 async def test_a_flow_copies_an_object_through_get_and_put_in_the_engine(
     s3_server: S3Server, bucket: str
 ) -> None:
+    from weir.engine.executor import Engine, TriggerEvent
     from weir.flow.load import load_flows_text
-    from weir.runner.engine import Engine, TriggerEvent
-    from weir.runner.secrets import LocalSecretResolver
+    from weir.secrets.resolve import LocalSecretResolver
 
     s3_server.client().put_object(Bucket=bucket, Key="in/data.json", Body=b'{"a": 1}')
     connection = (

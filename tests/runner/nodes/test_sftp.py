@@ -21,10 +21,10 @@ from pydantic import ValidationError
 from tests.conftest import require_service, spool_path
 from tests.servers.ports import free_port
 from tests.servers.sshd import SshServer, can_create_users
-from weir.runner.context import NodeContext
-from weir.runner.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
-from weir.runner.files import is_file_ref
-from weir.runner.nodes.sftp import SftpConfig, run
+from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
+from weir.nodes.context import NodeContext
+from weir.nodes.sftp import SftpConfig, run
+from weir.nodes.spool import is_file_ref
 
 KEY = {"secret": "ssh", "key": "key"}
 HOSTS = {"secret": "ssh", "key": "hosts"}
@@ -138,7 +138,7 @@ async def test_short_answers_from_the_server_are_completed(
     ssh_ctx: Callable[..., NodeContext],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from weir.runner.nodes import sftp_ops
+    from weir.nodes import sftp_ops
 
     # OpenSSH answers at most ~255 KiB per read: 1 MiB requests come back short.
     monkeypatch.setattr(sftp_ops, "REQUEST_SIZE", 1024 * 1024)
@@ -437,7 +437,7 @@ async def test_the_insecure_switch_skips_the_check_and_warns_on_every_run(
 async def test_the_connection_is_reused_across_runs_and_reopened_after_a_drop(
     sshd: SshServer, remote: Path, ssh_ctx: Callable[..., NodeContext]
 ) -> None:
-    from weir.runner.nodes.sftp_client import SshPool
+    from weir.nodes.sftp_client import SshPool
 
     cfg = config(sshd, list={"path": str(remote)})
     before = sshd.log().count("Accepted publickey")
@@ -490,9 +490,9 @@ def test_a_node_takes_exactly_one_operation_and_a_way_to_trust_the_host() -> Non
 async def test_a_flow_copies_a_file_from_get_to_put_through_the_engine(
     sshd: SshServer, remote: Path
 ) -> None:
+    from weir.engine.executor import Engine, TriggerEvent
     from weir.flow.load import load_flows_text
-    from weir.runner.engine import Engine, TriggerEvent
-    from weir.runner.secrets import LocalSecretResolver
+    from weir.secrets.resolve import LocalSecretResolver
 
     (remote / "in.csv").write_bytes(b"a,b\n1,2\n")
     connection = (

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 from tests.conftest import spool_path
 from tests.servers.ports import free_port
 from tests.servers.smbd import SmbServer
+from weir.engine.executor import Engine, TriggerEvent
 from weir.flow.load import load_flows_text
-from weir.runner.context import NodeContext
-from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.errors import AuthFailed, ConnectionFailed, NodeError, NotFound
-from weir.runner.files import file_ref, open_content
-from weir.runner.nodes.smb import SmbConfig, run
-from weir.runner.secrets import LocalSecretResolver
+from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError, NotFound
+from weir.nodes.context import NodeContext
+from weir.nodes.smb import SmbConfig, run
+from weir.nodes.spool import file_ref, open_content
+from weir.secrets.resolve import LocalSecretResolver
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ spec:
 def test_running_out_of_credits_is_a_retryable_error() -> None:
     from smbprotocol.exceptions import SMBException
 
-    from weir.runner.nodes.smb import Share, translate
+    from weir.nodes.smb import Share, translate
 
     share = Share("127.0.0.1", 445, "files", "u", "pw-123456", False, 10.0, {})
     error = translate(

@@ -13,20 +13,20 @@ from pydantic import ValidationError
 
 from tests.runner.serving import free_port
 from tests.servers.services import MARIADB, POSTGRES
-from weir.flow.expressions import json_default
+from weir.engine.executor import Engine, TriggerEvent
 from weir.flow.load import load_flows_text
-from weir.runner.context import NodeContext
-from weir.runner.engine import Engine, TriggerEvent
-from weir.runner.errors import (
+from weir.lang.errors import (
     AuthFailed,
     ConfigError,
     ConnectionFailed,
     NodeError,
     NodeTimeout,
 )
-from weir.runner.nodes.sql import SqlConfig, run
-from weir.runner.resources import Resources
-from weir.runner.secrets import LocalSecretResolver
+from weir.lang.expressions import json_default
+from weir.nodes.context import NodeContext
+from weir.nodes.resources import Resources
+from weir.nodes.sql import SqlConfig, run
+from weir.secrets.resolve import LocalSecretResolver
 
 SERVERS = {"postgresql": POSTGRES, "mariadb": MARIADB}
 
@@ -45,7 +45,7 @@ async def database(
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from weir.runner.nodes.sql import driver_url
+    from weir.nodes.sql import driver_url
 
     engine = create_async_engine(driver_url(url))
     async with engine.begin() as connection:
@@ -159,7 +159,7 @@ async def mariadb_user() -> AsyncIterator[str]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from weir.runner.nodes.sql import driver_url
+    from weir.nodes.sql import driver_url
 
     user = f"weir_{uuid.uuid4().hex[:6]}"
     admin = create_async_engine(driver_url(url))

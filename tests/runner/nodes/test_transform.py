@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from weir.runner.context import NodeContext
-from weir.runner.errors import ConfigError, NodeError
-from weir.runner.nodes.transform import TransformConfig, run
+from weir.lang.errors import ConfigError, NodeError
+from weir.nodes.context import NodeContext
+from weir.nodes.transform import TransformConfig, run
 
 USERS = [
     {"id": 1, "name": "Ada", "team": "core", "active": True, "age": 36},

@@ -1,0 +1,107 @@
+"""The runner's Prometheus metrics, fed by the engine's listener hooks and the triggers.
+
+One registry per service, so tests and several services in one process do not share counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from weir import __version__
+from weir.engine.executor import ExecutionListener, ExecutionResult
+from weir.store.records import ExecutionRecord, NodeRunRecord
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class RunnerMetrics(ExecutionListener):
+    """``flow`` labels node metrics (node records carry only the execution id); a runner
+    serves one flow, and the service updates it when a reload renames the flow."""
+
+    def __init__(self, flow: str = "") -> None:
+        self.flow = flow
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.executions = Counter(
+            "weir_executions", "Finished executions.", ["flow", "status"], registry=r
+        )
+        self.execution_seconds = Histogram(
+            "weir_execution_duration_seconds",
+            "Execution duration.",
+            ["flow"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.node_seconds = Histogram(
+            "weir_node_duration_seconds",
+            "Node run duration, retries included.",
+            ["flow", "node", "kind"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.node_failures = Counter(
+            "weir_node_failures", "Node runs that failed.", ["flow", "node", "type"], registry=r
+        )
+        self.retries = Counter(
+            "weir_node_retries", "Attempts after a node's first.", ["flow", "node"], registry=r
+        )
+        self.in_flight = Gauge(
+            "weir_executions_in_flight", "Executions running now.", ["flow"], registry=r
+        )
+        self.trigger_events = Counter(
+            "weir_trigger_events",
+            "What triggers did: received, rejected, acked, requeued, dead_lettered, fired, "
+            "skipped.",
+            ["flow", "trigger", "outcome"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "weir_flow_reloads", "Flow file reloads by outcome.", ["outcome"], registry=r
+        )
+        self.flow_valid = Gauge(
+            "weir_flow_file_valid",
+            "1 when the flow file on disk is the revision being served, 0 when it is invalid.",
+            registry=r,
+        )
+        self.build = Info("weir_build", "The runner's version.", registry=r)
+        self.build.info({"version": __version__})
+        self.flow_valid.set(1)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # labels() looks the child up under a lock on every call; the hot path keeps its own.
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def trigger(self, flow: str, trigger: str, outcome: str) -> None:
+        self._child(self.trigger_events, flow, trigger, outcome).inc()
+
+    def execution_started(self, record: ExecutionRecord) -> None:
+        self._child(self.in_flight, record.flow).inc()
+
+    def node_finished(self, record: NodeRunRecord) -> None:
+        flow = self.flow
+        self._child(self.node_seconds, flow, record.node, record.kind).observe(
+            record.duration_ms / 1000
+        )
+        retries = sum(1 for a in record.attempts if a.get("attempt", 1) > 1)  # forEach: per item
+        if retries:
+            self._child(self.retries, flow, record.node).inc(retries)
+        if record.error:
+            error_type = str(record.error.get("type", "error"))
+            self._child(self.node_failures, flow, record.node, error_type).inc()
+
+    def execution_finished(self, result: ExecutionResult) -> None:
+        self._child(self.in_flight, result.flow).dec()
+        self._child(self.executions, result.flow, result.status).inc()
+        self._child(self.execution_seconds, result.flow).observe(result.duration_ms / 1000)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,143 @@
+"""The flow a runner serves: its current revision, the executions in flight, reloads, draining.
+
+A reload swaps the compiled flow in one assignment: an execution takes the revision current
+when it starts and finishes on it, so in-flight work is never switched mid-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from weir.engine.executor import Engine, ExecutionResult, TriggerEvent
+from weir.engine.metrics import RunnerMetrics
+from weir.flow.issues import FlowInvalid
+from weir.flow.load import CompiledFlow, load_flow_file
+from weir.secrets.resolve import Secrets
+
+log = logging.getLogger("weir.serve")
+
+ReloadHook = Callable[[CompiledFlow, CompiledFlow], Any]
+"""Called with (old, new) after a valid revision was swapped in."""
+
+
+class FlowService:
+    def __init__(self, path: str | Path, engine: Engine, metrics: RunnerMetrics) -> None:
+        self.path = Path(path)
+        self.engine = engine
+        self.metrics = metrics
+        self.flow: CompiledFlow = load_flow_file(self.path)  # FlowInvalid propagates at start
+        self.metrics.flow = self.flow.name
+        self.reload_error: str | None = None
+        self.stopping = False
+        self.reload_hooks: list[ReloadHook] = []
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._background: set[asyncio.Task[ExecutionResult]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.flow.name
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def secrets(self) -> Secrets:
+        """Secrets of the current revision, for triggers that check credentials."""
+        return Secrets(self.engine.secrets, self.engine.redactor, set(self.flow.secret_names))
+
+    async def execute(
+        self, event: TriggerEvent, flow: CompiledFlow | None = None
+    ) -> ExecutionResult:
+        """Run one execution on the current revision (or the one given) and count it in flight."""
+        flow = flow or self.flow
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self.engine.execute(flow, event)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    def start_background(self, event: TriggerEvent, execution_id: str) -> None:
+        """Start an execution the caller does not wait for (an async REST call)."""
+
+        async def run() -> ExecutionResult:
+            flow = self.flow
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                return await self.engine.execute(flow, event, execution_id=execution_id)
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reload(self) -> bool:
+        """Load the file again; a valid revision replaces the current one, an invalid one is
+        reported and ignored. Returns whether a new revision was swapped in."""
+        try:
+            # Off the event loop, so that health and executions go on while it compiles.
+            new = await asyncio.to_thread(load_flow_file, self.path)
+        except FlowInvalid as exc:
+            message = "; ".join(str(issue) for issue in exc.issues)
+            if message != self.reload_error:
+                log.error(
+                    "the flow file is invalid; still serving revision %s: %s",
+                    self.flow.revision,
+                    message,
+                )
+            self.reload_error = message
+            self.metrics.reloads.labels("invalid").inc()
+            self.metrics.flow_valid.set(0)
+            return False
+        self.metrics.flow_valid.set(1)
+        self.reload_error = None
+        if new.revision == self.flow.revision:
+            return False
+        refused = self._refuse(new)
+        if refused:
+            log.error("not reloading revision %s: %s", new.revision, refused)
+            self.reload_error = refused
+            self.metrics.reloads.labels("refused").inc()
+            self.metrics.flow_valid.set(0)
+            return False
+        old, self.flow = self.flow, new
+        self.metrics.flow = new.name
+        self.metrics.reloads.labels("applied").inc()
+        log.info("serving revision %s of flow %s (was %s)", new.revision, new.name, old.revision)
+        for hook in self.reload_hooks:
+            hook(old, new)
+        return True
+
+    def _refuse(self, new: CompiledFlow) -> str | None:
+        old_kind = self.flow.flow.spec.trigger.kind
+        new_kind = new.flow.spec.trigger.kind
+        if old_kind != new_kind:
+            return (
+                f"the trigger changed from {old_kind} to {new_kind}; a runner serves one trigger "
+                "kind, restart it (the operator does so by itself)"
+            )
+        return None
+
+    async def drain(self, grace: float) -> bool:
+        """Wait until no execution is in flight, at most ``grace`` seconds."""
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+            return True
+        except TimeoutError:
+            log.warning(
+                "%d executions still running after %.0fs; stopping anyway", self._in_flight, grace
+            )
+            return False

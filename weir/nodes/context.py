@@ -1,0 +1,79 @@
+"""What a node sees while it runs: its scope, secrets, shared clients and a logger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from weir.lang.expressions import Expr, ExpressionError, to_text
+from weir.lang.types import SecretRef
+from weir.nodes.resources import Resources
+from weir.nodes.spool import Spool
+from weir.secrets.resolve import Secrets
+
+NODE_LOGGER = logging.getLogger("weir.node")
+
+
+class NodeContext:
+    """One attempt of one node (one item, under forEach).
+
+    ``eval`` evaluates a compiled field of the node's config against the execution scope and
+    keeps the value as the node's recorded input, under the field's name.
+    """
+
+    __slots__ = (
+        "attempt",
+        "execution_id",
+        "flow_name",
+        "input",
+        "log",
+        "node",
+        "resources",
+        "scope",
+        "secrets",
+        "spool",
+    )
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        flow_name: str,
+        execution_id: str,
+        scope: Mapping[str, Any],
+        secrets: Secrets,
+        resources: Resources,
+        spool: Spool | None = None,
+        attempt: int = 1,
+        log: logging.LoggerAdapter[logging.Logger] | None = None,
+    ) -> None:
+        self.node = node
+        self.flow_name = flow_name
+        self.execution_id = execution_id
+        self.scope = scope
+        self.secrets = secrets
+        self.resources = resources
+        self.spool = spool or Spool()
+        self.attempt = attempt
+        self.input: dict[str, Any] = {}
+        self.log = log or logging.LoggerAdapter(
+            NODE_LOGGER,
+            {"flow": flow_name, "execution": execution_id, "node": node},
+        )
+
+    def eval(self, expr: Expr | None, default: Any = None) -> Any:
+        if expr is None:
+            return default
+        value = expr.evaluate(self.scope)
+        self.input[expr.label] = value
+        return value
+
+    def text(self, expr: Expr | None, default: str = "") -> str:
+        return default if expr is None else to_text(self.eval(expr))
+
+    def reveal(self, value: str | SecretRef) -> str:
+        return self.secrets.reveal(value)
+
+
+__all__ = ["ExpressionError", "NodeContext"]

@@ -1,0 +1,289 @@
+"""`http`: one HTTP request through a pooled httpx client; non-2xx answers are errors.
+
+One ``httpx.AsyncClient`` per TLS setting is shared by every execution of the runner, so
+connections are kept alive and reused. 5xx, 429 and 408 answers are retryable, other 4xx are
+not; refused or reset connections are retryable ``connection`` errors, and a request that
+takes longer than ``timeout`` (connecting, sending, waiting and reading the whole answer,
+redirects included) is a retryable ``timeout``. Every connection is checked against the
+runner's egress policy first (``http_egress``): a refused one is an ``egress`` error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import Field, model_validator
+
+from weir.lang.durations import Duration
+from weir.lang.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
+from weir.lang.expressions import Text, Value, json_default
+from weir.lang.types import ByteSize, SecretOrText, SecretRef, Strict
+from weir.nodes.context import NodeContext
+from weir.nodes.http_egress import EgressDenied, EgressPolicy, GuardedBackend
+from weir.nodes.kind import NodeKind
+from weir.nodes.spool import is_file_ref, open_content
+
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+RETRYABLE_STATUS = {408, 429}
+PREVIEW = 500
+
+
+class BasicAuth(Strict):
+    username: SecretOrText
+    password: SecretRef
+
+
+class HttpAuth(Strict):
+    """Exactly one of ``basic`` or ``bearer``; values come from secrets."""
+
+    basic: BasicAuth | None = None
+    bearer: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> HttpAuth:
+        if (self.basic is None) == (self.bearer is None):
+            raise ValueError("auth takes exactly one of basic, bearer")
+        return self
+
+
+class HttpConfig(Strict):
+    url: Text = Field(description='The URL, a template: "https://crm.example/api/${input.id}".')
+    method: Method = "GET"
+    headers: Value | None = Field(None, description="Request headers (an object).")
+    query: Value | None = Field(None, description="Query parameters (an object; lists repeat).")
+    json_: Value | None = Field(None, alias="json", description="A JSON body.")
+    form: Value | None = Field(None, description="A form body (application/x-www-form-urlencoded).")
+    body: Value | None = Field(
+        None, description="A raw body: text, bytes or a file reference (streamed)."
+    )
+    contentType: str | None = Field(None, description="Content type of a raw body.")
+    auth: HttpAuth | None = None
+    responseType: Literal["auto", "json", "text", "bytes"] = Field(
+        "auto", description="How the answer's body is read; auto goes by its content type."
+    )
+    timeout: Duration = Field(30.0, description="For the whole request.")
+    followRedirects: bool = True
+    verifyTls: bool = Field(True, description="Check the server's certificate (keep it on).")
+    expectStatus: list[int] | None = Field(
+        None, description="Statuses that count as success; 2xx if unset."
+    )
+    maxResponseSize: ByteSize = Field(
+        64 * 1024 * 1024, description="Larger answers fail instead of filling memory."
+    )
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpConfig:
+        bodies = [k for k in ("json", "form", "body") if getattr(self, _field(k)) is not None]
+        if len(bodies) > 1:
+            raise ValueError(f"a request has one body; found {', '.join(bodies)}")
+        return self
+
+
+def _field(name: str) -> str:
+    return "json_" if name == "json" else name
+
+
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with a connection pool whose connections the policy checks."""
+
+    def __init__(self, verify: bool, policy: EgressPolicy) -> None:
+        super().__init__(verify=verify, limits=LIMITS)
+        import httpcore
+
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=LIMITS.max_connections,
+            max_keepalive_connections=LIMITS.max_keepalive_connections,
+            keepalive_expiry=LIMITS.keepalive_expiry,
+            network_backend=GuardedBackend(policy),
+        )
+
+
+def _client(ctx: NodeContext, verify: bool) -> httpx.AsyncClient:
+    # Read when a client is made: a changed policy gets a client (and a pool) of its own.
+    policy = EgressPolicy.from_environ(os.environ)
+    return ctx.resources.get(
+        ("http", verify, policy),
+        lambda: httpx.AsyncClient(transport=_GuardedTransport(verify, policy)),
+        lambda client: client.aclose(),
+    )
+
+
+def _with_query(url: str, pairs: list[tuple[str, str]]) -> httpx.URL:
+    """The URL with ``pairs`` appended to the query string written in it (kept as written)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigError(f"http url {url!r} is not a valid URL: {exc}") from None
+    if not pairs:
+        return parsed
+    extra = urlencode(pairs, quote_via=quote)
+    query = parsed.query.decode("ascii")
+    return parsed.copy_with(query=f"{query}&{extra}".encode("ascii") if query else extra.encode())
+
+
+def _mapping(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"http {field} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _query(value: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for key, item in value.items():
+        for one in item if isinstance(item, list) else [item]:
+            pairs.append((key, _text(one)))
+    return pairs
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=json_default)
+
+
+async def _stream(value: Any) -> Any:
+    with open_content(value) as stream:
+        while chunk := stream.read(1024 * 1024):
+            yield chunk
+
+
+async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
+    url = ctx.text(config.url)
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"http url must start with http:// or https://, got {url!r}")
+    headers = {k: _text(v) for k, v in _mapping(ctx.eval(config.headers), "headers").items()}
+    pairs = _query(_mapping(ctx.eval(config.query), "query"))
+    target = _with_query(url, pairs)
+    request: dict[str, Any] = {"headers": headers}
+    if config.json_ is not None:
+        request["content"] = json.dumps(ctx.eval(config.json_), default=json_default).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif config.form is not None:
+        form = _mapping(ctx.eval(config.form), "form")
+        request["data"] = {
+            k: [_text(i) for i in v] if isinstance(v, list) else _text(v) for k, v in form.items()
+        }
+    elif config.body is not None:
+        body = ctx.eval(config.body)
+        if is_file_ref(body):
+            request["content"] = _stream(body)
+            headers.setdefault(
+                "Content-Type",
+                config.contentType or body.get("contentType") or "application/octet-stream",
+            )
+        else:
+            request["content"] = body if isinstance(body, bytes) else _text(body).encode()
+            if config.contentType:
+                headers.setdefault("Content-Type", config.contentType)
+    if config.auth is not None:
+        if config.auth.bearer is not None:
+            headers["Authorization"] = f"Bearer {ctx.reveal(config.auth.bearer)}"
+        elif config.auth.basic is not None:
+            user = ctx.reveal(config.auth.basic.username)
+            password = ctx.reveal(config.auth.basic.password)
+            # The header httpx builds is a secret of its own: base64 of user:password.
+            ctx.secrets.derived(base64.b64encode(f"{user}:{password}".encode()).decode())
+            request["auth"] = (user, password)
+    ctx.input = {"method": config.method, "url": url, "query": pairs}
+    client = _client(ctx, config.verifyTls)
+    try:
+        # httpx's timeout bounds each connect, read and write; the whole request is bounded here.
+        async with (
+            asyncio.timeout(config.timeout),
+            client.stream(
+                config.method,
+                target,
+                timeout=config.timeout,
+                follow_redirects=config.followRedirects,
+                **request,
+            ) as response,
+        ):
+            content = await _read(response, config.maxResponseSize)
+    except (httpx.TimeoutException, TimeoutError):
+        raise NodeTimeout(f"{config.method} {url} timed out after {config.timeout:g}s") from None
+    except EgressDenied as exc:
+        raise EgressDenied(f"{config.method} {url}: {exc.message}") from None
+    except (
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+    ) as exc:
+        raise ConnectionFailed(f"{config.method} {url}: {_reason(exc)}") from None
+    except httpx.HTTPError as exc:
+        raise NodeError(f"{config.method} {url}: {_reason(exc)}", type="http") from None
+    answer_headers = dict(response.headers)
+    parsed = _parse(content, response.headers.get("content-type", ""), config.responseType, url)
+    if not _accepted(response.status_code, config.expectStatus):
+        status = response.status_code
+        retryable = status >= 500 or status in RETRYABLE_STATUS
+        # Redact before cutting: a secret cut in two would keep its first half.
+        preview = ctx.secrets.redact(content.decode("utf-8", "replace"))[:PREVIEW]
+        raise NodeError(
+            f"{config.method} {url} answered {status} {response.reason_phrase}: {preview}",
+            type="http",
+            retryable=retryable,
+            details={"status": status, "body": parsed if len(content) <= PREVIEW else preview},
+        )
+    return {"status": response.status_code, "headers": answer_headers, "body": parsed}
+
+
+async def _read(response: httpx.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise NodeError(
+                f"the answer is larger than maxResponseSize ({limit} bytes)", type="http"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _accepted(status: int, expected: list[int] | None) -> bool:
+    return status in expected if expected else 200 <= status < 300
+
+
+def _parse(content: bytes, content_type: str, wanted: str, url: str) -> Any:
+    kind = content_type.split(";")[0].strip().lower()
+    if wanted == "bytes":
+        return content
+    if wanted == "json" or (
+        wanted == "auto" and (kind == "application/json" or kind.endswith("+json"))
+    ):
+        if not content:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise NodeError(f"the answer of {url} is not valid JSON: {exc}", type="http") from None
+    if (
+        wanted == "text"
+        or kind.startswith("text/")
+        or "xml" in kind
+        or kind == ""
+        or "charset" in content_type
+    ):
+        return content.decode("utf-8", "replace")
+    return content
+
+
+KIND = NodeKind("http", HttpConfig, run, "One HTTP request; non-2xx answers are errors.")

@@ -1,0 +1,27 @@
+"""What a node kind is: a typed config model plus the coroutine that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from weir.nodes.context import NodeContext
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """One entry of the node registry.
+
+    ``run(config, ctx)`` returns the node's output (any JSON-like value). Node modules import
+    their connector libraries inside ``run`` so that validating a flow (CLI, operator) never
+    needs the connectors installed.
+    """
+
+    name: str
+    config: type[BaseModel]
+    run: Callable[[Any, NodeContext], Awaitable[Any]]
+    summary: str

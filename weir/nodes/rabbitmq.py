@@ -1,0 +1,139 @@
+"""`rabbitmq`: publish one message, persistent and confirmed by the broker by default."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from pydantic import Field
+
+from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError
+from weir.lang.expressions import Text, Value, json_default
+from weir.lang.types import SecretOrText, Strict
+from weir.nodes.context import NodeContext
+from weir.nodes.kind import NodeKind
+
+
+class RabbitmqConfig(Strict):
+    url: SecretOrText = Field(
+        description="AMQP URL (amqp://user:pass@host:5672/vhost), usually a secret."
+    )
+    exchange: str = Field("", description='Exchange name; "" is the default exchange.')
+    routingKey: Text = Field(description="Routing key; with the default exchange, the queue name.")
+    message: Value = Field(
+        description="The body: text and bytes as they are, anything else as JSON."
+    )
+    contentType: str | None = Field(
+        None, description="Content type; derived from the body if unset."
+    )
+    headers: Value | None = Field(None, description="Message headers.")
+    messageId: Text | None = Field(
+        None, description="Message id, e.g. for consumers that deduplicate."
+    )
+    persistent: bool = Field(True, description="Delivery mode 2: survives a broker restart.")
+    mandatory: bool = Field(False, description="Fail when no queue is bound for the routing key.")
+    declareQueue: str | None = Field(
+        None, description="Declare this durable queue before publishing (when nothing else does)."
+    )
+
+
+class _Publisher:
+    """One robust connection and one confirming channel per URL, opened on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = asyncio.Lock()
+        self._connection: Any = None
+        self._channel: Any = None
+        self._declared: set[str] = set()
+
+    async def channel(self) -> Any:
+        async with self._lock:
+            if self._channel is None or self._channel.is_closed:
+                import aio_pika
+
+                if self._connection is None or self._connection.is_closed:
+                    self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+                self._channel = await self._connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+            return self._channel
+
+    async def declare(self, queue: str) -> None:
+        if queue not in self._declared:
+            channel = await self.channel()
+            await channel.declare_queue(queue, durable=True)
+            self._declared.add(queue)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
+def _body(message: Any, content_type: str | None) -> tuple[bytes, str]:
+    if isinstance(message, bytes):
+        return message, content_type or "application/octet-stream"
+    if isinstance(message, str):
+        return message.encode("utf-8"), content_type or "text/plain; charset=utf-8"
+    return json.dumps(message, default=json_default).encode(
+        "utf-8"
+    ), content_type or "application/json"
+
+
+async def run(config: RabbitmqConfig, ctx: NodeContext) -> dict[str, Any]:
+    import aio_pika
+    from aio_pika.exceptions import DeliveryError
+    from aiormq.exceptions import AMQPConnectionError, ChannelClosed, ProbableAuthenticationError
+
+    url = ctx.reveal(config.url)
+    publisher: _Publisher = ctx.resources.get(
+        ("rabbitmq", url), lambda: _Publisher(url), _Publisher.close
+    )
+    routing_key = ctx.text(config.routingKey)
+    body, content_type = _body(ctx.eval(config.message), config.contentType)
+    headers = ctx.eval(config.headers) or {}
+    message_id = ctx.text(config.messageId) if config.messageId is not None else None
+    message = aio_pika.Message(
+        body,
+        content_type=content_type,
+        headers=headers,
+        message_id=message_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+        if config.persistent
+        else aio_pika.DeliveryMode.NOT_PERSISTENT,
+    )
+    target = f"exchange {config.exchange or '(default)'!r}, routing key {routing_key!r}"
+    try:
+        if config.declareQueue:
+            await publisher.declare(config.declareQueue)
+        channel = await publisher.channel()
+        exchange = (
+            await channel.get_exchange(config.exchange)
+            if config.exchange
+            else channel.default_exchange
+        )
+        await exchange.publish(message, routing_key=routing_key, mandatory=config.mandatory)
+    except ProbableAuthenticationError:
+        raise AuthFailed("RabbitMQ refused the credentials") from None
+    except (AMQPConnectionError, ConnectionError, OSError) as exc:
+        raise ConnectionFailed(f"cannot reach RabbitMQ: {type(exc).__name__}") from None
+    except DeliveryError as exc:
+        returned = type(exc.frame).__name__ != "Nack"  # a Basic.Return: nothing routed it
+        reason = "no queue is bound" if returned else "the broker did not confirm the message"
+        raise NodeError(
+            f"publish to {target} failed: {reason}", type="amqp", retryable=not returned
+        ) from None
+    except ChannelClosed as exc:
+        raise NodeError(f"publish to {target} failed: {exc}", type="amqp") from None
+    return {
+        "exchange": config.exchange,
+        "routingKey": routing_key,
+        "messageId": message_id,
+        "size": len(body),
+    }
+
+
+KIND = NodeKind(
+    "rabbitmq", RabbitmqConfig, run, "Publish a message to RabbitMQ with publisher confirms."
+)

@@ -1,1 +1,0 @@
-"""Runs flows: the engine, node kinds, triggers, secrets and the execution store."""

@@ -1,0 +1,325 @@
+"""`weir serve`: one flow behind its trigger, with health, readiness, metrics, hot reload and a
+graceful shutdown.
+
+Lifecycle: load the flow (an invalid file exits 2) → open the store → bind the HTTP port →
+start the trigger → ready. ``/readyz`` answers 503 with a ``reason`` while the runner starts,
+stops, waits for its trigger (a broker), or cannot read the secrets the REST trigger's
+credentials need. On SIGTERM or SIGINT: not ready, stop listening and stop the
+trigger taking work, let executions in flight finish within the grace period, write the
+remaining records, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from weir.engine.executor import Engine, ExecutionListener
+from weir.engine.metrics import CONTENT_TYPE, RunnerMetrics
+from weir.engine.service import FlowService
+from weir.flow.load import CompiledFlow
+from weir.secrets.redact import Redactor
+from weir.secrets.store import local_resolver
+from weir.serve.watch import watch
+from weir.triggers.cron import CronScheduler
+from weir.triggers.rest import RestEndpoint
+
+log = logging.getLogger("weir.serve")
+RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class _HttpLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger, minus the traceback for a request that was malformed HTTP
+    (bad framing, a bad header): one warning line, as for every other refused request.
+    Failures of the server itself keep their traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if isinstance(exc_info, HttpProcessingError):
+            reason = " ".join(str(exc_info.message).split())[:200]
+            self.warning("malformed HTTP request: %d %s", exc_info.code, reason)
+        else:
+            self.error(msg, *args, exc_info=exc_info, **kwargs)
+
+
+@dataclass
+class ServeOptions:
+    file: str
+    host: str = "0.0.0.0"
+    port: int = 8080
+    grace: float = 30.0
+    store: str | None = None
+    no_store: bool = False
+    secrets_dir: str | None = None
+    watch_interval: float = 1.0
+
+
+class Trigger(Protocol):
+    @property
+    def live(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Runner:
+    """Everything `weir serve` runs; ``run()`` returns when the process should exit."""
+
+    def __init__(self, options: ServeOptions, redactor: Redactor) -> None:
+        self.options = options
+        self.redactor = redactor
+        self.metrics = RunnerMetrics()
+        self.service: FlowService | None = None
+        self.trigger: Trigger | None = None
+        self.rest: RestEndpoint | None = None
+        self.mcp: Any = None
+        self.ready = False
+        self.port: int | None = None
+        self._stop = asyncio.Event()
+        self._site: web.TCPSite | None = None
+        self._app_runner: web.AppRunner | None = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, started: asyncio.Event | None = None) -> int:
+        from weir.serve.reporting import StatusReporter
+        from weir.store import open_store
+
+        store = None
+        if not self.options.no_store:
+            store = open_store(self.options.store)
+            await store.start()
+        listeners: list[ExecutionListener] = [self.metrics]
+        reporter = StatusReporter.from_environment()
+        if reporter is not None:
+            listeners.append(reporter)
+        engine = Engine(
+            store=store,
+            secrets=local_resolver(self.options.secrets_dir),
+            listeners=listeners,
+            redactor=self.redactor,
+        )
+        service = self.service = FlowService(self.options.file, engine, self.metrics)
+        service.reload_hooks.append(self._on_reload)
+        try:
+            await self._start_http()
+            self.trigger = self._make_trigger(service.flow)
+            if self.trigger is not None:
+                await self.trigger.start()
+            self.ready = True
+            log.info(
+                "serving flow %s (revision %s, %s trigger) on port %s",
+                service.name,
+                service.flow.revision,
+                service.flow.flow.spec.trigger.kind,
+                self.port,
+            )
+            if started is not None:
+                started.set()
+            watcher = asyncio.get_running_loop().create_task(
+                watch(Path(self.options.file), service.reload, self.options.watch_interval)
+            )
+            await self._stop.wait()
+            watcher.cancel()
+            await self._shutdown()
+        finally:
+            if self._app_runner is not None:
+                await self._app_runner.cleanup()
+            await engine.aclose()
+            if reporter is not None:
+                await reporter.aclose()
+        return 0
+
+    async def _start_http(self) -> None:
+        app = web.Application(client_max_size=1024**3)  # the trigger enforces its own limit
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._app_runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            logger=_HttpLog(logging.getLogger("aiohttp.server")),
+        )
+        await self._app_runner.setup()
+        self._site = web.TCPSite(self._app_runner, self.options.host, self.options.port)
+        await self._site.start()
+        server = self._site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.options.port
+
+    def _make_trigger(self, flow: CompiledFlow) -> Trigger | None:
+        assert self.service is not None
+        trigger = flow.flow.spec.trigger
+        if trigger.rest is not None:
+            self.rest = RestEndpoint(self.service)
+            return None
+        if trigger.cron is not None:
+            return CronScheduler(self.service)
+        if trigger.rabbitmq is not None:
+            return _rabbitmq_consumer(self.service, self.options.grace)
+        if trigger.mcp is not None:
+            from weir.triggers.mcp import McpEndpoint
+
+            self.mcp = McpEndpoint(self.service)
+            return self.mcp
+        return None  # manual: nothing to listen to; executions come from `weir run`
+
+    def _on_reload(self, old: CompiledFlow, new: CompiledFlow) -> None:
+        if isinstance(self.trigger, CronScheduler):
+            self.trigger.reschedule()
+        elif old.flow.spec.trigger.rabbitmq != new.flow.spec.trigger.rabbitmq:
+            asyncio.get_running_loop().create_task(self._restart_trigger(new))
+
+    async def _restart_trigger(self, flow: CompiledFlow) -> None:
+        log.info("the rabbitmq trigger changed; restarting the consumer")
+        if self.trigger is not None:
+            await self.trigger.stop()
+        self.trigger = self._make_trigger(flow)
+        if self.trigger is not None:
+            await self.trigger.start()
+
+    async def _shutdown(self) -> None:
+        assert self.service is not None
+        log.info(
+            "stopping: no new work; waiting up to %.0fs for %d executions",
+            self.options.grace,
+            self.service.in_flight,
+        )
+        self.ready = False
+        self.service.stopping = True
+        if self._site is not None:
+            await self._site.stop()  # stop listening; open connections finish their requests
+        if self.trigger is not None:
+            await self.trigger.stop()
+        await self.service.drain(self.options.grace)
+        log.info("stopped")
+
+    # HTTP handlers
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        service = self.service
+        live = self.trigger.live if self.trigger is not None else True
+        reason: str | None = None
+        if not self.ready or service is None:
+            reason = "starting"
+        elif service.stopping:
+            reason = "shutting down"
+        elif not live:
+            reason = f"the {service.flow.flow.spec.trigger.kind} trigger is not live yet"
+        elif self.rest is not None:
+            reason = self.rest.credentials_problem()
+        ready = reason is None
+        body: dict[str, Any] = {"ready": ready}
+        if reason is not None:
+            body["reason"] = reason
+        if service is not None:
+            body.update(
+                flow=service.name,
+                revision=service.flow.revision,
+                trigger=service.flow.flow.spec.trigger.kind,
+                triggerLive=live,
+                inFlight=service.in_flight,
+            )
+            if service.reload_error:
+                body["reloadError"] = service.reload_error
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if self.rest is not None and self.rest.matches(request):
+            return await self.rest.handle(request)
+        if self.mcp is not None and self.mcp.matches(request):
+            response: web.StreamResponse = await self.mcp.handle(request)
+            return response
+        return web.json_response(
+            {"error": {"status": 404, "message": f"no endpoint at {request.path}"}}, status=404
+        )
+
+
+def _rabbitmq_consumer(service: FlowService, grace: float) -> Trigger:
+    from weir.triggers.rabbitmq import RabbitmqConsumer
+
+    trigger = service.flow.flow.spec.trigger.rabbitmq
+    assert trigger is not None
+    queue = trigger.queue
+    url = service.secrets().reveal(trigger.url)
+
+    def count(outcome: str) -> None:
+        service.metrics.trigger(service.name, "rabbitmq", outcome)
+
+    consumer = RabbitmqConsumer(trigger, url, service.execute, count)
+
+    class Graceful:
+        """Connects in the background until the broker answers (not ready meanwhile); the
+        consumer's own stop waits for its executions within the grace period."""
+
+        task: asyncio.Task[None] | None = None
+
+        @property
+        def live(self) -> bool:
+            return consumer.live
+
+        async def start(self) -> None:
+            self.task = asyncio.get_running_loop().create_task(self._connect())
+
+        async def _connect(self) -> None:
+            delay = 1.0
+            while True:
+                try:
+                    await consumer.start()
+                    return
+                except Exception as exc:
+                    log.warning("cannot consume %s yet (%s); retrying in %.0fs", queue, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+
+        async def stop(self) -> None:
+            if self.task is not None and not self.task.done():
+                self.task.cancel()
+                await asyncio.gather(self.task, return_exceptions=True)
+            await consumer.stop(grace)
+
+    return Graceful()
+
+
+def serve(options: ServeOptions) -> int:
+    """Run until SIGTERM/SIGINT; the exit code of the process."""
+    from weir.flow.issues import FlowInvalid
+    from weir.logs import configure_logging
+
+    redactor = Redactor()
+    configure_logging(redactor, json_lines=None)
+
+    async def main() -> int:
+        runner = Runner(options, redactor)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.request_stop)
+        return await runner.run()
+
+    try:
+        return asyncio.run(main())
+    except FlowInvalid as exc:
+        for issue in exc.issues:
+            print(issue, flush=True, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
