@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from weir.cli.common import UsageError
+
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -64,7 +66,7 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _guarded(run: Any) -> Any:
-    """The store's errors as one line on stderr and exit code 1, bad input as exit code 2."""
+    """The store's errors as one line on stderr and exit code 1 (bad input is a UsageError)."""
 
     def handler(args: argparse.Namespace) -> int:
         from weir.secrets.store import SecretStoreError
@@ -75,15 +77,8 @@ def _guarded(run: Any) -> Any:
         except SecretStoreError as exc:
             print(f"weir: {exc}", file=sys.stderr)
             return 1
-        except _BadInput as exc:
-            print(f"weir: {exc}", file=sys.stderr)
-            return 2
 
     return handler
-
-
-class _BadInput(Exception):
-    pass
 
 
 @_guarded
@@ -100,7 +95,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     for label, text in (("NAME", args.name), ("KEY", args.key)):
         if not text or any(ord(c) < 32 or c == "/" for c in text):
-            raise _BadInput(
+            raise UsageError(
                 f"{label} {text!r} must be non-empty, without '/' or control characters"
             )
     value = _read_value(args)
@@ -115,7 +110,7 @@ def _read_value(args: argparse.Namespace) -> str:
         try:
             raw = Path(args.value_file).read_bytes()
         except OSError as exc:
-            raise _BadInput(f"cannot read {args.value_file}: {exc.strerror}") from None
+            raise UsageError(f"cannot read {args.value_file}: {exc.strerror}") from None
         source = args.value_file
     elif sys.stdin is not None and sys.stdin.isatty():
         raw = getpass.getpass(f"value of {args.name}/{args.key} (not echoed): ").encode("utf-8")
@@ -126,9 +121,9 @@ def _read_value(args: argparse.Namespace) -> str:
     try:
         value = raw.decode("utf-8").rstrip("\n")  # as files in a secrets directory
     except UnicodeDecodeError:
-        raise _BadInput(f"the value from {source} is not UTF-8 text") from None
+        raise UsageError(f"the value from {source} is not UTF-8 text") from None
     if not value:
-        raise _BadInput(f"the value from {source} is empty: nothing stored")
+        raise UsageError(f"the value from {source} is empty: nothing stored")
     return value
 
 
