@@ -14,16 +14,15 @@ from pathlib import Path
 import pytest
 
 from weir.lang.errors import ConfigError
-from weir.secrets.store import (
+from weir.secrets.keys import (
     KeySource,
-    SecretStore,
     SecretStoreError,
     encode_key,
     key_id,
-    local_resolver,
     new_key,
     read_key_file,
 )
+from weir.secrets.store import SecretStore, local_resolver
 
 ROOT = Path(__file__).parents[2]
 BOOT = "import sys, tests.runner.kinds; from weir.cli import main; sys.exit(main())"

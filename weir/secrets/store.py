@@ -1,58 +1,45 @@
 """A local secret store encrypted at rest, for `weir run` and `weir serve` outside a cluster.
 
-One JSON file holds every entry as AES-256-GCM ciphertext::
-
-    {"format": "weir-secrets/1", "key_id": "3f2a...",
-     "secrets": {"crm": {"token": {"nonce": "<base64>", "ciphertext": "<base64>"}}}}
-
-Each value has its own random 96-bit nonce, and the entry's secret name and key are the
-associated data, so a ciphertext moved to another entry fails authentication. The key id (a
-hash of the key, which reveals nothing of it) tells a wrong key apart from a tampered entry.
+One JSON file holds every entry as AES-256-GCM ciphertext (sealed.py). The key id (a hash of
+the key, which reveals nothing of it) tells a wrong key apart from a tampered entry.
 
 The 32-byte key comes from ``$WEIR_SECRETS_KEY`` (base64) or a key file (base64, mode 0600;
-a file that group or others may read is refused). Names and keys are not secret: `weir secrets
-list` shows them without the key.
+a file that group or others may read is refused; keys.py). Names and keys are not secret:
+`weir secrets list` shows them without the key.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import json
 import os
-import secrets as random
-import stat
-import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from weir.lang.errors import ConfigError
+from weir.secrets.keys import (
+    KEY_ENV,
+    KeySource,
+    SecretStoreError,
+    default_dir,
+    key_id,
+    new_key,
+    read_key_file,
+    write_key_file,
+)
 from weir.secrets.resolve import LocalSecretResolver, env_var_name
+from weir.secrets.sealed import (
+    FORMAT,
+    empty_store,
+    read_store_file,
+    seal,
+    unseal,
+    write_store_file,
+)
 
-FORMAT = "weir-secrets/1"
-KEY_BYTES = 32
-NONCE_BYTES = 12
 FILE_ENV = "WEIR_SECRETS_FILE"
-KEY_ENV = "WEIR_SECRETS_KEY"
-KEY_FILE_ENV = "WEIR_SECRETS_KEY_FILE"
-
-
-class SecretStoreError(Exception):
-    """The store or its key cannot be used; the message says why and what to do."""
-
-
-def default_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where the execution store's SQLite file lives by default (the user data directory)."""
-    environ = os.environ if environ is None else environ
-    data_home = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "weir"
 
 
 def store_path(
@@ -61,110 +48,6 @@ def store_path(
     environ = os.environ if environ is None else environ
     chosen = explicit or environ.get(FILE_ENV)
     return Path(chosen).expanduser() if chosen else default_dir(environ) / "secrets.json"
-
-
-def key_id(key: bytes) -> str:
-    return hashlib.sha256(b"weir-secrets-key-id\0" + key).hexdigest()[:16]
-
-
-def _aad(secret: str, key: str) -> bytes:
-    return json.dumps([FORMAT, secret, key]).encode("utf-8")
-
-
-def new_key() -> bytes:
-    return AESGCM.generate_key(bit_length=256)
-
-
-def encode_key(key: bytes) -> str:
-    return base64.b64encode(key).decode("ascii")
-
-
-def decode_key(text: str, source: str) -> bytes:
-    try:
-        key = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretStoreError(f"{source} is not base64 (expected 32 random bytes)") from None
-    if len(key) != KEY_BYTES:
-        raise SecretStoreError(
-            f"{source} holds {len(key)} bytes: an AES-256 key is {KEY_BYTES} bytes, base64"
-        )
-    return key
-
-
-@dataclass
-class KeySource:
-    """Where the key comes from: ``$WEIR_SECRETS_KEY``, or a key file."""
-
-    file: Path | None
-    value: str | None = None
-
-    @property
-    def describe(self) -> str:
-        return KEY_ENV if self.value is not None else f"the key file {self.file}"
-
-    @classmethod
-    def choose(
-        cls, key_file: str | Path | None = None, environ: Mapping[str, str] | None = None
-    ) -> KeySource:
-        """``--key-file``, then ``$WEIR_SECRETS_KEY``, then ``$WEIR_SECRETS_KEY_FILE``, then
-        ``secrets.key`` in the user data directory."""
-        environ = os.environ if environ is None else environ
-        if key_file:
-            return cls(Path(key_file).expanduser())
-        if environ.get(KEY_ENV):
-            return cls(None, environ[KEY_ENV])
-        if environ.get(KEY_FILE_ENV):
-            return cls(Path(environ[KEY_FILE_ENV]).expanduser())
-        return cls(default_dir(environ) / "secrets.key")
-
-    def exists(self) -> bool:
-        return self.value is not None or (self.file is not None and self.file.exists())
-
-    def load(self) -> bytes:
-        if self.value is not None:
-            return decode_key(self.value, KEY_ENV)
-        assert self.file is not None
-        return read_key_file(self.file)
-
-
-def read_key_file(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise SecretStoreError(
-            f"no key: the key file {path} does not exist (`weir secrets init` creates it; "
-            f"or set {KEY_ENV})"
-        ) from None
-    except OSError as exc:
-        raise SecretStoreError(f"cannot read the key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SecretStoreError(
-                f"the key file {path} is accessible to group or others (mode "
-                f"{stat.S_IMODE(mode):04o}): refused; `chmod 600 {path}`"
-            )
-        raw = handle.read(4096)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        text = "!"
-    return decode_key(text, f"the key file {path}")
-
-
-def write_key_file(path: Path, key: bytes) -> None:
-    """Create ``path`` with mode 0600; an existing file is never overwritten."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise SecretStoreError(f"the key file {path} already exists: not overwritten") from None
-    except OSError as exc:
-        raise SecretStoreError(f"cannot create the key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(encode_key(key) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 class SecretStore:
@@ -184,7 +67,7 @@ class SecretStore:
         try:
             stat_result = self.path.stat()
         except FileNotFoundError:
-            return {"format": FORMAT, "key_id": None, "secrets": {}}
+            return empty_store()
         except OSError as exc:
             raise SecretStoreError(
                 f"cannot read the secrets file {self.path}: {exc.strerror}"
@@ -192,24 +75,7 @@ class SecretStore:
         version = (stat_result.st_mtime_ns, stat_result.st_size)
         if self._cache is not None and self._cache[0] == version:
             return self._cache[1]
-        try:
-            text = self.path.read_text(encoding="utf-8")
-            data = json.loads(text)
-        except OSError as exc:
-            raise SecretStoreError(
-                f"cannot read the secrets file {self.path}: {exc.strerror}"
-            ) from None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise SecretStoreError(
-                f"the secrets file {self.path} is not valid JSON: damaged or not a Weir secrets file"
-            ) from None
-        if (
-            not isinstance(data, dict)
-            or data.get("format") != FORMAT
-            or not isinstance(data.get("secrets"), dict)
-            or not all(isinstance(v, dict) for v in data["secrets"].values())
-        ):
-            raise SecretStoreError(f"{self.path} is not a Weir secrets file ({FORMAT})")
+        data = read_store_file(self.path)
         self._cache = (version, data)
         return data
 
@@ -236,25 +102,7 @@ class SecretStore:
 
     def _decrypt(self, aead: AESGCM, data: dict[str, Any], secret: str, key: str) -> str:
         entry = data["secrets"][secret][key]
-        where = f"entry {secret}/{key} in {self.path}"
-        try:
-            nonce = base64.b64decode(entry["nonce"], validate=True)
-            ciphertext = base64.b64decode(entry["ciphertext"], validate=True)
-        except (TypeError, KeyError, binascii.Error, ValueError):
-            raise SecretStoreError(f"{where} is damaged (nonce or ciphertext missing)") from None
-        if len(nonce) != NONCE_BYTES:
-            raise SecretStoreError(f"{where} is damaged (its nonce is not 96 bits)")
-        try:
-            plain = aead.decrypt(nonce, ciphertext, _aad(secret, key))
-        except InvalidTag:
-            raise SecretStoreError(
-                f"{where} fails authentication: it was modified or copied from another entry "
-                "(set it again)"
-            ) from None
-        try:
-            return plain.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SecretStoreError(f"{where} is not UTF-8 text") from None
+        return unseal(aead, entry, secret, key, f"entry {secret}/{key} in {self.path}")
 
     def get(self, secret: str, key: str) -> str | None:
         """The value, or None when the store has no such entry."""
@@ -283,20 +131,7 @@ class SecretStore:
             os.close(fd)
 
     def _write(self, data: dict[str, Any]) -> None:
-        """Write a new file and rename it over the old one: a reader never sees half a file."""
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, 0o600)
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        write_store_file(self.path, data)
         self._cache = None
 
     def _writable_key(self, data: dict[str, Any], create: bool) -> bytes:
@@ -339,12 +174,8 @@ class SecretStore:
             data = self.read()
             data = {**data, "secrets": {n: dict(k) for n, k in data["secrets"].items()}}
             aes_key = self._writable_key(data, create=True)
-            nonce = random.token_bytes(NONCE_BYTES)
-            ciphertext = AESGCM(aes_key).encrypt(nonce, value.encode("utf-8"), _aad(secret, key))
-            data["secrets"].setdefault(secret, {})[key] = {
-                "nonce": base64.b64encode(nonce).decode("ascii"),
-                "ciphertext": base64.b64encode(ciphertext).decode("ascii"),
-            }
+            entry = seal(AESGCM(aes_key), secret, key, value)
+            data["secrets"].setdefault(secret, {})[key] = entry
             data["key_id"] = key_id(aes_key)
             self._write(data)
 
@@ -382,33 +213,13 @@ class SecretStore:
                 for name, keys in data["secrets"].items()
                 for key in keys
             }
+            target, pending = self._new_key_places(new_key_file)
             fresh = new_key()
-            if self.keys.value is not None:
-                if new_key_file is None:
-                    raise SecretStoreError(
-                        f"the key comes from {KEY_ENV}, which rotate-key cannot change: "
-                        "give --new-key-file PATH for the new key"
-                    )
-                target, pending = new_key_file, new_key_file
-            else:
-                assert self.keys.file is not None
-                target = new_key_file or self.keys.file
-                pending = target.with_name(target.name + ".new")
-                if target != self.keys.file and target.exists():
-                    raise SecretStoreError(f"the key file {target} already exists: not overwritten")
-                with contextlib.suppress(FileNotFoundError):
-                    pending.unlink()  # left by an interrupted rotation that never used it
             write_key_file(pending, fresh)
             aead = AESGCM(fresh)
             secrets_: dict[str, dict[str, Any]] = {}
             for (name, key), value in plain.items():
-                nonce = random.token_bytes(NONCE_BYTES)
-                secrets_.setdefault(name, {})[key] = {
-                    "nonce": base64.b64encode(nonce).decode("ascii"),
-                    "ciphertext": base64.b64encode(
-                        aead.encrypt(nonce, value.encode("utf-8"), _aad(name, key))
-                    ).decode("ascii"),
-                }
+                secrets_.setdefault(name, {})[key] = seal(aead, name, key, value)
             try:
                 self._write({"format": FORMAT, "key_id": key_id(fresh), "secrets": secrets_})
             except BaseException:
@@ -420,6 +231,24 @@ class SecretStore:
             if self.keys.value is None:
                 self.keys = KeySource(target)
             return key_id(old_key), key_id(fresh), len(plain)
+
+    def _new_key_places(self, new_key_file: Path | None) -> tuple[Path, Path]:
+        """Where a rotated key ends up, and where it waits until the new store is written."""
+        if self.keys.value is not None:
+            if new_key_file is None:
+                raise SecretStoreError(
+                    f"the key comes from {KEY_ENV}, which rotate-key cannot change: "
+                    "give --new-key-file PATH for the new key"
+                )
+            return new_key_file, new_key_file
+        assert self.keys.file is not None
+        target = new_key_file or self.keys.file
+        pending = target.with_name(target.name + ".new")
+        if target != self.keys.file and target.exists():
+            raise SecretStoreError(f"the key file {target} already exists: not overwritten")
+        with contextlib.suppress(FileNotFoundError):
+            pending.unlink()  # left by an interrupted rotation that never used it
+        return target, pending
 
 
 class StoreResolver(LocalSecretResolver):
