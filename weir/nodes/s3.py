@@ -1,41 +1,41 @@
 """`s3`: list, get, put, delete, copy, move and presign objects in S3 or an S3-compatible store.
 
 Downloads are spooled to disk and passed on as file references; uploads stream from a file
-reference, bytes or text, in parallel parts above the multipart threshold.
+reference, bytes or text, in parallel parts above the multipart threshold. The file system is
+``weir.nodes.fs.s3``; here are the connection settings and the operations, which name objects
+by key and have S3's own outputs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import mimetypes
 import posixpath
 import re
-import threading
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError
 from weir.lang.expressions import Text, Value
-from weir.lang.types import ByteSize, SecretRef, Strict
-from weir.nodes import s3_ops
+from weir.lang.types import ByteSize, SecretRef
 from weir.nodes.context import NodeContext
+from weir.nodes.fs.base import Payload
+from weir.nodes.fs.ops import compiled_regex, download
+from weir.nodes.fs.s3 import Parts, S3FileSystem
+from weir.nodes.fs.s3_client import S3Handle, S3Settings
 from weir.nodes.kind import NodeKind
-from weir.nodes.operations import OneOperation
-from weir.nodes.path_ops import compiled_regex
-from weir.nodes.s3_client import S3Handle, S3Settings, translate
-from weir.nodes.spool import file_ref, is_file_ref
+from weir.nodes.operations import OneOperation, Operation
 
-T = TypeVar("T")
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB
 """S3's smallest part (all but the last) in a multipart upload."""
 
+S3Op = Operation[S3FileSystem]
 
-class S3List(Strict):
+
+class S3List(S3Op):
     prefix: Text | None = Field(None, description="Only keys starting with this prefix.")
     regex: str | None = Field(None, description="Regular expression searched in each key.")
     limit: int | None = Field(None, ge=1, description="Return at most this many objects.")
@@ -45,12 +45,35 @@ class S3List(Strict):
     def _compiles(cls, value: str | None) -> str | None:
         return compiled_regex(value)
 
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        prefix = ctx.text(self.prefix)
+        regex = re.compile(self.regex) if self.regex else None
 
-class S3Get(Strict):
+        def listing() -> list[dict[str, Any]]:
+            objects: list[dict[str, Any]] = []
+            for info in target.list(prefix):
+                if regex is not None and not regex.search(info.path):
+                    continue
+                modified = info.modified.isoformat() if info.modified else None
+                objects.append(
+                    {"key": info.path, "size": info.size, "etag": info.etag, "modified": modified}
+                )
+                if self.limit is not None and len(objects) >= self.limit:
+                    break
+            return objects
+
+        return await target.call(listing, prefix)
+
+
+class S3Get(S3Op):
     key: Text = Field(description="Object key to download; the output is a file reference.")
 
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        key = ctx.text(self.key)
+        return await download(target, key, posixpath.basename(key) or "object", ctx.spool)
 
-class S3Put(Strict):
+
+class S3Put(S3Op):
     key: Text = Field(description="Object key to write (replaced if it exists).")
     content: Value = Field(
         description="What to upload: a file reference from another node, bytes or text."
@@ -75,18 +98,63 @@ class S3Put(Strict):
             raise ValueError("partSize must be at least 5Mi (S3's smallest part)")
         return value
 
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        key = ctx.text(self.key)
+        content = ctx.eval(self.content)
+        metadata = ctx.eval(self.metadata) or {}
+        if not isinstance(metadata, dict):
+            raise ConfigError(
+                f"{target.where(key)}: metadata must be a map, got {type(metadata).__name__}"
+            )
+        payload = Payload(
+            content,
+            content_type=ctx.text(self.contentType) if self.contentType else None,
+            metadata={str(k): str(v) for k, v in metadata.items()},
+        )
+        parts = Parts(self.multipartThreshold, self.partSize)
+        written = await target.call(lambda: target.write(key, payload, parts=parts), key)
+        return {"bucket": target.bucket, "key": key, "size": written.size}
 
-class S3Delete(Strict):
+
+class S3Delete(S3Op):
     key: Text = Field(description="Object key to delete (deleting a missing key succeeds).")
 
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        key = ctx.text(self.key)
+        await target.call(lambda: target.delete(key), key)
+        return {"bucket": target.bucket, "key": key}
 
-class S3Copy(Strict):
+
+class S3Copy(S3Op):
     key: Text = Field(description="Source object key.")
     toKey: Text = Field(description="Target object key.")
     toBucket: Text | None = Field(None, description="Target bucket; the same bucket if unset.")
 
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        return await self._copy(target, ctx, move=False)
 
-class S3Presign(Strict):
+    async def _copy(self, target: S3FileSystem, ctx: NodeContext, *, move: bool) -> Any:
+        key = ctx.text(self.key)
+        to_bucket = ctx.text(self.toBucket) if self.toBucket else target.bucket
+        to_key = ctx.text(self.toKey)
+        if move and (to_bucket, to_key) == (target.bucket, key):
+            raise ConfigError(f"{target.where(key)}: cannot move an object onto itself")
+
+        def copy() -> None:
+            target.copy(key, to_key, bucket=to_bucket)
+            if move:
+                target.delete(key)
+
+        await target.call(copy, key)
+        return {"bucket": target.bucket, "key": key, "toBucket": to_bucket, "toKey": to_key}
+
+
+class S3Move(S3Copy):
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        return await self._copy(target, ctx, move=True)
+
+
+class S3Presign(S3Op):
     key: Text = Field(description="Object key the URL gives access to.")
     method: Literal["GET", "PUT"] = Field(
         "GET", description="GET to download the object, PUT to upload it."
@@ -105,17 +173,19 @@ class S3Presign(Strict):
             raise ValueError("expires must be between 1s and 7 days")
         return value
 
+    async def run(self, target: S3FileSystem, ctx: NodeContext) -> Any:
+        key = ctx.text(self.key)
+        content_type = ctx.text(self.contentType) if self.contentType is not None else None
+        seconds = int(self.expires)
+        url = await target.call(
+            lambda: target.presign(key, self.method, seconds, content_type), key
+        )
+        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        return {"url": url, "method": self.method, "expiresAt": expires_at.isoformat()}
 
-OPERATIONS = ("list", "get", "put", "delete", "copy", "move", "presign")
 
-
-class S3Config(OneOperation):
+class S3Config(OneOperation[S3FileSystem]):
     KIND = "s3"
-    OPERATIONS = OPERATIONS
-
-    @staticmethod
-    def _field(operation: str) -> str:
-        return "copy_" if operation == "copy" else operation  # `copy` shadows BaseModel.copy
 
     bucket: Text = Field(description="Bucket name.")
     region: str | None = Field(
@@ -142,7 +212,7 @@ class S3Config(OneOperation):
     put: S3Put | None = Field(None, description="Upload a file reference, bytes or text.")
     delete: S3Delete | None = Field(None, description="Delete an object.")
     copy_: S3Copy | None = Field(None, alias="copy", description="Copy an object server-side.")
-    move: S3Copy | None = Field(None, description="Copy an object, then delete the source.")
+    move: S3Move | None = Field(None, description="Copy an object, then delete the source.")
     presign: S3Presign | None = Field(None, description="Make a presigned GET or PUT URL.")
 
     @model_validator(mode="after")
@@ -152,9 +222,6 @@ class S3Config(OneOperation):
         if self.sessionToken is not None and self.accessKeyId is None:
             raise ValueError("sessionToken needs accessKeyId and secretAccessKey")
         return self
-
-    def _op(self, name: str) -> Any:
-        return getattr(self, self._field(name))
 
 
 def _settings(config: S3Config, ctx: NodeContext) -> S3Settings:
@@ -176,112 +243,10 @@ async def _close(handle: S3Handle) -> None:
     await asyncio.to_thread(handle.close)
 
 
-def _content_type(content: Any, key: str) -> str:
-    if is_file_ref(content) and content.get("contentType"):
-        return str(content["contentType"])
-    guessed = mimetypes.guess_type(key)[0]
-    if guessed:
-        return guessed
-    return "text/plain; charset=utf-8" if isinstance(content, str) else "application/octet-stream"
-
-
-def _fetched_type(stored: str | None, name: str) -> str | None:
-    # Objects stored without a type come back as S3's generic default; the name says more.
-    if stored in (None, "", "binary/octet-stream", "application/octet-stream"):
-        return mimetypes.guess_type(name)[0] or stored
-    return stored
-
-
 async def run(config: S3Config, ctx: NodeContext) -> Any:
     settings = _settings(config, ctx)
     handle: S3Handle = ctx.resources.get(settings.pool_key(), lambda: S3Handle(settings), _close)
-    bucket = ctx.text(config.bucket)
-    operation = config.operation
-    op: Any = config._op(operation)
-    key = ctx.text(op.key) if operation != "list" else ctx.text(op.prefix)
-    where = f"s3://{bucket}/{key}"
-    stop = threading.Event()
-
-    async def call(action: Callable[[Any], T]) -> T:
-        try:
-            return await asyncio.to_thread(lambda: action(handle.client()))
-        except asyncio.CancelledError:
-            stop.set()
-            raise
-        except Exception as exc:
-            raise translate(exc, where, settings.endpoint_url) from None
-
-    if operation == "list":
-        regex = re.compile(op.regex) if op.regex else None
-        return await call(lambda c: s3_ops.list_objects(c, bucket, key, regex, op.limit))
-    if operation == "get":
-        name = posixpath.basename(key) or "object"
-        target = ctx.spool.new_path(name)
-        info = await call(lambda c: s3_ops.download(c, bucket, key, target, stop))
-        return file_ref(
-            target,
-            name,
-            size=info["size"],
-            content_type=_fetched_type(info["contentType"], name),
-            source=where,
-        )
-    if operation == "put":
-        content = ctx.eval(op.content)
-        metadata = ctx.eval(op.metadata) or {}
-        if not isinstance(metadata, dict):
-            raise ConfigError(f"{where}: metadata must be a map, got {type(metadata).__name__}")
-        extra = {
-            "ContentType": ctx.text(op.contentType)
-            if op.contentType
-            else _content_type(content, key),
-            "Metadata": {str(k): str(v) for k, v in metadata.items()},
-        }
-        size = await call(
-            lambda c: s3_ops.upload(
-                c,
-                content,
-                bucket,
-                key,
-                extra=extra,
-                threshold=op.multipartThreshold,
-                part_size=op.partSize,
-                stop=stop,
-            )
-        )
-        return {"bucket": bucket, "key": key, "size": size}
-    if operation == "delete":
-        await call(lambda c: c.delete_object(Bucket=bucket, Key=key))
-        return {"bucket": bucket, "key": key}
-    if operation in ("copy", "move"):
-        to_bucket = ctx.text(op.toBucket) if op.toBucket else bucket
-        to_key = ctx.text(op.toKey)
-        if operation == "move" and (to_bucket, to_key) == (bucket, key):
-            raise ConfigError(f"{where}: cannot move an object onto itself")
-
-        def copy(c: Any) -> None:
-            s3_ops.copy(
-                c, (bucket, key), (to_bucket, to_key), threshold=64 * MIB, part_size=64 * MIB
-            )
-            if operation == "move":
-                c.delete_object(Bucket=bucket, Key=key)
-
-        await call(copy)
-        return {"bucket": bucket, "key": key, "toBucket": to_bucket, "toKey": to_key}
-    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if op.method == "PUT" and op.contentType is not None:
-        params["ContentType"] = ctx.text(op.contentType)
-    return await call(lambda c: _presign(c, params, op))
-
-
-def _presign(client: Any, params: dict[str, Any], op: S3Presign) -> dict[str, Any]:
-    url = client.generate_presigned_url(
-        "get_object" if op.method == "GET" else "put_object",
-        Params=params,
-        ExpiresIn=int(op.expires),
-        HttpMethod=op.method,
-    )
-    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(op.expires))
-    return {"url": url, "method": op.method, "expiresAt": expires_at.isoformat()}
+    return await config.operation.run(S3FileSystem(handle, ctx.text(config.bucket)), ctx)
 
 
 KIND = NodeKind(

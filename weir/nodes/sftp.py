@@ -2,40 +2,33 @@
 
 Downloads are spooled to disk and passed on as file references; uploads stream from a file
 reference, bytes or text. Host keys are checked against ``knownHosts`` unless the development
-switch ``insecureSkipHostKeyCheck`` is on.
+switch ``insecureSkipHostKeyCheck`` is on. The file system is ``weir.nodes.fs.sftp``, its
+connections ``weir.nodes.fs.ssh``; the operations are those every file system shares.
 """
 
 from __future__ import annotations
 
 import asyncio
-import mimetypes
-import posixpath
-import re
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from weir.lang.durations import Duration
 from weir.lang.expressions import Text, Value
-from weir.lang.types import SecretOrText, SecretRef, Strict
-from weir.nodes import sftp_ops
+from weir.lang.types import SecretOrText, SecretRef
 from weir.nodes.context import NodeContext
+from weir.nodes.fs.ops import DeleteOp, GetOp, ListOp, MkdirOp, PutOp, RenameOp
+from weir.nodes.fs.sftp import SftpFileSystem
+from weir.nodes.fs.ssh import SshPool, SshSettings
 from weir.nodes.kind import NodeKind
 from weir.nodes.operations import OneOperation
-from weir.nodes.path_ops import DeleteOp, ListOp, MkdirOp, RenameOp
-from weir.nodes.sftp_client import SshPool, SshSettings, translate
-from weir.nodes.spool import file_ref, open_content
-
-T = TypeVar("T")
 
 
-class SftpGet(Strict):
+class SftpGet(GetOp):
     path: Text = Field(description="Remote file to download; the output is a file reference.")
 
 
-class SftpPut(Strict):
+class SftpPut(PutOp):
     path: Text = Field(description="Remote file to write (replaced if it exists).")
     content: Value = Field(
         description="What to write: a file reference from another node, bytes or text."
@@ -43,12 +36,8 @@ class SftpPut(Strict):
     mkdirs: bool = Field(False, description="Create missing parent directories first.")
 
 
-OPERATIONS = ("list", "get", "put", "delete", "rename", "move", "mkdir")
-
-
-class SftpConfig(OneOperation):
+class SftpConfig(OneOperation[SftpFileSystem]):
     KIND = "sftp"
-    OPERATIONS = OPERATIONS
 
     host: Text = Field(description="SFTP server host name or address.")
     port: int = Field(22, ge=1, le=65535, description="SSH port.")
@@ -123,71 +112,7 @@ async def run(config: SftpConfig, ctx: NodeContext) -> Any:
             settings.address,
         )
     pool: SshPool = ctx.resources.get(settings.pool_key(), lambda: SshPool(settings), _close)
-    operation = config.operation
-    op: Any = getattr(config, operation)
-    path = ctx.text(op.path)
-    stop = threading.Event()
-
-    def on_channel(action: Callable[[Any], T]) -> Callable[[], T]:
-        def work() -> T:
-            with pool.sftp() as sftp:
-                return action(sftp)
-
-        return work
-
-    async def call(action: Callable[[Any], T]) -> T:
-        try:
-            return await asyncio.to_thread(on_channel(action))
-        except asyncio.CancelledError:
-            stop.set()
-            raise
-        except Exception as exc:
-            raise translate(exc, settings, path) from None
-
-    if operation == "list":
-        regex = re.compile(op.regex) if op.regex else None
-        return await call(
-            lambda sftp: sftp_ops.list_entries(
-                sftp,
-                path,
-                pattern=op.pattern,
-                regex=regex,
-                recursive=op.recursive,
-                files_only=op.filesOnly,
-            )
-        )
-    if operation == "get":
-        name = posixpath.basename(path.rstrip("/")) or "download"
-        target = ctx.spool.new_path(name)
-        absolute, size = await call(lambda sftp: sftp_ops.download(sftp, path, target, stop))
-        port = "" if settings.port == 22 else f":{settings.port}"
-        return file_ref(
-            target,
-            name,
-            size=size,
-            content_type=mimetypes.guess_type(name)[0],
-            source=f"sftp://{settings.host}{port}{absolute}",
-        )
-    if operation == "put":
-        content = ctx.eval(op.content)
-
-        def put(sftp: Any) -> tuple[str, int]:
-            with open_content(content) as stream:
-                return sftp_ops.upload(sftp, stream, path, mkdirs=op.mkdirs, stop=stop)
-
-        absolute, size = await call(put)
-        return {"host": settings.host, "path": absolute, "size": size}
-    if operation == "delete":
-        deleted = await call(lambda sftp: sftp_ops.delete(sftp, path, missing_ok=op.missingOk))
-        return {"host": settings.host, "path": path, "deleted": deleted}
-    if operation in ("rename", "move"):
-        to = ctx.text(op.to)
-        await call(
-            lambda sftp: sftp_ops.rename(sftp, path, to, overwrite=op.overwrite, mkdirs=op.mkdirs)
-        )
-        return {"host": settings.host, "path": path, "to": to}
-    created = await call(lambda sftp: sftp_ops.make_dir(sftp, path, parents=op.parents))
-    return {"host": settings.host, "path": path, "created": created}
+    return await config.operation.run(SftpFileSystem(pool), ctx)
 
 
 KIND = NodeKind(

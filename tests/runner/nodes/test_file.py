@@ -22,9 +22,11 @@ from pydantic import ValidationError
 
 from tests.conftest import spool_path
 from weir.lang.errors import ConfigError, NodeError, NotFound
-from weir.nodes import file as file_node
 from weir.nodes.context import NodeContext
-from weir.nodes.file import BASE_DIR_ENV, FileConfig, run
+from weir.nodes.file import FileConfig, run
+from weir.nodes.fs import local as file_node
+from weir.nodes.fs.base import Cancelled
+from weir.nodes.fs.local import BASE_DIR_ENV
 from weir.nodes.spool import is_file_ref
 
 MIB = 1024 * 1024
@@ -295,7 +297,7 @@ async def test_a_failed_or_cancelled_write_leaves_the_old_file_and_no_temporary(
 
     stop = threading.Event()
     stop.set()
-    with pytest.raises(file_node.sftp_ops.Cancelled):
+    with pytest.raises(Cancelled):
         file_node.write_atomic(target, b"new", mkdirs=False, shown="report.csv", stop=stop)
     assert target.read_text() == "old" and leftovers(base) == []
 

@@ -19,7 +19,8 @@ import pytest
 from tests.conftest import spool_path
 from weir.lang.errors import NodeError
 from weir.nodes.context import NodeContext
-from weir.nodes.file import BASE_DIR_ENV, FileConfig, run
+from weir.nodes.file import FileConfig, run
+from weir.nodes.fs.local import BASE_DIR_ENV
 from weir.nodes.spool import open_content
 
 GUARD = 20  # seconds: only there so that a regression fails instead of hanging

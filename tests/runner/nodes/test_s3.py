@@ -22,8 +22,8 @@ from tests.servers.ports import free_port
 from tests.servers.s3 import S3Server
 from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NotFound
 from weir.nodes.context import NodeContext
+from weir.nodes.fs.s3_client import translate
 from weir.nodes.s3 import S3Config, run
-from weir.nodes.s3_client import translate
 from weir.nodes.spool import is_file_ref
 
 MIB = 1024 * 1024

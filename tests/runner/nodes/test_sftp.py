@@ -138,7 +138,7 @@ async def test_short_answers_from_the_server_are_completed(
     ssh_ctx: Callable[..., NodeContext],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from weir.nodes import sftp_ops
+    from weir.nodes.fs import sftp as sftp_ops
 
     # OpenSSH answers at most ~255 KiB per read: 1 MiB requests come back short.
     monkeypatch.setattr(sftp_ops, "REQUEST_SIZE", 1024 * 1024)
@@ -437,7 +437,7 @@ async def test_the_insecure_switch_skips_the_check_and_warns_on_every_run(
 async def test_the_connection_is_reused_across_runs_and_reopened_after_a_drop(
     sshd: SshServer, remote: Path, ssh_ctx: Callable[..., NodeContext]
 ) -> None:
-    from weir.nodes.sftp_client import SshPool
+    from weir.nodes.fs.ssh import SshPool
 
     cfg = config(sshd, list={"path": str(remote)})
     before = sshd.log().count("Accepted publickey")

@@ -229,7 +229,7 @@ spec:
 def test_running_out_of_credits_is_a_retryable_error() -> None:
     from smbprotocol.exceptions import SMBException
 
-    from weir.nodes.smb import Share, translate
+    from weir.nodes.fs.smb import Share, translate
 
     share = Share("127.0.0.1", 445, "files", "u", "pw-123456", False, 10.0, {})
     error = translate(

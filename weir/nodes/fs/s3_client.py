@@ -1,4 +1,4 @@
-"""S3 clients for the `s3` node and the mapping of botocore's errors to node errors.
+"""S3 clients for the `s3` file system and the mapping of botocore's errors to node errors.
 
 A boto3 client is thread-safe and keeps a connection pool, so one client serves every execution
 that uses the same endpoint, region and credentials. It is created on first use, in a worker
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
+from weir.nodes.fs.base import common_error
 
 NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"}
 AUTH = {
@@ -127,8 +128,9 @@ def translate(exc: BaseException, where: str, endpoint: str | None) -> NodeError
     """The node error for whatever boto3, botocore or the S3 service raised."""
     from botocore import exceptions as bx
 
-    if isinstance(exc, NodeError):
-        return exc
+    common = common_error(exc, where, "s3")
+    if common is not None:
+        return common
     service = endpoint or "S3"
     client_error = _client_error(exc)
     if client_error is not None:

@@ -1,4 +1,4 @@
-"""SSH connections for the `sftp` node: keys, host key checking, channel reuse, error mapping.
+"""SSH connections for the `sftp` file system: keys, host key checking, channel reuse, errors.
 
 Everything here blocks (paramiko is synchronous); the node calls it through
 ``asyncio.to_thread``. One SSH connection serves every execution that uses the same host, port,
@@ -17,7 +17,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
+from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError
+from weir.nodes.fs.base import common_error
 
 MAX_CHANNELS = 8
 
@@ -213,8 +214,6 @@ def translate(exc: BaseException, settings: SshSettings, path: str | None = None
 
     where = f"{settings.address}" + (f" {path}" if path else "")
     who = f"{settings.username}@{settings.address}"
-    if isinstance(exc, NodeError):
-        return exc
     if isinstance(exc, UnknownHostKey):
         return _host_key_error(
             f"host {exc.address} is not in knownHosts", exc.address, exc.key, settings
@@ -231,10 +230,9 @@ def translate(exc: BaseException, settings: SshSettings, path: str | None = None
         methods = getattr(exc, "allowed_types", None)
         hint = f"; the server accepts {', '.join(methods)}" if methods else ""
         return AuthFailed(f"{who}: authentication failed{hint}")
-    if isinstance(exc, FileNotFoundError):
-        return NotFound(f"{where}: no such file or directory")
-    if isinstance(exc, PermissionError):
-        return NodeError(f"{where}: permission denied", type="permission")
+    common = common_error(exc, where, "sftp")
+    if common is not None:
+        return common
     if isinstance(exc, socket.timeout | TimeoutError):
         return ConnectionFailed(f"{who}: timed out after {settings.timeout:g}s")
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
