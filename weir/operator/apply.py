@@ -108,7 +108,7 @@ RUNNER_KINDS = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("keda.sh/v1alpha1", "ScaledObject"),
 )
-"""Every kind a flow's runner may consist of (render.py); one object of each at most, all
+"""Every kind a flow's runner may consist of (the render package); one object of each at most, all
 named ``weir-<flow>``. Manual-run Jobs are left to their TTL and to garbage collection."""
 
 

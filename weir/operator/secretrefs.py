@@ -13,7 +13,7 @@ from weir.flow.load import CompiledFlow, walk
 from weir.flow.secretref import FlowSecretRefSpec
 from weir.kube.client import Kube, NotFound, resource_path, valid_name
 from weir.lang.types import SecretRef
-from weir.operator.render import checksum
+from weir.operator.render import checksum, secrets_checksum
 
 
 @dataclass
@@ -94,9 +94,7 @@ async def check_secrets(kube: Kube, namespace: str, flow: CompiledFlow) -> Secre
         }
     if problems:
         return SecretsCheck(False, "; ".join(problems), refs, waiting=absent == len(problems))
-    return SecretsCheck(
-        True, "all secrets resolved", refs, checksum(json.dumps(data, sort_keys=True))
-    )
+    return SecretsCheck(True, "all secrets resolved", refs, secrets_checksum(data))
 
 
 def _b64(value: Any) -> str:
