@@ -108,8 +108,9 @@ RUNNER_KINDS = (
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("keda.sh/v1alpha1", "ScaledObject"),
 )
-"""Every kind a flow's runner may consist of (the render package); one object of each at most, all
-named ``weir-<flow>``. Manual-run Jobs are left to their TTL and to garbage collection."""
+"""Every kind a flow's runner may consist of (weir.operator.render); one object of each at
+most, all named ``weir-<flow>``. Manual-run Jobs are left to their TTL and to garbage
+collection."""
 
 
 def owned_by(obj: dict[str, Any], owner: Owner) -> bool:
