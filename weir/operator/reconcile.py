@@ -15,7 +15,7 @@ from weir.flow.schedule import next_fire
 from weir.kube.client import Kube, NotFound, resource_path
 from weir.operator.apply import NotOwned, apply, apply_all, object_key, remove_stale
 from weir.operator.render import Owner, RenderInput, object_name, render, render_manual_job
-from weir.operator.secretrefs import check_secrets
+from weir.operator.secretrefs import SecretsCheck, check_secrets
 from weir.operator.settings import RenderSettings
 from weir.operator.status import Conditions, now
 
@@ -44,32 +44,13 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
         # Off the event loop: compiling checks code nodes' scripts in V8 and reads YAML.
         flow = await asyncio.to_thread(compile_flow, _document(body, namespace))
     except FlowInvalid as exc:
-        message = "; ".join(str(issue) for issue in exc.issues[:5])
-        conditions.set("Valid", False, "Invalid", message)
-        _stalled(conditions, "Invalid", f"the flow is invalid: {message}")
-        return Outcome(
-            {**status, "phase": "Failed", "conditions": conditions.as_list()},
-            events=[("Warning", "Invalid", message)],
-        )
+        return _invalid(exc, status, conditions)
     conditions.set("Valid", True, "Valid", "the flow is valid")
     status["trigger"] = flow.flow.spec.trigger.kind
 
     secrets = await check_secrets(kube, namespace, flow)
     if not secrets.ok:
-        conditions.set("SecretsResolved", False, "SecretMissing", secrets.message)
-        if secrets.waiting:  # it may yet come: Progressing, not Degraded, for GitOps
-            message = f"waiting for secrets: {secrets.message}"
-            conditions.set("Stalled", False, "SecretMissing", "")
-            conditions.set("Reconciling", True, "SecretMissing", message)
-            conditions.set("Ready", False, "SecretMissing", message)
-            phase = "Pending"
-        else:
-            _stalled(conditions, "SecretInvalid", f"not rolled out: {secrets.message}")
-            phase = "Failed"
-        return Outcome(
-            {**status, "phase": phase, "conditions": conditions.as_list()},
-            events=[("Warning", "SecretMissing", secrets.message)],
-        )
+        return _secrets_unresolved(secrets, status, conditions)
     conditions.set("SecretsResolved", True, "Resolved", secrets.message)
 
     owner = Owner(name=name, uid=meta.get("uid", ""))
@@ -103,6 +84,35 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
 
     await _availability(kube, flow, namespace, status, conditions)
     return Outcome({**status, "conditions": conditions.as_list()}, applied, events)
+
+
+def _invalid(exc: FlowInvalid, status: dict[str, Any], conditions: Conditions) -> Outcome:
+    message = "; ".join(str(issue) for issue in exc.issues[:5])
+    conditions.set("Valid", False, "Invalid", message)
+    _stalled(conditions, "Invalid", f"the flow is invalid: {message}")
+    return Outcome(
+        {**status, "phase": "Failed", "conditions": conditions.as_list()},
+        events=[("Warning", "Invalid", message)],
+    )
+
+
+def _secrets_unresolved(
+    secrets: SecretsCheck, status: dict[str, Any], conditions: Conditions
+) -> Outcome:
+    conditions.set("SecretsResolved", False, "SecretMissing", secrets.message)
+    if secrets.waiting:  # it may yet come: Progressing, not Degraded, for GitOps
+        message = f"waiting for secrets: {secrets.message}"
+        conditions.set("Stalled", False, "SecretMissing", "")
+        conditions.set("Reconciling", True, "SecretMissing", message)
+        conditions.set("Ready", False, "SecretMissing", message)
+        phase = "Pending"
+    else:
+        _stalled(conditions, "SecretInvalid", f"not rolled out: {secrets.message}")
+        phase = "Failed"
+    return Outcome(
+        {**status, "phase": phase, "conditions": conditions.as_list()},
+        events=[("Warning", "SecretMissing", secrets.message)],
+    )
 
 
 OPERATOR_STATUS = (
