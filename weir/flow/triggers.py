@@ -14,6 +14,8 @@ from weir.lang.expressions import Value
 from weir.lang.types import ByteSize, JsonObject, SecretOrText, SecretRef, Strict
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+DEFAULT_MAX_BODY = 1024 * 1024
+"""The body limit of the HTTP triggers (REST, MCP) unless ``maxBodySize`` says otherwise."""
 
 
 CRON_FIELDS = r"^\s*(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+(\s+\S+){4})\s*$"
@@ -79,15 +81,15 @@ class HmacAuth(Strict):
     prefix: str = Field("", description='Text before the hex digest, e.g. "sha256=".')
 
 
-class RestAuth(Strict):
-    """Exactly one way to authenticate callers."""
+class HttpAuth(Strict):
+    """Exactly one way to authenticate callers of an HTTP trigger (REST or MCP)."""
 
     bearer: SecretRef | None = None
     basic: BasicAuth | None = None
     hmac: HmacAuth | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> RestAuth:
+    def _exactly_one(self) -> HttpAuth:
         chosen = [k for k in ("bearer", "basic", "hmac") if getattr(self, k) is not None]
         if len(chosen) != 1:
             raise ValueError("auth takes exactly one of bearer, basic, hmac")
@@ -111,8 +113,8 @@ class RestTrigger(Strict):
         "sync", description="sync answers with the result; async answers 202 with the execution id."
     )
     soap: bool = Field(False, description="Unwrap a SOAP envelope and answer faults as SOAP.")
-    auth: RestAuth | None = None
-    maxBodySize: ByteSize = Field(1024 * 1024, description="Larger bodies get 413.")
+    auth: HttpAuth | None = None
+    maxBodySize: ByteSize = Field(DEFAULT_MAX_BODY, description="Larger bodies get 413.")
     schema_: JsonObject | None = Field(
         None, alias="schema", description="JSON Schema the payload must satisfy (400 otherwise)."
     )
@@ -144,6 +146,8 @@ class McpTrigger(Strict):
     description: str = ""
     inputSchema: JsonObject = Field(default_factory=lambda: {"type": "object"})
     path: str = Field("/mcp", pattern=r"^/")
+    auth: HttpAuth | None = None
+    maxBodySize: ByteSize = Field(DEFAULT_MAX_BODY, description="Larger bodies get 413.")
 
 
 class ManualTrigger(Strict):

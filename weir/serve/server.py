@@ -1,10 +1,11 @@
 """`weir serve`: one flow behind its trigger, with health, readiness, metrics, hot reload and a
 graceful shutdown.
 
-Lifecycle: load the flow (an invalid file exits 2) → open the store → bind the HTTP port →
-start the trigger → ready. ``/readyz`` answers 503 with a ``reason`` while the runner starts,
-stops, waits for its trigger (a broker), or cannot read the secrets the REST trigger's
-credentials need. On SIGTERM or SIGINT: not ready, stop listening and stop the
+Lifecycle: load the flow (an invalid file exits 2) → open the store → build the trigger's
+runtime from the registry (:mod:`weir.triggers`) → bind the HTTP port with the trigger's
+resources mounted → start the trigger → ready. ``/readyz`` answers 503 with a ``reason`` while
+the runner starts, stops, waits for its trigger (a broker), or cannot read the secrets an HTTP
+trigger's credentials need. On SIGTERM or SIGINT: not ready, stop listening and stop the
 trigger taking work, let executions in flight finish within the grace period, write the
 remaining records, exit 0.
 """
@@ -17,7 +18,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
@@ -28,11 +29,11 @@ from weir.flow.load import CompiledFlow
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
 from weir.serve.watch import watch
-from weir.triggers.cron import CronScheduler
-from weir.triggers.rest import RestEndpoint
+from weir.triggers import TRIGGER_KINDS
+from weir.triggers.guards.body import body_timeout_from_environment
+from weir.triggers.kind import TriggerRuntime, TriggerSettings
 
 log = logging.getLogger("weir.serve")
-RESERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 class _HttpLog(logging.LoggerAdapter[logging.Logger]):
@@ -62,15 +63,6 @@ class ServeOptions:
     watch_interval: float = 1.0
 
 
-class Trigger(Protocol):
-    @property
-    def live(self) -> bool: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
 class Runner:
     """Everything `weir serve` runs; ``run()`` returns when the process should exit."""
 
@@ -79,9 +71,7 @@ class Runner:
         self.redactor = redactor
         self.metrics = RunnerMetrics()
         self.service: FlowService | None = None
-        self.trigger: Trigger | None = None
-        self.rest: RestEndpoint | None = None
-        self.mcp: Any = None
+        self.trigger: TriggerRuntime | None = None
         self.ready = False
         self.port: int | None = None
         self._stop = asyncio.Event()
@@ -112,10 +102,9 @@ class Runner:
         service = self.service = FlowService(self.options.file, engine, self.metrics)
         service.reload_hooks.append(self._on_reload)
         try:
-            await self._start_http()
-            self.trigger = self._make_trigger(service.flow)
-            if self.trigger is not None:
-                await self.trigger.start()
+            self.trigger = self._make_trigger(service)
+            await self._start_http(self.trigger)
+            await self.trigger.start()
             self.ready = True
             log.info(
                 "serving flow %s (revision %s, %s trigger) on port %s",
@@ -140,12 +129,21 @@ class Runner:
                 await reporter.aclose()
         return 0
 
-    async def _start_http(self) -> None:
+    def _make_trigger(self, service: FlowService) -> TriggerRuntime:
+        kind = TRIGGER_KINDS[service.flow.flow.spec.trigger.kind]
+        settings = TriggerSettings(
+            grace=self.options.grace, body_timeout=body_timeout_from_environment()
+        )
+        return kind.runtime(service, settings)
+
+    async def _start_http(self, trigger: TriggerRuntime) -> None:
         app = web.Application(client_max_size=1024**3)  # the trigger enforces its own limit
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        for resource in trigger.resources():
+            app.router.register_resource(resource)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._app_runner = web.AppRunner(
             app,
             access_log=None,
@@ -159,36 +157,9 @@ class Runner:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.options.port
 
-    def _make_trigger(self, flow: CompiledFlow) -> Trigger | None:
-        assert self.service is not None
-        trigger = flow.flow.spec.trigger
-        if trigger.rest is not None:
-            self.rest = RestEndpoint(self.service)
-            return None
-        if trigger.cron is not None:
-            return CronScheduler(self.service)
-        if trigger.rabbitmq is not None:
-            return _rabbitmq_consumer(self.service, self.options.grace)
-        if trigger.mcp is not None:
-            from weir.triggers.mcp import McpEndpoint
-
-            self.mcp = McpEndpoint(self.service)
-            return self.mcp
-        return None  # manual: nothing to listen to; executions come from `weir run`
-
     def _on_reload(self, old: CompiledFlow, new: CompiledFlow) -> None:
-        if isinstance(self.trigger, CronScheduler):
-            self.trigger.reschedule()
-        elif old.flow.spec.trigger.rabbitmq != new.flow.spec.trigger.rabbitmq:
-            asyncio.get_running_loop().create_task(self._restart_trigger(new))
-
-    async def _restart_trigger(self, flow: CompiledFlow) -> None:
-        log.info("the rabbitmq trigger changed; restarting the consumer")
         if self.trigger is not None:
-            await self.trigger.stop()
-        self.trigger = self._make_trigger(flow)
-        if self.trigger is not None:
-            await self.trigger.start()
+            self.trigger.reloaded(old, new)
 
     async def _shutdown(self) -> None:
         assert self.service is not None
@@ -212,17 +183,17 @@ class Runner:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        service = self.service
-        live = self.trigger.live if self.trigger is not None else True
+        service, trigger = self.service, self.trigger
+        live = trigger is not None and trigger.live
         reason: str | None = None
-        if not self.ready or service is None:
+        if not self.ready or service is None or trigger is None:
             reason = "starting"
         elif service.stopping:
             reason = "shutting down"
         elif not live:
             reason = f"the {service.flow.flow.spec.trigger.kind} trigger is not live yet"
-        elif self.rest is not None:
-            reason = self.rest.credentials_problem()
+        else:
+            reason = trigger.problem()
         ready = reason is None
         body: dict[str, Any] = {"ready": ready}
         if reason is not None:
@@ -242,61 +213,10 @@ class Runner:
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        if self.rest is not None and self.rest.matches(request):
-            return await self.rest.handle(request)
-        if self.mcp is not None and self.mcp.matches(request):
-            response: web.StreamResponse = await self.mcp.handle(request)
-            return response
+    async def _not_found(self, request: web.Request) -> web.Response:
         return web.json_response(
             {"error": {"status": 404, "message": f"no endpoint at {request.path}"}}, status=404
         )
-
-
-def _rabbitmq_consumer(service: FlowService, grace: float) -> Trigger:
-    from weir.triggers.rabbitmq import RabbitmqConsumer
-
-    trigger = service.flow.flow.spec.trigger.rabbitmq
-    assert trigger is not None
-    queue = trigger.queue
-    url = service.secrets().reveal(trigger.url)
-
-    def count(outcome: str) -> None:
-        service.metrics.trigger(service.name, "rabbitmq", outcome)
-
-    consumer = RabbitmqConsumer(trigger, url, service.execute, count)
-
-    class Graceful:
-        """Connects in the background until the broker answers (not ready meanwhile); the
-        consumer's own stop waits for its executions within the grace period."""
-
-        task: asyncio.Task[None] | None = None
-
-        @property
-        def live(self) -> bool:
-            return consumer.live
-
-        async def start(self) -> None:
-            self.task = asyncio.get_running_loop().create_task(self._connect())
-
-        async def _connect(self) -> None:
-            delay = 1.0
-            while True:
-                try:
-                    await consumer.start()
-                    return
-                except Exception as exc:
-                    log.warning("cannot consume %s yet (%s); retrying in %.0fs", queue, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-
-        async def stop(self) -> None:
-            if self.task is not None and not self.task.done():
-                self.task.cancel()
-                await asyncio.gather(self.task, return_exceptions=True)
-            await consumer.stop(grace)
-
-    return Graceful()
 
 
 def serve(options: ServeOptions) -> int:

@@ -13,14 +13,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from croniter import croniter
 
 from weir.engine.executor import TriggerEvent
 from weir.engine.service import FlowService
+from weir.flow.load import CompiledFlow
 from weir.flow.schedule import next_fire, previous_fire, zone
 from weir.flow.triggers import CronTrigger
+from weir.triggers.kind import TriggerKind, TriggerSettings
+
+if TYPE_CHECKING:
+    from aiohttp import web  # the runner extra; only its types are named here
 
 log = logging.getLogger("weir.trigger.cron")
 
@@ -51,6 +57,15 @@ class CronScheduler:
     def reschedule(self) -> None:
         """The schedule may have changed: compute the next slot again."""
         self._wake.set()
+
+    def reloaded(self, old: CompiledFlow, new: CompiledFlow) -> None:
+        self.reschedule()
+
+    def resources(self) -> Sequence[web.AbstractResource]:
+        return ()
+
+    def problem(self) -> str | None:
+        return None
 
     async def stop(self) -> None:
         """Stop scheduling; runs already started are left to the service's drain."""
@@ -127,3 +142,15 @@ def cron_event(
             "timeZone": trigger.timeZone or "UTC",
         },
     )
+
+
+def _scheduler(service: FlowService, settings: TriggerSettings) -> CronScheduler:
+    return CronScheduler(service)
+
+
+KIND = TriggerKind(
+    name="cron",
+    spec=CronTrigger,
+    runtime=_scheduler,
+    summary="runs the flow on a schedule (a CronJob in a cluster, in-process under weir serve)",
+)

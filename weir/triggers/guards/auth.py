@@ -1,4 +1,5 @@
-"""Credentials for the REST trigger: bearer token, basic, or an HMAC signature of the body.
+"""Credentials for the HTTP triggers (REST, MCP): bearer token, basic, or an HMAC signature of
+the body.
 
 Every comparison is constant-time (``hmac.compare_digest``), and a failure never says which
 part was wrong. Bearer and basic credentials are checked from the headers before the body is
@@ -15,10 +16,10 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
+from collections.abc import Mapping
 
-from aiohttp import web
-
-from weir.flow.triggers import RestAuth
+from weir.flow.triggers import HttpAuth
 from weir.lang.errors import NodeError
 from weir.lang.types import SecretRef
 from weir.secrets.resolve import Secrets
@@ -34,11 +35,11 @@ def unavailable() -> Rejection:
     )
 
 
-def needs_body(auth: RestAuth) -> bool:
+def needs_body(auth: HttpAuth) -> bool:
     return auth.hmac is not None
 
 
-def secret_refs(auth: RestAuth) -> list[SecretRef]:
+def secret_refs(auth: HttpAuth) -> list[SecretRef]:
     values = [
         auth.bearer,
         auth.basic.username if auth.basic else None,
@@ -48,7 +49,9 @@ def secret_refs(auth: RestAuth) -> list[SecretRef]:
     return [value for value in values if isinstance(value, SecretRef)]
 
 
-def credentials_problem(auth: RestAuth | None, secrets: Secrets) -> tuple[str, str] | None:
+def credentials_problem(
+    trigger: str, auth: HttpAuth | None, secrets: Secrets
+) -> tuple[str, str] | None:
     """None when every secret the credentials need can be read; otherwise a reason fit for
     ``/readyz`` (which secret) and the full message for the log (how to provide it)."""
     for ref in secret_refs(auth) if auth is not None else []:
@@ -56,18 +59,46 @@ def credentials_problem(auth: RestAuth | None, secrets: Secrets) -> tuple[str, s
             secrets.reveal(ref)
         except NodeError as exc:
             return (
-                f"the REST trigger's credentials cannot be checked: secret {ref.secret}/{ref.key} "
-                "cannot be read (the runner's log says why)",
+                f"the {trigger} trigger's credentials cannot be checked: secret "
+                f"{ref.secret}/{ref.key} cannot be read (the runner's log says why)",
                 exc.message,
             )
     return None
 
 
-def check_auth(auth: RestAuth | None, request: web.Request, body: bytes, secrets: Secrets) -> None:
+class CredentialsWatch:
+    """Whether a trigger's credentials can be checked now, logging each change once: the full
+    reason when it appears, and its end."""
+
+    def __init__(self, trigger: str, log: logging.Logger) -> None:
+        self.trigger = trigger
+        self.log = log
+        self._detail: str | None = None  # the log message last given for unreadable secrets
+
+    def problem(self, auth: HttpAuth | None, secrets: Secrets) -> str | None:
+        """Why the credentials cannot be checked now (for ``/readyz``), or None."""
+        problem = credentials_problem(self.trigger, auth, secrets)
+        detail = problem[1] if problem else None
+        if detail != self._detail:
+            if problem is not None:
+                self.log.error("not ready: %s: %s", problem[0].split(":")[0], detail)
+            else:
+                self.log.info(
+                    "the %s trigger's credentials can be checked again; ready", self.trigger
+                )
+            self._detail = detail
+        return problem[0] if problem else None
+
+
+def check_auth(
+    auth: HttpAuth | None, headers: Mapping[str, str], body: bytes, secrets: Secrets
+) -> None:
+    """Refuse with 401 (and the scheme's ``WWW-Authenticate``) unless the request carries the
+    credentials; ``headers`` must look names up case-insensitively."""
     if auth is None:
         return
     try:
-        ok, challenge = _check(auth, request, body, secrets)
+        ok, challenge = _check(auth, headers, body, secrets)
     except NodeError:  # unreadable since the endpoint looked: still nothing for the caller
         raise unavailable() from None
     if not ok:
@@ -87,9 +118,9 @@ def _same(given: str | bytes, expected: str | bytes) -> bool:
 
 
 def _check(
-    auth: RestAuth, request: web.Request, body: bytes, secrets: Secrets
+    auth: HttpAuth, headers: Mapping[str, str], body: bytes, secrets: Secrets
 ) -> tuple[bool, str | None]:
-    header = request.headers.get("Authorization", "")
+    header = headers.get("Authorization", "")
     if auth.bearer is not None:
         scheme, _, token = header.partition(" ")
         expected = secrets.reveal(auth.bearer)
@@ -110,7 +141,7 @@ def _check(
         return scheme.lower() == "basic" and same_user and same_password, 'Basic realm="weir"'
     assert auth.hmac is not None
     spec = auth.hmac
-    given = request.headers.get(spec.header, "")
+    given = headers.get(spec.header, "")
     if spec.prefix and not given.startswith(spec.prefix):
         return False, None
     key = secrets.reveal(spec.secret).encode()
