@@ -132,12 +132,8 @@ def _server_answer(exc: Any) -> str:
 
 
 async def send(config: MailSend, ctx: NodeContext) -> dict[str, Any]:
-    import aiosmtplib
-
     smtp = config.smtp
-    host = ctx.text(smtp.host)
-    port = smtp.port or smtp.default_port
-    address = f"{host}:{port}"
+    host, port = ctx.text(smtp.host), smtp.port or smtp.default_port
     sender = ctx.text(config.from_)
     if "@" not in bare(sender):
         raise ConfigError(f"from: {sender!r} is not an e-mail address")
@@ -148,6 +144,29 @@ async def send(config: MailSend, ctx: NodeContext) -> dict[str, Any]:
     if not recipients:
         raise ConfigError("mail send: no recipient after evaluating to, cc and bcc")
     message_id = make_msgid(domain=bare(sender).rpartition("@")[2] or None)
+    headers = _headers(config, ctx, sender, to, cc, message_id)
+    text = ctx.text(config.text) if config.text is not None else None
+    html = ctx.text(config.html) if config.html is not None else None
+    files = _attachments(config, ctx)
+    try:
+        data = await asyncio.to_thread(_build, headers, text, html, files, config.maxAttachmentSize)
+    except (ValueError, TypeError) as exc:  # a header the email package cannot write
+        raise ConfigError(f"cannot build the message: {exc}") from None
+    accepted, rejected = await _deliver(config, ctx, host, port, sender, recipients, data)
+    result: dict[str, Any] = {"messageId": message_id, "accepted": accepted, "size": len(data)}
+    if rejected:
+        result["rejected"] = rejected
+    return result
+
+
+def _headers(
+    config: MailSend,
+    ctx: NodeContext,
+    sender: str,
+    to: list[str],
+    cc: list[str],
+    message_id: str,
+) -> dict[str, str]:
     headers = {"From": sender, "Subject": ctx.text(config.subject)}
     if to:
         headers["To"] = ", ".join(to)
@@ -159,55 +178,39 @@ async def send(config: MailSend, ctx: NodeContext) -> dict[str, Any]:
     headers["Message-ID"] = message_id
     for name, value in config.headers.items():
         headers[name] = ctx.text(value)
-    text = ctx.text(config.text) if config.text is not None else None
-    html = ctx.text(config.html) if config.html is not None else None
-    files = _attachments(config, ctx)
-    try:
-        data = await asyncio.to_thread(_build, headers, text, html, files, config.maxAttachmentSize)
-    except (ValueError, TypeError) as exc:  # a header the email package cannot write
-        raise ConfigError(f"cannot build the message: {exc}") from None
+    return headers
 
+
+async def _deliver(
+    config: MailSend,
+    ctx: NodeContext,
+    host: str,
+    port: int,
+    sender: str,
+    recipients: list[str],
+    data: bytes,
+) -> tuple[list[str], dict[str, str]]:
+    """Connect, log in and hand the message over; the recipients accepted and refused."""
+    import aiosmtplib
+
+    smtp = config.smtp
+    address = f"{host}:{port}"
     username = ctx.reveal(smtp.username) if smtp.username is not None else None
     password = ctx.reveal(smtp.password) if smtp.password is not None else None
-    use_tls = smtp.security == "tls"
     client = aiosmtplib.SMTP(
         hostname=host,
         port=port,
         username=username,
         password=password,
-        use_tls=use_tls,
+        use_tls=smtp.security == "tls",
         start_tls=smtp.security == "starttls",
         tls_context=tls_context(smtp, ctx, address) if smtp.security != "none" else None,
         timeout=smtp.timeout,
     )
-
-    def scrub(text: str) -> str:
-        return text.replace(password, "***") if password else text
-
-    rejected: dict[str, str] = {}
-    accepted: list[str] = []
     try:
         await client.connect()
         try:
-            options = _mail_options(client, sender, recipients)
-            encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
-            await client.mail(bare(sender), options=options, encoding=encoding)
-            for recipient in recipients:
-                try:
-                    await client.rcpt(recipient, encoding=encoding)
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    rejected[recipient] = _server_answer(exc)
-                else:
-                    accepted.append(recipient)
-            if rejected and (not config.allowPartialDelivery or not accepted):
-                await client.rset()
-                refused = "; ".join(f"{r}: {answer}" for r, answer in rejected.items())
-                raise NodeError(
-                    f"{address} refused recipient(s), nothing was sent: {refused}",
-                    type="mail",
-                    details={"rejected": rejected},
-                )
-            await client.data(data)
+            return await _transaction(client, config, address, sender, recipients, data)
         finally:
             if client.is_connected:
                 try:
@@ -216,45 +219,86 @@ async def send(config: MailSend, ctx: NodeContext) -> dict[str, Any]:
                     client.close()
     except NodeError:
         raise
-    except aiosmtplib.SMTPAuthenticationError as exc:
-        raise AuthFailed(
-            f"{address} refused the login of {username!r}: {scrub(_server_answer(exc))}"
-        ) from None
-    except aiosmtplib.SMTPSenderRefused as exc:
+    except (aiosmtplib.SMTPException, OSError) as exc:  # OSError includes ssl's errors
+        raise _failure(exc, address, sender, username, password) from None
+
+
+async def _transaction(
+    client: Any,
+    config: MailSend,
+    address: str,
+    sender: str,
+    recipients: list[str],
+    data: bytes,
+) -> tuple[list[str], dict[str, str]]:
+    """MAIL, one RCPT per recipient, then DATA, unless a refusal means nothing is sent."""
+    import aiosmtplib
+
+    rejected: dict[str, str] = {}
+    accepted: list[str] = []
+    options = _mail_options(client, sender, recipients)
+    encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+    await client.mail(bare(sender), options=options, encoding=encoding)
+    for recipient in recipients:
+        try:
+            await client.rcpt(recipient, encoding=encoding)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            rejected[recipient] = _server_answer(exc)
+        else:
+            accepted.append(recipient)
+    if rejected and (not config.allowPartialDelivery or not accepted):
+        await client.rset()
+        refused = "; ".join(f"{r}: {answer}" for r, answer in rejected.items())
         raise NodeError(
+            f"{address} refused recipient(s), nothing was sent: {refused}",
+            type="mail",
+            details={"rejected": rejected},
+        )
+    await client.data(data)
+    return accepted, rejected
+
+
+def _failure(
+    exc: Exception, address: str, sender: str, username: str | None, password: str | None
+) -> NodeError:
+    """The node error for what aiosmtplib or the socket raised; the password never shows."""
+    import aiosmtplib
+
+    def scrub(text: str) -> str:
+        return text.replace(password, "***") if password else text
+
+    temporary = isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return AuthFailed(
+            f"{address} refused the login of {username!r}: {scrub(_server_answer(exc))}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        return NodeError(
             f"{address} refused the sender {bare(sender)!r}: {_server_answer(exc)}",
             type="mail",
-            retryable=400 <= exc.code < 500,
-        ) from None
-    except aiosmtplib.SMTPDataError as exc:
-        raise NodeError(
+            retryable=temporary,
+        )
+    if isinstance(exc, aiosmtplib.SMTPDataError):
+        return NodeError(
             f"{address} refused the message: {_server_answer(exc)}",
             type="mail",
-            retryable=400 <= exc.code < 500,
-        ) from None
-    except aiosmtplib.SMTPNotSupported as exc:
-        raise ConfigError(f"{address}: {scrub(str(exc))}") from None
-    except ssl_errors() as exc:
-        raise NodeError(f"TLS with {address} failed: {exc}", type="tls") from None
-    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+            retryable=temporary,
+        )
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return ConfigError(f"{address}: {scrub(str(exc))}")
+    if isinstance(exc, ssl_errors()):
+        return NodeError(f"TLS with {address} failed: {exc}", type="tls")
+    # Timeouts are OSErrors too (TimeoutError), so they are reported here.
+    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
         cause = exc.__cause__ if isinstance(exc.__cause__, ssl_errors()) else None
         if cause is not None:
-            raise NodeError(f"TLS with {address} failed: {cause}", type="tls") from None
-        raise ConnectionFailed(f"cannot reach SMTP server {address}: {scrub(str(exc))}") from None
-    except aiosmtplib.SMTPTimeoutError:
-        raise ConnectionFailed(f"SMTP server {address} did not answer in time") from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise NodeError(
-            f"{address} answered {scrub(_server_answer(exc))}",
-            type="mail",
-            retryable=400 <= exc.code < 500,
-        ) from None
-    except aiosmtplib.SMTPException as exc:
-        raise NodeError(f"SMTP with {address} failed: {scrub(str(exc))}", type="mail") from None
-    result: dict[str, Any] = {"messageId": message_id, "accepted": accepted, "size": len(data)}
-    if rejected:
-        result["rejected"] = rejected
-    return result
+            return NodeError(f"TLS with {address} failed: {cause}", type="tls")
+        return ConnectionFailed(f"cannot reach SMTP server {address}: {scrub(str(exc))}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return NodeError(
+            f"{address} answered {scrub(_server_answer(exc))}", type="mail", retryable=temporary
+        )
+    return NodeError(f"SMTP with {address} failed: {scrub(str(exc))}", type="mail")
 
 
 def ssl_errors() -> tuple[type[Exception], ...]:
