@@ -118,12 +118,12 @@ def copy_chunks(
     return size
 
 
-def copy_stream(source: IO[bytes], target: IO[bytes], stop: threading.Event) -> int:
-    return copy_chunks(iter(lambda: source.read(CHUNK), b""), target.write, stop)
-
-
 def chunks_of(stream: IO[bytes]) -> Iterator[bytes]:
     return iter(lambda: stream.read(CHUNK), b"")
+
+
+def copy_stream(source: IO[bytes], target: IO[bytes], stop: threading.Event) -> int:
+    return copy_chunks(chunks_of(source), target.write, stop)
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -239,6 +239,15 @@ class FileSystem(ABC):
     @abstractmethod
     def stat(self, path: str, *, follow: bool = True) -> FileInfo:
         """What ``path`` is; ``follow=False`` describes a symbolic link itself."""
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except OSError as exc:
+            if is_missing(exc):
+                return False
+            raise
+        return True
 
     @abstractmethod
     def open_read(self, path: str) -> AbstractContextManager[Reading]:

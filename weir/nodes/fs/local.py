@@ -35,7 +35,7 @@ from weir.nodes.fs.base import (
     chunks_of,
     modified_at,
 )
-from weir.nodes.fs.base import copy_stream as _copy  # a module global: tests observe the copy
+from weir.nodes.fs.base import copy_stream as _copy  # looked up when called: tests watch it
 from weir.nodes.spool import open_content, open_regular, special_file_error
 
 BASE_DIR_ENV = "WEIR_FILE_BASE_DIR"

@@ -42,16 +42,6 @@ def compiled_regex(value: str | None) -> str | None:
 # -- blocking helpers (in the worker thread) ---------------------------------------------------
 
 
-def exists(fs: FileSystem, path: str) -> bool:
-    try:
-        fs.stat(path)
-    except OSError as exc:
-        if is_missing(exc):
-            return False
-        raise
-    return True
-
-
 def make_dirs(fs: FileSystem, path: str) -> bool:
     """``mkdir -p``: True when at least one directory was created."""
     if not path or path in ("/", "."):
@@ -69,7 +59,7 @@ def make_dirs(fs: FileSystem, path: str) -> bool:
     try:
         fs.mkdir(path)
     except OSError:
-        if not exists(fs, path):  # lost a race with another creator: that is fine
+        if not fs.exists(path):  # lost a race with another creator: that is fine
             raise
         return False
     return True
@@ -226,6 +216,7 @@ class RenameOp(Operation[FileSystem]):
         to = target.path(ctx.text(self.to))
 
         def rename() -> None:
+            target.stat(path, follow=False)  # a missing source: refused before anything is made
             if self.mkdirs:
                 make_dirs(target, posixpath.dirname(to))
             try:

@@ -196,22 +196,13 @@ class S3FileSystem(FileSystem):
 
     def rename(self, path: str, to: str, *, overwrite: bool) -> None:
         """A copy, then the source deleted: S3 has no rename."""
-        if not overwrite:
-            try:
-                self.stat(to)
-            except FileNotFoundError:
-                pass
-            else:
-                raise FileExistsError(errno.EEXIST, "the target exists", to)
+        if not overwrite and self.exists(to):
+            raise FileExistsError(errno.EEXIST, "the target exists", to)
         self.copy(path, to)
         self.delete(path)
 
     def mkdir(self, path: str) -> None:
-        try:
-            self.stat(path)
-        except FileNotFoundError:
-            pass
-        else:
+        if self.exists(path):
             raise FileExistsError(errno.EEXIST, "exists", path)
         self.client.put_object(Bucket=self.bucket, Key=path.rstrip("/") + "/", Body=b"")
 

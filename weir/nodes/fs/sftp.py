@@ -126,7 +126,7 @@ class SftpFileSystem(FileSystem):
         try:
             self.sftp.rename(path, to)
         except OSError as exc:
-            if exc.errno is None and self._exists(path) and self._exists(to):
+            if exc.errno is None and self.exists(path) and self.exists(to):
                 raise FileExistsError(errno.EEXIST, "the target exists", to) from None
             raise
 
@@ -134,16 +134,9 @@ class SftpFileSystem(FileSystem):
         try:
             self.sftp.mkdir(path)
         except OSError as exc:
-            if exc.errno is None and self._exists(path):  # SFTP says only "Failure"
+            if exc.errno is None and self.exists(path):  # SFTP says only "Failure"
                 raise FileExistsError(errno.EEXIST, "exists", path) from None
             raise
-
-    def _exists(self, path: str) -> bool:
-        try:
-            self.sftp.stat(path)
-        except FileNotFoundError:
-            return False
-        return True
 
 
 class _PipelinedReader:

@@ -170,12 +170,10 @@ class SmbFileSystem(FileSystem):
     def rename(self, path: str, to: str, *, overwrite: bool) -> None:
         import smbclient
 
-        if not self._exists(path):
-            raise FileNotFoundError(errno.ENOENT, "no such file", path)
         if overwrite:
             smbclient.replace(self.share.unc(path), self.share.unc(to), **self.share.options)
             return
-        if self._exists(to):  # SMB's rename would refuse too, with a less telling status
+        if self.exists(to):  # SMB's rename would refuse too, with a less telling status
             raise FileExistsError(errno.EEXIST, "the target exists", to)
         smbclient.rename(self.share.unc(path), self.share.unc(to), **self.share.options)
 
@@ -183,12 +181,3 @@ class SmbFileSystem(FileSystem):
         import smbclient
 
         smbclient.mkdir(self.share.unc(path), **self.share.options)
-
-    def _exists(self, path: str) -> bool:
-        try:
-            self.stat(path)
-        except OSError as exc:
-            if is_missing(exc):
-                return False
-            raise
-        return True
