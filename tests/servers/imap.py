@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.servers.ports import free_port, wait_for_port
 from tests.servers.smtp import Certificate, self_signed
-from weir.nodes.mail_imap import mailbox_name
+from weir.nodes.mail_imap_session import mailbox_name
 
 DOVECOT = "dovecot"
 
