@@ -127,7 +127,7 @@ def _plain(setup: dict[str, Any]) -> tuple[float, float, float]:
     sftp = ssh.open_sftp()
     with sftp.open(setup["path"], "rb") as remote:
         # Unbounded: paramiko's bounded prefetch can fall back to one read per round trip
-        # while buffering the rest of the file (see weir/nodes/sftp_ops.py).
+        # while buffering the rest of the file (see weir/nodes/fs/sftp.py).
         remote.prefetch(setup["size"])
         config = TransferConfig(
             multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY
