@@ -4,6 +4,7 @@ plain result (a list for map/filter/sort, an object for group, text for json2csv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -174,72 +175,109 @@ def _object(value: Any, op: str, index: int | None) -> dict[str, Any]:
 
 async def run(config: TransformConfig, ctx: NodeContext) -> Any:
     op = config.operation
-    if op == "set":
-        return ctx.eval(config.set)
-    if config.merge is not None:
-        merged: dict[str, Any] = {}
-        for i, part in enumerate(config.merge):
-            merged.update(_object(ctx.eval(part), op, i))
-        return merged
-    if config.map is not None:
-        return [
-            _per_item(ctx, config.map.to, x, i)
-            for i, x in enumerate(_items(ctx, op, config.map.items))
-        ]
-    if config.filter is not None:
-        where = config.filter.where
-        return [
-            x
-            for i, x in enumerate(_items(ctx, op, config.filter.items))
-            if _boolean(_per_item(ctx, where, x, i), op, i)
-        ]
-    if config.reduce is not None:
-        acc = ctx.eval(config.reduce.initial)
-        for i, x in enumerate(_items(ctx, op, config.reduce.items)):
-            acc = _per_item(ctx, config.reduce.accumulate, x, i, acc=acc)
-        return acc
-    if config.sort is not None:
-        items = _items(ctx, op, config.sort.items)
-        keys = [_per_item(ctx, config.sort.by, x, i) for i, x in enumerate(items)]
-        order = range(len(items))
-        try:
-            ranked = sorted(order, key=lambda i: keys[i], reverse=config.sort.descending)
-        except TypeError:
-            kinds = sorted({type(k).__name__ for k in keys})
-            raise NodeError(
-                f"transform sort: keys of different types cannot be compared ({', '.join(kinds)})",
-                type="expression",
-            ) from None
-        return [items[i] for i in ranked]
-    if config.group is not None:
-        groups: dict[str, list[Any]] = {}
-        for i, x in enumerate(_items(ctx, op, config.group.items)):
-            key = _per_item(ctx, config.group.by, x, i)
-            groups.setdefault(conversions.key_text(key), []).append(x)
-        return groups
-    if config.pick is not None:
-        wanted = config.pick.fields
-        return _each_object(
-            ctx.eval(config.pick.data), op, lambda row: {k: row[k] for k in wanted if k in row}
-        )
-    if config.rename is not None:
-        names = config.rename.fields
-        return _each_object(
-            ctx.eval(config.rename.data),
-            op,
-            lambda row: {names.get(k, k): v for k, v in row.items()},
-        )
-    if config.json2csv is not None:
-        rows = [_object(r, op, i) for i, r in enumerate(_items(ctx, op, config.json2csv.items))]
-        return conversions.to_csv(rows, config.json2csv.columns, config.json2csv.delimiter)
-    if config.csv2json is not None:
-        return conversions.from_csv(
-            _text(ctx, op, config.csv2json.text), config.csv2json.delimiter, config.csv2json.header
-        )
-    if config.xml2json is not None:
-        return conversions.from_xml(_text(ctx, op, config.xml2json.text))
-    assert config.json2xml is not None
-    return conversions.to_xml(ctx.eval(config.json2xml.data), config.json2xml.root)
+    return _PERFORM[op](getattr(config, op), ctx)
+
+
+def _set(value: Expr, ctx: NodeContext) -> Any:
+    return ctx.eval(value)
+
+
+def _merge(parts: list[Expr], ctx: NodeContext) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for i, part in enumerate(parts):
+        merged.update(_object(ctx.eval(part), "merge", i))
+    return merged
+
+
+def _map(spec: MapOp, ctx: NodeContext) -> list[Any]:
+    return [_per_item(ctx, spec.to, x, i) for i, x in enumerate(_items(ctx, "map", spec.items))]
+
+
+def _filter(spec: FilterOp, ctx: NodeContext) -> list[Any]:
+    return [
+        x
+        for i, x in enumerate(_items(ctx, "filter", spec.items))
+        if _boolean(_per_item(ctx, spec.where, x, i), "filter", i)
+    ]
+
+
+def _reduce(spec: ReduceOp, ctx: NodeContext) -> Any:
+    acc = ctx.eval(spec.initial)
+    for i, x in enumerate(_items(ctx, "reduce", spec.items)):
+        acc = _per_item(ctx, spec.accumulate, x, i, acc=acc)
+    return acc
+
+
+def _sort(spec: SortOp, ctx: NodeContext) -> list[Any]:
+    items = _items(ctx, "sort", spec.items)
+    keys = [_per_item(ctx, spec.by, x, i) for i, x in enumerate(items)]
+    order = range(len(items))
+    try:
+        ranked = sorted(order, key=lambda i: keys[i], reverse=spec.descending)
+    except TypeError:
+        kinds = sorted({type(k).__name__ for k in keys})
+        raise NodeError(
+            f"transform sort: keys of different types cannot be compared ({', '.join(kinds)})",
+            type="expression",
+        ) from None
+    return [items[i] for i in ranked]
+
+
+def _group(spec: GroupOp, ctx: NodeContext) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = {}
+    for i, x in enumerate(_items(ctx, "group", spec.items)):
+        key = _per_item(ctx, spec.by, x, i)
+        groups.setdefault(conversions.key_text(key), []).append(x)
+    return groups
+
+
+def _pick(spec: PickOp, ctx: NodeContext) -> Any:
+    wanted = spec.fields
+    return _each_object(
+        ctx.eval(spec.data), "pick", lambda row: {k: row[k] for k in wanted if k in row}
+    )
+
+
+def _rename(spec: RenameOp, ctx: NodeContext) -> Any:
+    names = spec.fields
+    return _each_object(
+        ctx.eval(spec.data), "rename", lambda row: {names.get(k, k): v for k, v in row.items()}
+    )
+
+
+def _json2csv(spec: Json2CsvOp, ctx: NodeContext) -> str:
+    rows = [_object(r, "json2csv", i) for i, r in enumerate(_items(ctx, "json2csv", spec.items))]
+    return conversions.to_csv(rows, spec.columns, spec.delimiter)
+
+
+def _csv2json(spec: Csv2JsonOp, ctx: NodeContext) -> Any:
+    return conversions.from_csv(_text(ctx, "csv2json", spec.text), spec.delimiter, spec.header)
+
+
+def _xml2json(spec: Xml2JsonOp, ctx: NodeContext) -> Any:
+    return conversions.from_xml(_text(ctx, "xml2json", spec.text))
+
+
+def _json2xml(spec: Json2XmlOp, ctx: NodeContext) -> str:
+    return conversions.to_xml(ctx.eval(spec.data), spec.root)
+
+
+_PERFORM: dict[str, Callable[[Any, NodeContext], Any]] = {
+    "set": _set,
+    "merge": _merge,
+    "map": _map,
+    "filter": _filter,
+    "reduce": _reduce,
+    "sort": _sort,
+    "group": _group,
+    "pick": _pick,
+    "rename": _rename,
+    "json2csv": _json2csv,
+    "csv2json": _csv2json,
+    "xml2json": _xml2json,
+    "json2xml": _json2xml,
+}
+"""Each operation (one per name in OPERATIONS) and what it does with its spec."""
 
 
 def _text(ctx: NodeContext, op: str, expr: Expr) -> str:
