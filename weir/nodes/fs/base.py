@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import errno
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -62,6 +63,13 @@ class FileInfo:
             "modified": self.modified.isoformat() if self.modified else None,
             "isDir": self.is_dir,
         }
+
+
+def digest(*parts: object) -> str:
+    """A digest of a connection's credentials: it keeps connections with other credentials
+    apart in the runner's resources without keeping the secrets themselves in the key."""
+    material = "\0".join(str(part) for part in parts)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def modified_at(seconds: float | None) -> dt.datetime | None:

@@ -7,13 +7,12 @@ thread, because loading botocore's service model takes a noticeable moment.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NotFound
-from weir.nodes.fs.base import common_error
+from weir.nodes.fs.base import common_error, digest
 
 NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound", "404"}
 AUTH = {
@@ -47,18 +46,10 @@ class S3Settings:
     timeout: float
 
     def pool_key(self) -> tuple[str, str | None, str | None, bool, str]:
-        # Credentials only as a digest: keys apart without keeping secrets in the key.
-        material = "\0".join(
-            str(part)
-            for part in (
-                self.access_key_id,
-                self.secret_access_key,
-                self.session_token,
-                self.timeout,
-            )
+        secrets = digest(
+            self.access_key_id, self.secret_access_key, self.session_token, self.timeout
         )
-        digest = hashlib.sha256(material.encode("utf-8")).hexdigest()
-        return ("s3", self.endpoint_url, self.region, self.path_style, digest)
+        return ("s3", self.endpoint_url, self.region, self.path_style, secrets)
 
 
 class S3Handle:

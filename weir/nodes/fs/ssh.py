@@ -8,7 +8,6 @@ user and credentials; its SFTP channels are reused and at most ``MAX_CHANNELS`` 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import socket
 import threading
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError
-from weir.nodes.fs.base import common_error
+from weir.nodes.fs.base import common_error, digest
 
 MAX_CHANNELS = 8
 
@@ -41,21 +40,15 @@ class SshSettings:
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
     def pool_key(self) -> tuple[str, str, int, str, str]:
-        # The digest keeps connections with other credentials or host keys apart without
-        # keeping the secrets themselves in the key.
-        material = "\0".join(
-            str(part)
-            for part in (
-                self.password,
-                self.private_key,
-                self.passphrase,
-                self.known_hosts,
-                self.insecure,
-                self.timeout,
-            )
+        secrets = digest(
+            self.password,
+            self.private_key,
+            self.passphrase,
+            self.known_hosts,  # another host key: another connection
+            self.insecure,
+            self.timeout,
         )
-        digest = hashlib.sha256(material.encode("utf-8")).hexdigest()
-        return ("sftp", self.host, self.port, self.username, digest)
+        return ("sftp", self.host, self.port, self.username, secrets)
 
 
 class UnknownHostKey(Exception):
