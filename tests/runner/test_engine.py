@@ -240,6 +240,40 @@ def test_exponential_backoff_grows_to_the_max_delay_and_jitter_stays_in_bounds()
     assert fixed.delay_before_next(2, error) == 2
 
 
+def test_a_servers_wait_is_honoured_up_to_the_max_delay() -> None:
+    decider = RetryDecider(RetryPolicy(maxAttempts=3, initialDelay=1, maxDelay=10, jitter=True))
+    # Longer than the policy's own delay: the server's wait.
+    assert decider.delay_before_next(1, NodeError("busy", retryable=True, retry_after=8)) == 8
+    # Shorter: the policy's delay, which is already at least that long.
+    short = decider.delay_before_next(1, NodeError("busy", retryable=True, retry_after=0))
+    assert short is not None and 0.8 <= short <= 1.2
+    exactly = NodeError("busy", retryable=True, retry_after=10)
+    assert decider.delay_before_next(1, exactly) == 10 and exactly.message == "busy"
+
+
+def test_a_servers_wait_longer_than_the_max_delay_is_not_retried_and_says_so() -> None:
+    decider = RetryDecider(RetryPolicy(maxAttempts=3, maxDelay=10))
+    error = NodeError("busy", retryable=True, retry_after=30)
+    assert decider.delay_before_next(1, error) is None
+    assert (
+        str(error)
+        == error.message
+        == (
+            "busy (the server asked to wait 30s before trying again, longer than retry.maxDelay "
+            "10s: not retried)"
+        )
+    )
+    assert error.to_dict()["retryAfter"] == 30
+
+
+def test_a_servers_wait_neither_makes_an_error_retryable_nor_adds_attempts() -> None:
+    decider = RetryDecider(RetryPolicy(maxAttempts=3))
+    assert decider.delay_before_next(1, NodeError("no", retry_after=1)) is None
+    last = NodeError("busy", retryable=True, retry_after=1)
+    assert decider.delay_before_next(3, last) is None and last.message == "busy"
+    assert RetryDecider(None).delay_before_next(1, last) is None
+
+
 async def test_a_node_timeout_is_a_retryable_timeout_error() -> None:
     compiled = flow(f"""\
     - name: slow
@@ -301,6 +335,11 @@ async def test_cancelling_an_execution_records_it_as_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert finished[0].status == "cancelled"
+    assert finished[0].error == {
+        "type": "cancelled",
+        "message": "execution was cancelled",
+        "retryable": False,
+    }
 
 
 async def test_for_each_runs_per_item_with_bounded_concurrency_and_keeps_order() -> None:
@@ -312,6 +351,21 @@ async def test_for_each_runs_per_item_with_bounded_concurrency_and_keeps_order()
     result = await execute(compiled, [1, 2, 3, 4])
     assert result.result == [10, 21, 32, 43]
     assert len(result.nodes[0].attempts) == 4
+
+
+async def test_a_failing_item_names_itself_in_the_nodes_error_not_in_its_attempt() -> None:
+    compiled = flow(f"""\
+    - name: each
+      forEach: {{items: $.input, concurrency: 1}}
+      extension: {ext("flaky", key="items", failures=2, retryable=False)}
+    """)
+    result = await execute(compiled, ["a", "b"])
+    assert result.error is not None
+    assert result.error["message"] == "item 0: failure 1"
+    assert result.error["index"] == 0 and result.error["attempts"] == 1
+    (record,) = result.nodes
+    assert record.attempts[0]["error"]["message"] == "failure 1"
+    assert all("index" not in a["error"] for a in record.attempts)
 
 
 async def test_for_each_over_a_non_list_is_a_clear_error() -> None:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from weir import __version__
-from weir.engine.executor import ExecutionListener, ExecutionResult
+from weir.engine.events import ExecutionListener, ExecutionResult
 from weir.store.records import ExecutionRecord, NodeRunRecord
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from weir.engine.executor import ExecutionListener, ExecutionResult
+from weir.engine.events import ExecutionListener, ExecutionResult
 from weir.secrets.redact import Redactor
-from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.records import ExecutionRecord, NodeRunRecord, Status
 
 
 class ProgressPrinter(ExecutionListener):
@@ -18,7 +18,7 @@ class ProgressPrinter(ExecutionListener):
         print(f"▶ {record.flow} execution {record.id}", file=self.stream)
 
     def node_finished(self, record: NodeRunRecord) -> None:
-        mark = "✓" if record.status == "succeeded" else "✗"
+        mark = "✓" if record.status == Status.SUCCEEDED else "✗"
         retries = sum(1 for a in record.attempts if a.get("attempt", 1) > 1)  # forEach: per item
         tries = (
             f"  ({retries + 1} attempts)"

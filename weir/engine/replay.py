@@ -11,10 +11,11 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from weir.engine.executor import Replay, TriggerEvent
+from weir.engine.events import Replay, TriggerEvent
+from weir.engine.walk import downstream
 from weir.flow.load import CompiledFlow, walk
 from weir.lang.expressions import Expr
-from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.records import ExecutionRecord, NodeRunRecord, Status
 
 
 class ReplayRefused(ValueError):
@@ -53,10 +54,10 @@ def plan_replay(
         hint = f"; did you mean {close[0]!r}?" if close else f" (nodes: {', '.join(names)})"
         raise ReplayRefused(f"flow {flow.name!r} has no node {start!r}{hint}")
     outputs: dict[str, Any] = {}
-    last_status: dict[str, str] = {}
+    last_status: dict[str, Status] = {}
     for node in nodes:  # in run order: a later run of the same node wins
         last_status[node.node] = node.status
-        if node.status == "succeeded":
+        if node.status == Status.SUCCEEDED:
             outputs[node.node] = node.output
         else:
             outputs.pop(node.node, None)
@@ -75,22 +76,11 @@ def plan_replay(
     return ReplayPlan(event, Replay(of=record.id, start=start, outputs=outputs), warnings)
 
 
-def _downstream(flow: CompiledFlow, start: str) -> set[str]:
-    """``start`` and every node it can lead to: the part a replay runs again."""
-    found, stack = {start}, [start]
-    while stack:
-        for successor in flow.graph.successors[stack.pop()]:
-            if successor not in found:
-                found.add(successor)
-                stack.append(successor)
-    return found
-
-
-def _what_happened(name: str, last_status: dict[str, str]) -> str:
+def _what_happened(name: str, last_status: dict[str, Status]) -> str:
     status = last_status.get(name)
     if status is None:
         return f"{name!r} did not run"
-    if status in ("failed", "cancelled"):
+    if status in (Status.FAILED, Status.CANCELLED):
         return f"{name!r} {status}"
     return f"{name!r} has no output"
 
@@ -100,11 +90,11 @@ def _check_start(
     execution: str,
     start: str,
     outputs: dict[str, Any],
-    last_status: dict[str, str],
+    last_status: dict[str, Status],
 ) -> None:
     """Refuse a start node the recorded state cannot feed: one the execution never reached,
     or one that reads the output of a node that is not replayed and left none."""
-    rerun = _downstream(flow, start)
+    rerun = downstream(flow.graph, start)
     node = flow.graph.nodes[start]
     read = sorted(
         {

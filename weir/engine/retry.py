@@ -1,4 +1,10 @@
-"""Whether and when a failed attempt is tried again, from a node's ``retry`` policy."""
+"""Whether and when a failed attempt is tried again, from a node's ``retry`` policy.
+
+A server's own wait (an HTTP 429 or 503 ``Retry-After``, carried as the error's
+``retry_after``) is honoured: the next attempt waits at least that long. ``maxDelay`` bounds it
+as it bounds every delay: when the server asks for longer, the node is not retried (waiting
+less would only be refused again) and its error says how long the server asked for.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,8 @@ class RetryDecider:
         )
 
     def delay_before_next(self, attempt: int, error: NodeError) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or None when there is none."""
+        """Seconds to wait before attempt ``attempt + 1``, or None when there is none (a
+        server's wait longer than ``maxDelay`` included: the error then says so)."""
         policy = self.policy
         if policy is None or attempt >= policy.maxAttempts or not self.should_retry(error):
             return None
@@ -32,4 +39,14 @@ class RetryDecider:
             delay = policy.initialDelay * policy.multiplier ** (attempt - 1)
         if policy.jitter:
             delay *= random.uniform(1 - JITTER, 1 + JITTER)
-        return min(delay, policy.maxDelay)
+        delay = min(delay, policy.maxDelay)
+        asked = error.retry_after
+        if asked is None:
+            return delay
+        if asked > policy.maxDelay:
+            error.reword(
+                f"{error.message} (the server asked to wait {asked:g}s before trying again, "
+                f"longer than retry.maxDelay {policy.maxDelay:g}s: not retried)"
+            )
+            return None
+        return max(delay, asked)

@@ -7,12 +7,14 @@ when it starts and finishes on it, so in-flight work is never switched mid-way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from weir.engine.executor import Engine, ExecutionResult, TriggerEvent
+from weir.engine.events import ExecutionResult, TriggerEvent
+from weir.engine.executor import Engine
 from weir.engine.metrics import RunnerMetrics
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, load_flow_file
@@ -55,33 +57,32 @@ class FlowService:
         self, event: TriggerEvent, flow: CompiledFlow | None = None
     ) -> ExecutionResult:
         """Run one execution on the current revision (or the one given) and count it in flight."""
-        flow = flow or self.flow
-        self._in_flight += 1
-        self._idle.clear()
-        try:
-            return await self.engine.execute(flow, event)
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+        with self._counted():
+            return await self.engine.execute(flow or self.flow, event)
 
     def start_background(self, event: TriggerEvent, execution_id: str) -> None:
         """Start an execution the caller does not wait for (an async REST call)."""
 
         async def run() -> ExecutionResult:
             flow = self.flow
-            self._in_flight += 1
-            self._idle.clear()
-            try:
+            with self._counted():
                 return await self.engine.execute(flow, event, execution_id=execution_id)
-            finally:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.set()
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Counts an execution in flight while it runs; draining waits for none to be."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     async def reload(self) -> bool:
         """Load the file again; a valid revision replaces the current one, an invalid one is

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from weir.lang.expressions import Expr, ExpressionError, to_text
+from weir.lang.expressions import Expr, to_text
 from weir.lang.types import SecretRef
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
@@ -46,7 +46,6 @@ class NodeContext:
         resources: Resources,
         spool: Spool | None = None,
         attempt: int = 1,
-        log: logging.LoggerAdapter[logging.Logger] | None = None,
     ) -> None:
         self.node = node
         self.flow_name = flow_name
@@ -57,7 +56,7 @@ class NodeContext:
         self.spool = spool or Spool()
         self.attempt = attempt
         self.input: dict[str, Any] = {}
-        self.log = log or logging.LoggerAdapter(
+        self.log = logging.LoggerAdapter(
             NODE_LOGGER,
             {"flow": flow_name, "execution": execution_id, "node": node},
         )
@@ -74,6 +73,3 @@ class NodeContext:
 
     def reveal(self, value: str | SecretRef) -> str:
         return self.secrets.reveal(value)
-
-
-__all__ = ["ExpressionError", "NodeContext"]

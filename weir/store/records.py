@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-Status = str  # "running" | "succeeded" | "failed" | "cancelled"
+
+class Status(StrEnum):
+    """How an execution stands, or how a node run ended (a node run only succeeds or fails).
+
+    The values are the text records store; a ``StrEnum`` equals and serialises as that text.
+    """
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 def iso_time(epoch: float) -> str:
@@ -41,6 +52,9 @@ class ExecutionRecord:
     result: Any = None
     replay_of: str | None = None
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # read back from a store as text
+
     @property
     def duration_ms(self) -> float | None:
         if self.finished_at is None:
@@ -48,8 +62,14 @@ class ExecutionRecord:
         return (self.finished_at - self.started_at) * 1000
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
+    """One try of a node (of one item, under forEach), kept typed while the node runs.
+
+    ``error`` is the error as it stood when the attempt ended: what the engine adds to the
+    node's error afterwards (the attempt count, the item) belongs to the node run, not to it.
+    """
+
     number: int
     started_at: float
     finished_at: float
@@ -58,6 +78,7 @@ class Attempt:
     def to_dict(self) -> dict[str, Any]:
         return {
             "attempt": self.number,
+            "startedAt": iso_time(self.started_at),
             "durationMs": round((self.finished_at - self.started_at) * 1000, 3),
             "error": self.error,
         }
@@ -76,6 +97,9 @@ class NodeRunRecord:
     input: Any = None
     output: Any = None
     error: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # read back from a store as text
 
     @property
     def duration_ms(self) -> float:

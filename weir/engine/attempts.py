@@ -1,0 +1,104 @@
+"""One node's attempts: each bounded by the node's ``timeout``, failures tried again as its
+``retry`` policy says, every attempt recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from weir.engine.failures import as_node_error
+from weir.engine.retry import RetryDecider
+from weir.flow.model import NodeBase
+from weir.nodes import NODE_KINDS
+from weir.nodes.context import NodeContext
+from weir.nodes.kind import NodeKind
+from weir.nodes.resources import Resources
+from weir.nodes.spool import Spool
+from weir.secrets.redact import Redactor
+from weir.secrets.resolve import Secrets
+from weir.store.records import Attempt
+
+
+class NodeAttempts:
+    """Runs nodes' attempts for one execution, with that execution's secrets, shared clients
+    and spool."""
+
+    def __init__(
+        self,
+        *,
+        flow_name: str,
+        execution_id: str,
+        secrets: Secrets,
+        resources: Resources,
+        spool: Spool,
+        redactor: Redactor,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self.flow_name = flow_name
+        self.execution_id = execution_id
+        self.secrets = secrets
+        self.resources = resources
+        self.spool = spool
+        self.redactor = redactor
+        self.log = log
+
+    async def run(
+        self,
+        node: NodeBase,
+        scope: Mapping[str, Any],
+        attempts: list[Attempt],
+        inputs: list[dict[str, Any]],
+    ) -> Any:
+        """The node's output; its error (a ``NodeError``) once no attempt is left. Every
+        attempt goes to ``attempts``, the last attempt's evaluated input to ``inputs``."""
+        kind = NODE_KINDS[node.kind]
+        decider = RetryDecider(node.retry)
+        number = 0
+        while True:
+            number += 1
+            ctx = self._context(node, scope, number)
+            started = time.time()
+            try:
+                output = await _attempt(kind, node, ctx)
+            except Exception as exc:  # every failure becomes a NodeError with retryability
+                error = as_node_error(exc, node)
+                attempts.append(Attempt(number, started, time.time(), error.to_dict()))
+                delay = decider.delay_before_next(number, error)
+                if delay is None:
+                    inputs.append(ctx.input)
+                    error.details.setdefault("attempts", number)
+                    raise error from None
+                self.log.info(
+                    "node %s attempt %d failed (%s); retrying in %.2fs",
+                    node.name,
+                    number,
+                    self.redactor.text(error.message),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            attempts.append(Attempt(number, started, time.time()))
+            inputs.append(ctx.input)
+            return output
+
+    def _context(self, node: NodeBase, scope: Mapping[str, Any], attempt: int) -> NodeContext:
+        return NodeContext(
+            node=node.name,
+            flow_name=self.flow_name,
+            execution_id=self.execution_id,
+            scope=scope,
+            secrets=self.secrets,
+            resources=self.resources,
+            spool=self.spool,
+            attempt=attempt,
+        )
+
+
+async def _attempt(kind: NodeKind, node: NodeBase, ctx: NodeContext) -> Any:
+    if node.timeout is None:
+        return await kind.run(node.config, ctx)
+    async with asyncio.timeout(node.timeout):
+        return await kind.run(node.config, ctx)

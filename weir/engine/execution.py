@@ -1,0 +1,247 @@
+"""One execution: the graph walked for one trigger event, every node run recorded, the
+execution's own record written when it starts and when it ends.
+
+A failure without ``onError`` fails the execution and cancels the branches still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from weir.engine.attempts import NodeAttempts
+from weir.engine.events import ExecutionResult, Replay, TriggerEvent
+from weir.engine.failures import ExecutionFailed, error_record
+from weir.engine.foreach import run_for_each
+from weir.engine.walk import GraphWalk, success_targets
+from weir.flow.load import CompiledFlow
+from weir.flow.model import NodeBase
+from weir.lang.errors import NodeError, NodeTimeout
+from weir.lang.expressions import ExpressionError
+from weir.lang.types import SecretRef
+from weir.nodes.spool import Spool
+from weir.secrets.resolve import Secrets
+from weir.store.records import Attempt, ExecutionRecord, NodeRunRecord, Status
+
+if TYPE_CHECKING:
+    from weir.engine.executor import Engine
+
+log = logging.getLogger("weir.engine")
+
+
+@dataclass(slots=True)
+class _Outcome:
+    output: Any = None
+    error: NodeError | None = None
+
+
+class Execution:
+    def __init__(
+        self,
+        engine: Engine,
+        compiled: CompiledFlow,
+        event: TriggerEvent,
+        id: str,
+        replay: Replay | None,
+    ) -> None:
+        self.engine = engine
+        self.compiled = compiled
+        self.graph = compiled.graph
+        self.id = id
+        self.event = event
+        self.replay_of = replay.of if replay else None
+        self.start = (replay.start if replay else None) or self.graph.start
+        self.outputs: dict[str, Any] = dict(replay.outputs) if replay and replay.start else {}
+        self.scope: dict[str, Any] = {
+            "input": event.payload,
+            "trigger": {"kind": event.kind, **event.meta},
+            "nodes": self.outputs,
+            "flow": {"name": compiled.name, "revision": compiled.revision},
+            "execution": {"id": id},
+        }
+        self.walk = GraphWalk(self.graph)
+        self.last_output: Any = None
+        self.records: list[NodeRunRecord] = []
+        engine.redactor.learn(compiled.revision, _secret_refs(compiled), engine.secrets)
+        self.spool = Spool(prefix=f"weir-{id[-8:]}-")
+        self.attempts = NodeAttempts(
+            flow_name=compiled.name,
+            execution_id=id,
+            secrets=Secrets(engine.secrets, engine.redactor, set(compiled.secret_names)),
+            resources=engine.resources,
+            spool=self.spool,
+            redactor=engine.redactor,
+            log=logging.LoggerAdapter(log, {"flow": compiled.name, "execution": id}),
+        )
+
+    async def run(self) -> ExecutionResult:
+        record = ExecutionRecord(
+            id=self.id,
+            flow=self.compiled.name,
+            revision=self.compiled.revision,
+            trigger_kind=self.event.kind,
+            trigger=self._redact({"payload": self.event.payload, **self.event.meta}),
+            status=Status.RUNNING,
+            started_at=time.time(),
+            replay_of=self.replay_of,
+        )
+        self._emit_execution(record)
+        status, result, failure = Status.SUCCEEDED, None, None
+        try:
+            timeout = self.compiled.flow.spec.timeout
+            async with asyncio.timeout(timeout):
+                await self._run_graph()
+            result = self._result()
+        except ExecutionFailed as failed:
+            status, failure = Status.FAILED, failed
+        except TimeoutError:
+            status = Status.FAILED
+            failure = ExecutionFailed(NodeTimeout(f"flow timed out after {timeout:g}s"))
+        except asyncio.CancelledError:
+            status = Status.CANCELLED
+            failure = ExecutionFailed(NodeError("execution was cancelled", type="cancelled"))
+            raise
+        finally:
+            self.spool.cleanup()
+            outcome = self._finish(record, status, result, failure)
+        return outcome
+
+    def _finish(
+        self,
+        record: ExecutionRecord,
+        status: Status,
+        result: Any,
+        failure: ExecutionFailed | None,
+    ) -> ExecutionResult:
+        record.status, record.finished_at = status, time.time()
+        record.error = self._redact(failure.to_record()) if failure else None
+        record.result = self._redact(result)
+        self._emit_execution(record)
+        outcome = ExecutionResult(
+            self.id,
+            self.compiled.name,
+            status,
+            record.result,
+            record.error,
+            record.started_at,
+            record.finished_at,
+            self.records,
+        )
+        for listener in self.engine.listeners:
+            listener.execution_finished(outcome)
+        return outcome
+
+    def _result(self) -> Any:
+        expr = self.compiled.flow.spec.result
+        if expr is None:
+            return self.last_output
+        try:
+            return expr.evaluate(self.scope)
+        except ExpressionError as exc:
+            raise ExecutionFailed(NodeError(f"spec.result: {exc}", type="expression")) from None
+
+    async def _run_graph(self) -> None:
+        ready = self.walk.begin(self.start, self.outputs)
+        running: dict[asyncio.Task[_Outcome], NodeBase] = {}
+        try:
+            while ready or running:
+                if len(ready) == 1 and not running:
+                    # The common linear case: no task needed.
+                    node = self.graph.nodes[ready.pop()]
+                    self._settle(node, await self._run_node(node), ready)
+                    continue
+                while ready:
+                    node = self.graph.nodes[ready.pop()]
+                    running[asyncio.create_task(self._run_node(node))] = node
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    self._settle(running.pop(task), task.result(), ready)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    def _settle(self, node: NodeBase, outcome: _Outcome, ready: list[str]) -> None:
+        """Take the node's transitions and wake the successors whose joins are complete."""
+        taken: list[str]
+        if outcome.error is None:
+            self.outputs[node.name] = outcome.output
+            self.last_output = outcome.output
+            try:
+                taken = success_targets(node, outcome.output, self.scope)
+            except NodeError as exc:
+                outcome.error = exc
+        if outcome.error is not None:
+            if not node.onError:
+                raise ExecutionFailed(outcome.error, node)
+            self.scope["error"] = self._redact(error_record(outcome.error, node))
+            taken = node.onError
+        self.walk.finished(node.name, taken, ready)
+
+    async def _run_node(self, node: NodeBase) -> _Outcome:
+        started = time.time()
+        attempts: list[Attempt] = []
+        inputs: list[dict[str, Any]] = []
+        outcome = _Outcome()
+        try:
+            if node.forEach is None:
+                outcome.output = await self.attempts.run(node, self.scope, attempts, inputs)
+            else:
+                outcome.output = await run_for_each(
+                    node,
+                    self.scope,
+                    lambda scope: self.attempts.run(node, scope, attempts, inputs),
+                )
+        except NodeError as exc:
+            outcome.error = exc
+        self._record_node(node, started, attempts, inputs, outcome)
+        return outcome
+
+    def _record_node(
+        self,
+        node: NodeBase,
+        started: float,
+        attempts: list[Attempt],
+        inputs: list[dict[str, Any]],
+        outcome: _Outcome,
+    ) -> None:
+        record = NodeRunRecord(
+            execution_id=self.id,
+            seq=len(self.records) + 1,
+            node=node.name,
+            kind=node.kind,
+            status=Status.FAILED if outcome.error else Status.SUCCEEDED,
+            started_at=started,
+            finished_at=time.time(),
+            # Attempt errors can quote secret values.
+            attempts=self._redact([attempt.to_dict() for attempt in attempts]),
+            input=self._redact(inputs[0] if len(inputs) == 1 else inputs),
+            output=self._redact(outcome.output),
+            error=self._redact(outcome.error.to_dict()) if outcome.error else None,
+        )
+        self.records.append(record)
+        if self.engine.store is not None:
+            self.engine.store.record_node(record)
+        for listener in self.engine.listeners:
+            listener.node_finished(record)
+
+    def _emit_execution(self, record: ExecutionRecord) -> None:
+        if self.engine.store is not None:
+            self.engine.store.record_execution(record)
+        if record.status == Status.RUNNING:
+            for listener in self.engine.listeners:
+                listener.execution_started(record)
+
+    def _redact(self, value: Any) -> Any:
+        return self.engine.redactor(value)
+
+
+def _secret_refs(compiled: CompiledFlow) -> Iterator[SecretRef]:
+    # Walked only if the redactor has not learned this revision yet: walking every node of
+    # the flow for each execution cost more than running a short node.
+    yield from compiled.secret_refs()
