@@ -4,7 +4,8 @@ One ``httpx.AsyncClient`` per TLS setting is shared by every execution of the ru
 connections are kept alive and reused. 5xx, 429 and 408 answers are retryable, other 4xx are
 not; refused or reset connections are retryable ``connection`` errors, and a request that
 takes longer than ``timeout`` (connecting, sending, waiting and reading the whole answer,
-redirects included) is a retryable ``timeout``. Every connection is checked against the
+redirects included) is a retryable ``timeout``. A 429 or 503 with a ``Retry-After`` header
+carries the wait it asks for as the error's ``retry_after``. Every connection is checked against the
 runner's egress policy first (``http_egress``): a refused one is an ``egress`` error.
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
+import email.utils
 import json
 import os
+import time
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -31,6 +35,8 @@ from weir.nodes.spool import is_file_ref, open_content
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 RETRYABLE_STATUS = {408, 429}
+RETRY_AFTER_STATUS = {429, 503}
+"""Answers whose ``Retry-After`` says when to try again (the retry policy waits that long)."""
 PREVIEW = 500
 
 
@@ -168,37 +174,61 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
     headers = {k: _text(v) for k, v in _mapping(ctx.eval(config.headers), "headers").items()}
     pairs = _query(_mapping(ctx.eval(config.query), "query"))
     target = _with_query(url, pairs)
-    request: dict[str, Any] = {"headers": headers}
-    if config.json_ is not None:
-        request["content"] = json.dumps(ctx.eval(config.json_), default=json_default).encode()
-        headers.setdefault("Content-Type", "application/json")
-    elif config.form is not None:
-        form = _mapping(ctx.eval(config.form), "form")
-        request["data"] = {
-            k: [_text(i) for i in v] if isinstance(v, list) else _text(v) for k, v in form.items()
-        }
-    elif config.body is not None:
-        body = ctx.eval(config.body)
-        if is_file_ref(body):
-            request["content"] = _stream(body)
-            headers.setdefault(
-                "Content-Type",
-                config.contentType or body.get("contentType") or "application/octet-stream",
-            )
-        else:
-            request["content"] = body if isinstance(body, bytes) else _text(body).encode()
-            if config.contentType:
-                headers.setdefault("Content-Type", config.contentType)
+    request: dict[str, Any] = {"headers": headers, **_body(config, ctx, headers)}
     if config.auth is not None:
-        if config.auth.bearer is not None:
-            headers["Authorization"] = f"Bearer {ctx.reveal(config.auth.bearer)}"
-        elif config.auth.basic is not None:
-            user = ctx.reveal(config.auth.basic.username)
-            password = ctx.reveal(config.auth.basic.password)
-            # The header httpx builds is a secret of its own: base64 of user:password.
-            ctx.secrets.derived(base64.b64encode(f"{user}:{password}".encode()).decode())
-            request["auth"] = (user, password)
+        request.update(_auth(config.auth, ctx, headers))
     ctx.input = {"method": config.method, "url": url, "query": pairs}
+    response, content = await _send(config, ctx, url, target, request)
+    answer_headers = dict(response.headers)
+    parsed = _parse(content, response.headers.get("content-type", ""), config.responseType, url)
+    if not _accepted(response.status_code, config.expectStatus):
+        raise _answer_error(config, ctx, url, response, content, parsed)
+    return {"status": response.status_code, "headers": answer_headers, "body": parsed}
+
+
+def _body(config: HttpConfig, ctx: NodeContext, headers: dict[str, str]) -> dict[str, Any]:
+    """The request's body arguments; sets the content type in ``headers`` unless given."""
+    if config.json_ is not None:
+        headers.setdefault("Content-Type", "application/json")
+        return {"content": json.dumps(ctx.eval(config.json_), default=json_default).encode()}
+    if config.form is not None:
+        form = _mapping(ctx.eval(config.form), "form")
+        return {
+            "data": {
+                k: [_text(i) for i in v] if isinstance(v, list) else _text(v)
+                for k, v in form.items()
+            }
+        }
+    if config.body is None:
+        return {}
+    body = ctx.eval(config.body)
+    if is_file_ref(body):
+        headers.setdefault(
+            "Content-Type",
+            config.contentType or body.get("contentType") or "application/octet-stream",
+        )
+        return {"content": _stream(body)}
+    if config.contentType:
+        headers.setdefault("Content-Type", config.contentType)
+    return {"content": body if isinstance(body, bytes) else _text(body).encode()}
+
+
+def _auth(auth: HttpAuth, ctx: NodeContext, headers: dict[str, str]) -> dict[str, Any]:
+    """Bearer auth goes into ``headers``; basic auth is an argument httpx encodes."""
+    if auth.bearer is not None:
+        headers["Authorization"] = f"Bearer {ctx.reveal(auth.bearer)}"
+        return {}
+    assert auth.basic is not None
+    user = ctx.reveal(auth.basic.username)
+    password = ctx.reveal(auth.basic.password)
+    # The header httpx builds is a secret of its own: base64 of user:password.
+    ctx.secrets.derived(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return {"auth": (user, password)}
+
+
+async def _send(
+    config: HttpConfig, ctx: NodeContext, url: str, target: httpx.URL, request: dict[str, Any]
+) -> tuple[httpx.Response, bytes]:
     client = _client(ctx, config.verifyTls)
     try:
         # httpx's timeout bounds each connect, read and write; the whole request is bounded here.
@@ -212,7 +242,7 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
                 **request,
             ) as response,
         ):
-            content = await _read(response, config.maxResponseSize)
+            return response, await _read(response, config.maxResponseSize)
     except (httpx.TimeoutException, TimeoutError):
         raise NodeTimeout(f"{config.method} {url} timed out after {config.timeout:g}s") from None
     except EgressDenied as exc:
@@ -226,20 +256,48 @@ async def run(config: HttpConfig, ctx: NodeContext) -> dict[str, Any]:
         raise ConnectionFailed(f"{config.method} {url}: {_reason(exc)}") from None
     except httpx.HTTPError as exc:
         raise NodeError(f"{config.method} {url}: {_reason(exc)}", type="http") from None
-    answer_headers = dict(response.headers)
-    parsed = _parse(content, response.headers.get("content-type", ""), config.responseType, url)
-    if not _accepted(response.status_code, config.expectStatus):
-        status = response.status_code
-        retryable = status >= 500 or status in RETRYABLE_STATUS
-        # Redact before cutting: a secret cut in two would keep its first half.
-        preview = ctx.secrets.redact(content.decode("utf-8", "replace"))[:PREVIEW]
-        raise NodeError(
-            f"{config.method} {url} answered {status} {response.reason_phrase}: {preview}",
-            type="http",
-            retryable=retryable,
-            details={"status": status, "body": parsed if len(content) <= PREVIEW else preview},
-        )
-    return {"status": response.status_code, "headers": answer_headers, "body": parsed}
+
+
+def _answer_error(
+    config: HttpConfig,
+    ctx: NodeContext,
+    url: str,
+    response: httpx.Response,
+    content: bytes,
+    parsed: Any,
+) -> NodeError:
+    status = response.status_code
+    # Redact before cutting: a secret cut in two would keep its first half.
+    preview = ctx.secrets.redact(content.decode("utf-8", "replace"))[:PREVIEW]
+    return NodeError(
+        f"{config.method} {url} answered {status} {response.reason_phrase}: {preview}",
+        type="http",
+        retryable=status >= 500 or status in RETRYABLE_STATUS,
+        details={"status": status, "body": parsed if len(content) <= PREVIEW else preview},
+        retry_after=(
+            retry_after(response.headers.get("retry-after"), time.time())
+            if status in RETRY_AFTER_STATUS
+            else None
+        ),
+    )
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait (RFC 9110 10.2.3): delta-seconds or an
+    HTTP date, a date already past being 0. None when there is none or it cannot be read: the
+    policy's own delay applies then."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, round(when.timestamp() - now, 3))
 
 
 async def _read(response: httpx.Response, limit: int) -> bytes:

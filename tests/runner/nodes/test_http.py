@@ -4,6 +4,9 @@ connection reuse."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,11 +15,11 @@ from aiohttp import web
 
 from tests.conftest import spool_path
 from tests.runner.serving import free_port
-from weir.engine.executor import Engine, TriggerEvent
+from weir.engine.executor import Engine, ExecutionResult, TriggerEvent
 from weir.flow.load import load_flows_text
 from weir.lang.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.nodes.context import NodeContext
-from weir.nodes.http import HttpConfig, run
+from weir.nodes.http import HttpConfig, retry_after, run
 from weir.nodes.spool import file_ref
 from weir.secrets.resolve import LocalSecretResolver
 
@@ -26,6 +29,7 @@ class Server:
         self.requests: list[dict[str, Any]] = []
         self.peers: set[Any] = set()
         self.flaky = 0
+        self.busy = 0
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -49,7 +53,15 @@ class Server:
             return web.Response(body=b"\x00\x01\x02", content_type="application/octet-stream")
         if path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
-            return web.json_response({"error": f"status {status}"}, status=status)
+            wait = {"Retry-After": request.query["wait"]} if "wait" in request.query else None
+            return web.json_response({"error": f"status {status}"}, status=status, headers=wait)
+        if path.startswith("/busy/"):  # busy the first time, asking to wait; then an answer
+            self.busy += 1
+            if self.busy > 1 and path != "/busy/long":
+                return web.json_response({"attempt": self.busy})
+            return web.Response(
+                status=503 if path == "/busy/date" else 429, headers={"Retry-After": _wait(path)}
+            )
         if path == "/slow":
             await asyncio.sleep(2)
             return web.Response(text="late")
@@ -66,6 +78,12 @@ class Server:
                 return web.Response(status=503, text="warming up")
             return web.json_response({"attempt": self.flaky})
         return web.Response(status=404, text="no such page")
+
+
+def _wait(path: str) -> str:
+    if path == "/busy/date":  # whole seconds: 3 s ahead is 2 s ahead at least
+        return email.utils.formatdate(time.time() + 3, usegmt=True)
+    return "120" if path == "/busy/long" else "1"
 
 
 @pytest.fixture
@@ -218,23 +236,29 @@ async def test_connections_are_reused_across_requests(
     assert len(server.peers) == 1
 
 
-async def test_a_flow_retries_a_503_then_succeeds(server: Server) -> None:
+async def _call_with_retries(server: Server, path: str) -> ExecutionResult:
     (flow,) = load_flows_text(
         f"""
 apiVersion: weir.dev/v1alpha1
 kind: Flow
-metadata: {{name: retrying}}
+metadata: {{name: waiting}}
 spec:
   trigger: {{manual: {{}}}}
   nodes:
     - name: call
-      http: {{url: "{server.url}/flaky"}}
-      retry: {{maxAttempts: 3, backoff: fixed, initialDelay: 10ms, jitter: false}}
+      http: {{url: "{server.url}{path}"}}
+      retry: {{maxAttempts: 3, backoff: fixed, initialDelay: 10ms, maxDelay: 5s, jitter: false}}
 """
     )
     engine = Engine(secrets=LocalSecretResolver(environ={}))
-    result = await engine.execute(flow, TriggerEvent(payload={}))
-    await engine.aclose()
+    try:
+        return await engine.execute(flow, TriggerEvent(payload={}))
+    finally:
+        await engine.aclose()
+
+
+async def test_a_flow_retries_a_503_then_succeeds(server: Server) -> None:
+    result = await _call_with_retries(server, "/flaky")
     assert result.ok and result.result["body"] == {"attempt": 3}
     (record,) = result.nodes
     statuses = [a["error"]["status"] if a["error"] else None for a in record.attempts]
@@ -262,3 +286,70 @@ async def test_an_error_preview_never_keeps_half_a_secret(
         await run(config(url=f"{server.url}/leak", auth=auth), ctx)
     assert secret[:10] not in caught.value.message and "***" in caught.value.message
     assert secret[:10] not in str(caught.value.details)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC).timestamp()
+    assert retry_after("7", now) == 7.0
+    assert retry_after(" 0 ", now) == 0.0
+    assert retry_after("Wed, 01 May 2024 12:00:30 GMT", now) == 30.0
+    assert retry_after("Wed, 01 May 2024 12:00:30 -0000", now) == 30.0
+    assert retry_after("Wed, 01 May 2024 11:00:00 GMT", now) == 0.0  # already past
+    for unreadable in (None, "", "soon", "-5", "1.5", "²", "Wed, 32 May 2024 12:00:30 GMT"):
+        assert retry_after(unreadable, now) is None, unreadable
+
+
+@pytest.mark.parametrize(("status", "wait"), [(429, 5.0), (503, 5.0), (500, None), (408, None)])
+async def test_429_and_503_carry_the_wait_their_retry_after_asks_for(
+    server: Server, make_ctx: Callable[..., NodeContext], status: int, wait: float | None
+) -> None:
+    with pytest.raises(NodeError) as caught:
+        await run(config(url=f"{server.url}/status/{status}?wait=5"), make_ctx())
+    assert caught.value.retry_after == wait and caught.value.retryable
+    recorded = caught.value.to_dict()
+    assert recorded.get("retryAfter") == wait and ("retryAfter" in recorded) is (wait is not None)
+
+
+async def test_a_503_without_retry_after_carries_no_wait(
+    server: Server, make_ctx: Callable[..., NodeContext]
+) -> None:
+    with pytest.raises(NodeError) as caught:
+        await run(config(url=f"{server.url}/status/503"), make_ctx())
+    assert caught.value.retry_after is None and "retryAfter" not in caught.value.to_dict()
+
+
+def _seconds_between_attempts(attempts: list[dict[str, Any]]) -> float:
+    first, second = (dt.datetime.fromisoformat(a["startedAt"]) for a in attempts)
+    return (second - first).total_seconds()
+
+
+async def test_a_429_retry_after_in_seconds_is_waited_for(server: Server) -> None:
+    result = await _call_with_retries(server, "/busy/seconds")
+    assert result.ok and result.result["body"] == {"attempt": 2}
+    (record,) = result.nodes
+    assert record.attempts[0]["error"]["status"] == 429
+    assert record.attempts[0]["error"]["retryAfter"] == 1.0
+    # The policy alone would have waited 10 ms.
+    assert _seconds_between_attempts(record.attempts) >= 1.0
+
+
+async def test_a_503_retry_after_as_an_http_date_is_waited_for(server: Server) -> None:
+    result = await _call_with_retries(server, "/busy/date")
+    assert result.ok
+    (record,) = result.nodes
+    asked = record.attempts[0]["error"]["retryAfter"]
+    assert record.attempts[0]["error"]["status"] == 503 and asked >= 1.0
+    assert _seconds_between_attempts(record.attempts) >= asked
+
+
+async def test_a_retry_after_longer_than_max_delay_fails_without_waiting(server: Server) -> None:
+    result = await _call_with_retries(server, "/busy/long")
+    assert result.status == "failed" and server.busy == 1
+    assert result.error is not None
+    assert result.error["retryAfter"] == 120.0 and result.error["attempts"] == 1
+    assert result.error["message"].endswith(
+        "(the server asked to wait 120s before trying again, longer than retry.maxDelay 5s: "
+        "not retried)"
+    )
+    (record,) = result.nodes
+    assert record.error == {k: v for k, v in result.error.items() if k not in ("node", "kind")}
