@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from weir.lang.errors import ConfigError
-from weir.secrets.keys import (
+from weir.secrets.store import SecretStore, local_resolver
+from weir.secrets.store_keys import (
     KeySource,
     SecretStoreError,
     encode_key,
@@ -22,7 +23,6 @@ from weir.secrets.keys import (
     new_key,
     read_key_file,
 )
-from weir.secrets.store import SecretStore, local_resolver
 
 ROOT = Path(__file__).parents[2]
 BOOT = "import sys, tests.runner.kinds; from weir.cli import main; sys.exit(main())"

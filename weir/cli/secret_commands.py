@@ -60,8 +60,8 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from weir.secrets.keys import KeySource
     from weir.secrets.store import SecretStore, store_path
+    from weir.secrets.store_keys import KeySource
 
     return SecretStore(store_path(args.store_file), KeySource.choose(args.key_file))
 
@@ -70,7 +70,7 @@ def _guarded(run: Any) -> Any:
     """The store's errors as one line on stderr and exit code 1 (bad input is a UsageError)."""
 
     def handler(args: argparse.Namespace) -> int:
-        from weir.secrets.keys import SecretStoreError
+        from weir.secrets.store_keys import SecretStoreError
 
         try:
             code: int = run(args)

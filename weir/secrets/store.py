@@ -1,10 +1,10 @@
 """A local secret store encrypted at rest, for `weir run` and `weir serve` outside a cluster.
 
-One JSON file holds every entry as AES-256-GCM ciphertext (sealed.py). The key id (a hash of
+One JSON file holds every entry as AES-256-GCM ciphertext (store_file.py). The key id (a hash of
 the key, which reveals nothing of it) tells a wrong key apart from a tampered entry.
 
 The 32-byte key comes from ``$WEIR_SECRETS_KEY`` (base64) or a key file (base64, mode 0600;
-a file that group or others may read is refused; keys.py). Names and keys are not secret:
+a file that group or others may read is refused; store_keys.py). Names and keys are not secret:
 `weir secrets list` shows them without the key.
 """
 
@@ -19,7 +19,16 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from weir.lang.errors import ConfigError
-from weir.secrets.keys import (
+from weir.secrets.resolve import LocalSecretResolver, env_var_name
+from weir.secrets.store_file import (
+    FORMAT,
+    empty_store,
+    read_store_file,
+    seal,
+    unseal,
+    write_store_file,
+)
+from weir.secrets.store_keys import (
     KEY_ENV,
     KeySource,
     SecretStoreError,
@@ -28,15 +37,6 @@ from weir.secrets.keys import (
     new_key,
     read_key_file,
     write_key_file,
-)
-from weir.secrets.resolve import LocalSecretResolver, env_var_name
-from weir.secrets.sealed import (
-    FORMAT,
-    empty_store,
-    read_store_file,
-    seal,
-    unseal,
-    write_store_file,
 )
 
 FILE_ENV = "WEIR_SECRETS_FILE"

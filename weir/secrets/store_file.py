@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from weir.secrets.keys import SecretStoreError
+from weir.secrets.store_keys import SecretStoreError
 
 FORMAT = "weir-secrets/1"
 NONCE_BYTES = 12
