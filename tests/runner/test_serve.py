@@ -299,6 +299,20 @@ def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path: Path) -> None:
         _wait_for(lambda: httpx.post(served.url + "/v", json={}).json() == {"v": "two"})
 
 
+def test_a_reload_that_moves_the_endpoint_is_followed(tmp_path: Path) -> None:
+    flow = write_flow(
+        tmp_path / "flow.yaml",
+        "trigger: {rest: {path: /v}}",
+        "- {name: v, transform: {set: {v: one}}}",
+    )
+    with Served(flow, "--no-store") as served:
+        assert httpx.post(served.url + "/v", json={}).json() == {"v": "one"}
+        _atomic_write(flow, flow.read_text().replace("path: /v", "path: /orders/v2"))
+        _wait_for(lambda: httpx.post(served.url + "/orders/v2", json={}).status_code == 200)
+        gone = httpx.post(served.url + "/v", json={})
+        assert gone.status_code == 404 and "no endpoint at /v" in gone.json()["error"]["message"]
+
+
 def test_an_invalid_flow_file_exits_2_naming_the_problem(tmp_path: Path) -> None:
     flow = write_flow(
         tmp_path / "flow.yaml",
