@@ -1,7 +1,8 @@
 """Hostile requests against real `weir serve` processes on loopback: more than a thousand
 malformed requests (deep JSON, XML and SOAP, NaN and Infinity, oversized and truncated bodies,
 bad content types and charsets, broken HTTP framing, bad credentials, a few slow bodies) are
-all refused with a 4xx, none logs a traceback, and the runner's memory stays where it was."""
+all refused with a 4xx, none logs a traceback, and the runner's memory stays where it was. The
+MCP endpoint, behind the same guards, refuses its share the same way."""
 
 from __future__ import annotations
 
@@ -149,9 +150,11 @@ def _soap_kinds(client: httpx.Client, url: str) -> dict[str, Send]:
     }
 
 
-def _slow_bodies(port: int, count: int, statuses: list[int]) -> list[threading.Thread]:
+def _slow_bodies(
+    port: int, count: int, statuses: list[int], path: str = "/in"
+) -> list[threading.Thread]:
     head = (
-        "POST /in HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
         "Content-Length: 1000\r\n\r\n"
     )
@@ -219,3 +222,76 @@ def test_a_thousand_hostile_requests_get_4xx_no_traceback_and_no_memory_growth(
     assert '"level": "error"' not in logs
     # One warning line per refused request (the warm-up's included), nothing more.
     assert logs.count('"level": "warning"') == sent + 3 * len(kinds), logs[-3000:]
+
+
+def _mcp_kinds(client: httpx.Client, url: str, port: int) -> dict[str, Send]:
+    """What the guards in front of the MCP SDK refuse, and what the SDK itself refuses."""
+    auth = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"}
+    json_type = {**auth, "Content-Type": "application/json"}
+
+    def post(body: bytes | Iterator[bytes], headers: dict[str, str]) -> Send:
+        return lambda: client.post(url, content=body, headers=headers).status_code
+
+    head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+    return {
+        "no credentials": post(b"{}", {"Content-Type": "application/json"}),
+        "a wrong token": post(b"{}", {**json_type, "Authorization": "Bearer nope"}),
+        "a huge token": post(b"{}", {**json_type, "Authorization": "Bearer " + "x" * 6_000}),
+        "oversized, declared": post(b"[" + b"1," * 40_000 + b"1]", json_type),
+        "oversized, chunked": post(iter([b"[" + b"1," * 40_000 + b"1]"]), json_type),
+        "not json-rpc": post(b"{not json", json_type),
+        "a body cut short": lambda: _raw(
+            port,
+            (head + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{").encode(),
+            half_close=True,
+        ),
+        "a websocket upgrade": lambda: _raw(
+            port,
+            (
+                f"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            ).encode(),
+        ),
+    }
+
+
+def test_hostile_requests_to_the_mcp_endpoint_get_4xx_and_no_traceback(tmp_path: Path) -> None:
+    flow = write_flow(
+        tmp_path / "mcp.yaml",
+        """
+        trigger:
+          mcp:
+            tool: echo
+            maxBodySize: 64Ki
+            auth: {bearer: {secret: api, key: token}}
+        secrets: [{name: api}]
+        """,
+        "- {name: echo, transform: {set: {got: $.input}}}",
+    )
+    env = {"WEIR_SECRET_API_TOKEN": TOKEN, "WEIR_REST_BODY_TIMEOUT": "2"}
+    with Served(flow, "--no-store", env=env) as served, httpx.Client(timeout=20) as client:
+        kinds = _mcp_kinds(client, served.url + "/mcp", served.port)
+        unexpected: Counter[str] = Counter()
+        for _ in range(10):
+            for name, send in kinds.items():
+                status = send()
+                if status == 0 and name == "a body cut short":
+                    continue  # the client half-closed: the server hangs up
+                if not 400 <= status < 500:
+                    unexpected[f"{name}: {status}"] += 1
+        statuses: list[int] = []
+        slow = _slow_bodies(served.port, 2, statuses, path="/mcp")
+        for thread in slow:
+            thread.join(timeout=20)
+        assert not unexpected, unexpected
+        assert statuses == [408, 408]
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        headers = {
+            "Authorization": f"Bearer {TOKEN}",
+            "Accept": "application/json, text/event-stream",
+        }
+        assert client.post(served.url + "/mcp", json=hello, headers=headers).status_code == 200
+        assert httpx.get(served.url + "/readyz").status_code == 200
+        log = served.output()
+    assert "Traceback" not in log and '"level": "error"' not in log

@@ -117,7 +117,8 @@ class McpEndpoint:
 
     async def _admit(self, scope: Scope, receive: Receive) -> bytes:
         if not self.live:
-            raise Rejection(503, "the runner is shutting down", headers={"Retry-After": "5"})
+            doing = "shutting down" if self._stop.is_set() else "starting"
+            raise Rejection(503, f"the runner is {doing}", headers={"Retry-After": "5"})
         if scope["type"] != "http":
             raise Rejection(400, "MCP's streamable HTTP transport does not use WebSocket")
         headers = request_headers(scope)
