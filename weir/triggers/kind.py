@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 class TriggerSettings:
     """What the runner, not the flow, decides for its trigger."""
 
-    grace: float = 30.0
-    """Seconds executions in flight get to finish once the trigger stops."""
-    body_timeout: float = 30.0
-    """Seconds an HTTP request may take to send its whole body."""
+    grace: float
+    """Seconds executions in flight get to finish once the trigger stops (``--grace``)."""
+    body_timeout: float
+    """Seconds an HTTP request may take to send its whole body (``WEIR_REST_BODY_TIMEOUT``)."""
 
 
 class TriggerRuntime(Protocol):

@@ -90,7 +90,11 @@ class McpEndpoint:
             server, stateless=True, max_request_body_size=sys.maxsize
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
-        await self._ready.wait()
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait((ready, self._task), return_when=asyncio.FIRST_COMPLETED)
+        if self._task.done():  # the manager failed to start: say why rather than wait forever
+            ready.cancel()
+            self._task.result()
 
     async def _run(self) -> None:
         # The manager's task group lives in this task from start to stop.
