@@ -1,4 +1,5 @@
-"""Where executions are recorded: ``open_store(url)`` picks SQLite or PostgreSQL."""
+"""Where executions are recorded: ``open_store(url)`` picks SQLite or PostgreSQL; starting the
+store upgrades its schema (``weir.store.migrations``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from pathlib import Path
 
 from weir.secrets.redact import hide_password
 from weir.store.base import ExecutionStore
+from weir.store.migrations import StoreSchemaError
 from weir.store.sql import AmbiguousId, SqlExecutionStore
 
-__all__ = ["AmbiguousId", "ExecutionStore", "default_store_path", "hide_password", "open_store"]
+__all__ = [
+    "AmbiguousId",
+    "ExecutionStore",
+    "StoreSchemaError",
+    "default_store_path",
+    "hide_password",
+    "open_store",
+]
 
 
 def default_store_path() -> Path:

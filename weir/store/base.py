@@ -11,7 +11,8 @@ class ExecutionStore(Protocol):
     """Recording calls only queue; a background writer persists them in batches."""
 
     async def start(self) -> None:
-        """Create tables if needed and start the batch writer."""
+        """Bring the schema to the newest revision (see weir.store.migrations) and start the
+        batch writer."""
 
     def record_execution(self, record: ExecutionRecord) -> None:
         """Insert or update (by id) an execution."""

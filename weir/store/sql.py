@@ -1,5 +1,8 @@
 """The execution store on SQLAlchemy Core: SQLite by default, PostgreSQL in a cluster.
 
+The schema is versioned (``weir.store.migrations``): ``start`` upgrades it. The tables below are
+what the queries use; a test checks that they match the newest revision.
+
 Recording only appends to a queue; a background writer persists batches in one transaction
 each, so recording does not dominate run time. A failed write is retried with backoff and never
 dropped while the process lives; records wait in memory meanwhile, and a warning is logged
@@ -29,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from weir.lang.expressions import json_default
+from weir.store.migrations import upgrade
 from weir.store.records import ExecutionRecord, NodeRunRecord, iso_attempts
 
 log = logging.getLogger("weir.store")
@@ -112,13 +116,17 @@ class SqlExecutionStore:
         return self.url.split("+", 1)[0].split(":", 1)[0]
 
     async def start(self) -> None:
+        """Upgrade the schema to the newest revision (creating it in an empty database), then
+        start the batch writer."""
         if self._engine is not None:
             return
-        self._engine = create_async_engine(self.url, pool_pre_ping=self.dialect != "sqlite")
-        if self.dialect == "sqlite":
-            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+        engine = store_engine(self.url)
+        try:
+            await upgrade(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     # Recording: O(1), no awaiting.
@@ -329,6 +337,13 @@ class SqlExecutionStore:
             )
             nodes = [_node(row) for row in (await connection.execute(query)).mappings().all()]
         return found, nodes
+
+
+def store_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
