@@ -78,6 +78,23 @@ CASES = {
         """,
         ["flow.yaml:7: node 'a': transitions form a cycle: a -> b -> a"],
     ),
+    "cycle shown along the transitions from the node declared first in it": (
+        """\
+        - name: begin
+          log: {message: hi}
+          next: c
+        - name: a
+          log: {message: hi}
+          next: c
+        - name: b
+          log: {message: hi}
+          next: a
+        - name: c
+          log: {message: hi}
+          next: b
+        """,
+        ["flow.yaml:10: node 'a': transitions form a cycle: a -> c -> b -> a"],
+    ),
     "invalid JSONPath": (
         """\
         - name: a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import graphlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -68,7 +69,11 @@ def check_graph(flow: Flow) -> tuple[Graph | None, list[Issue]]:
     if issues:
         return None, issues
 
-    cycle = _find_cycle(successors)
+    predecessors: dict[str, set[str]] = {name: set() for name in nodes}
+    for name, targets in successors.items():
+        for target in targets:
+            predecessors[target].add(name)
+    cycle = _find_cycle(predecessors, index_of)
     if cycle:
         loc = _node_loc(index_of[cycle[0]])
         issues.append(Issue(f"transitions form a cycle: {' -> '.join(cycle)}", loc))
@@ -85,10 +90,6 @@ def check_graph(flow: Flow) -> tuple[Graph | None, list[Issue]]:
     if issues:
         return None, issues
 
-    predecessors: dict[str, set[str]] = {name: set() for name in nodes}
-    for name, targets in successors.items():
-        for target in targets:
-            predecessors[target].add(name)
     graph = Graph(
         start=start,
         nodes=nodes,
@@ -114,25 +115,14 @@ def _walk(start: str, successors: dict[str, list[str]]) -> Iterator[str]:
                 stack.append(nxt)
 
 
-def _find_cycle(successors: dict[str, list[str]]) -> list[str] | None:
-    """One cycle as a path that ends where it starts, or None."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    colour = dict.fromkeys(successors, WHITE)
-    for root in successors:
-        if colour[root] != WHITE:
-            continue
-        path: list[str] = [root]
-        iters = [iter(successors[root])]
-        colour[root] = GREY
-        while iters:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                colour[path.pop()] = BLACK
-                iters.pop()
-            elif colour[nxt] == GREY:
-                return [*path[path.index(nxt) :], nxt]
-            elif colour[nxt] == WHITE:
-                colour[nxt] = GREY
-                path.append(nxt)
-                iters.append(iter(successors[nxt]))
+def _find_cycle(predecessors: dict[str, set[str]], index_of: dict[str, int]) -> list[str] | None:
+    """One cycle as a path along the transitions that ends where it starts, from the node
+    declared first in it; or None."""
+    try:
+        graphlib.TopologicalSorter(predecessors).prepare()
+    except graphlib.CycleError as error:
+        cycle: list[str] = error.args[1][:-1]  # graphlib repeats the first node at the end
+        first = min(range(len(cycle)), key=lambda i: index_of[cycle[i]])
+        cycle = cycle[first:] + cycle[:first]
+        return [*cycle, cycle[0]]
     return None
