@@ -91,9 +91,34 @@ def test_secrets_needing_json_escapes_are_found_in_keys_values_and_bytes() -> No
             "error at postgresql://u:***@h/db: refused",
         ),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
+        (
+            "postgresql://u:pw@h/db: connection refused",
+            "postgresql://u:***@h/db: connection refused",
+        ),
     ],
 )
 def test_a_password_holding_at_signs_is_hidden_whole(text: str, shown: str) -> None:
+    from weir.secrets.redact import hide_password
+
+    assert hide_password(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "postgresql+psycopg://u:p%40w@[::1]:5432/db?sslmode=require",
+            "postgresql+psycopg://u:***@[::1]:5432/db?sslmode=require",
+        ),
+        ("mysql://u:pa/ss?@h/db", "mysql://u:***@h/db"),
+        ("redis://:only-a-password@h:6379/0", "redis://:***@h:6379/0"),
+        ("https://h/path?mail=a@b", "https://h/path?mail=a@b"),
+        ("no URL here", "no URL here"),
+    ],
+)
+def test_a_whole_url_is_shown_as_sqlalchemy_renders_it_without_its_password(
+    text: str, shown: str
+) -> None:
     from weir.secrets.redact import hide_password
 
     assert hide_password(text) == shown

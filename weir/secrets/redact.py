@@ -24,10 +24,24 @@ _URL_IN_TEXT = re.compile(r"//([^:/@\s]+):[^/\s]*@")
 
 
 def hide_password(text: str) -> str:
-    """The password of a URL replaced by ``***``. A whole URL loses everything up to its last
-    ``@`` (a password may hold ``@``, ``/`` or spaces when written unescaped; hiding a little
-    more is the safe side); URLs inside a message lose what runs to the last ``@`` before
-    their path."""
+    """The password of a URL replaced by ``***``.
+
+    A whole URL with one ``@`` is read and written back by SQLAlchemy (in its canonical form).
+    Where SQLAlchemy would misread the text: a whole URL loses everything up to its last ``@``
+    (a password may hold ``@``, ``/`` or spaces when written unescaped; hiding a little more is
+    the safe side), and URLs inside a message (a driver's error) lose what runs to the last
+    ``@`` before their path."""
+    if text.count("@") == 1 and not any(c.isspace() for c in text):
+        # Imported here: SQLAlchemy costs commands that never show a URL a noticeable start-up.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(text)
+        except (ArgumentError, ValueError):
+            pass
+        else:
+            return text if url.password is None else url.render_as_string(hide_password=True)
     whole = _WHOLE_URL.fullmatch(text)
     if whole:
         return f"{whole.group(1)}***@{whole.group(2)}"
