@@ -176,6 +176,9 @@ async def test_concurrent_starts_upgrade_once(
         assert await _on_connection(stores[0], current_revisions) == [HEAD]
         rows = len(await stores[0].list_executions(limit=100))
         assert rows == (4 if start == "legacy sqlite" else 0)
+        if "sqlite" in start:  # the journal mode every connection of them tried to set
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+                assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         for store in stores:
             await store.aclose()

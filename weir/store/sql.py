@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -350,9 +351,15 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # WAL lets `weir executions` read while a runner writes; NORMAL syncs at checkpoints only,
     # which loses at most the last transactions on power loss, never corrupts.
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        # Connections opening a new file at once race to switch it, and SQLite refuses all but
+        # one without waiting. WAL is a property of the file: the others read it from there.
+        if "locked" not in str(exc):
+            raise
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
