@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,12 +26,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    event,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weir.lang.expressions import json_default
+from weir.store.connect import store_engine
 from weir.store.migrations import upgrade
 from weir.store.records import ExecutionRecord, NodeRunRecord, iso_attempts
 
@@ -338,29 +337,6 @@ class SqlExecutionStore:
             )
             nodes = [_node(row) for row in (await connection.execute(query)).mappings().all()]
         return found, nodes
-
-
-def store_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    # WAL lets `weir executions` read while a runner writes; NORMAL syncs at checkpoints only,
-    # which loses at most the last transactions on power loss, never corrupts.
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=5000")
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError as exc:
-        # Connections opening a new file at once race to switch it, and SQLite refuses all but
-        # one without waiting. WAL is a property of the file: the others read it from there.
-        if "locked" not in str(exc):
-            raise
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _copy_execution(record: ExecutionRecord) -> ExecutionRecord:

@@ -14,6 +14,7 @@ import sys
 from sqlalchemy import Connection
 
 from weir.store import open_store
+from weir.store.connect import store_engine
 from weir.store.migrations import (
     HEAD,
     StoreSchemaError,
@@ -21,7 +22,6 @@ from weir.store.migrations import (
     current_revisions,
     upgrade,
 )
-from weir.store.sql import store_engine
 
 
 def main(argv: list[str] | None = None) -> int:
