@@ -17,11 +17,12 @@ from aiohttp import web
 
 @dataclass
 class Reply:
-    """One scripted answer: a status, a JSON body (or raw text) and an optional delay."""
+    """One scripted answer: a status, a JSON body (or raw text), an optional delay and headers."""
 
     status: int = 200
     body: Any = None
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def completion(
@@ -57,8 +58,14 @@ def completion(
     )
 
 
-def error(status: int, message: str, kind: str = "invalid_request_error") -> Reply:
-    return Reply(status, {"error": {"message": message, "type": kind, "code": None}})
+def error(
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    body = {"error": {"message": message, "type": kind, "code": None}}
+    return Reply(status, body, headers=headers or {})
 
 
 @dataclass
@@ -107,8 +114,8 @@ class OpenAIStub:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), reply.delay)
         if isinstance(reply.body, str):
-            return web.Response(status=reply.status, text=reply.body)
-        return web.json_response(reply.body, status=reply.status)
+            return web.Response(status=reply.status, text=reply.body, headers=reply.headers)
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
 
     async def start(self) -> OpenAIStub:
         app = web.Application()

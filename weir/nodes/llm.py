@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -13,6 +14,7 @@ from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError, NodeTimeou
 from weir.lang.expressions import Text, to_text
 from weir.lang.types import JsonObject, SecretOrText, Strict
 from weir.nodes.context import NodeContext
+from weir.nodes.http import RETRY_AFTER_STATUS, retry_after
 from weir.nodes.kind import NodeKind
 
 if TYPE_CHECKING:
@@ -158,6 +160,12 @@ def _http_error(response: httpx.Response, url: str) -> NodeError:
         type="http",
         retryable=retryable,
         details={"status": status},
+        # Model APIs rate-limit with Retry-After: the retry policy waits as they ask.
+        retry_after=(
+            retry_after(response.headers.get("retry-after"), time.time())
+            if status in RETRY_AFTER_STATUS
+            else None
+        ),
     )
 
 

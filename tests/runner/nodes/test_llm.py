@@ -184,6 +184,16 @@ async def test_rate_limits_and_server_errors_are_retryable(
     assert "slow down" in err.message and f"HTTP {status}" in err.message
 
 
+async def test_a_rate_limit_carries_the_wait_the_server_asks_for(
+    stub: OpenAIStub, make_ctx: Callable[..., NodeContext]
+) -> None:
+    stub.script(error(429, "slow down", headers={"Retry-After": "7"}))
+    with pytest.raises(NodeError) as caught:
+        await call(stub, make_ctx)
+    assert (caught.value.retryable, caught.value.retry_after) == (True, 7.0)
+    assert caught.value.to_dict()["retryAfter"] == 7.0
+
+
 async def test_bad_request_is_not_retryable_and_quotes_the_server(
     stub: OpenAIStub, make_ctx: Callable[..., NodeContext]
 ) -> None:
