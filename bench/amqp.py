@@ -1,9 +1,18 @@
 """RabbitMQ relay throughput: `weir serve` consuming XML orders → transform → publish (confirmed,
-persistent), with execution recording on (SQLite), against a hand-written aio-pika relay doing
-the same work with the same prefetch. Both relay the same N messages between fresh queues on the
-machine's RabbitMQ; the output queue is then drained to count messages lost. One JSON line.
+persistent), with execution recording on (SQLite by default), against a hand-written aio-pika
+relay doing the same work with the same prefetch. Both relay the same N messages between fresh
+queues on the machine's RabbitMQ; the output queue is then drained to count messages lost. One
+JSON line.
+
+The messages are all queued before a relay starts, so a message's latency would be its wait in
+the backlog; only throughput is reported.
 
     python bench/amqp.py [--messages 20000] [--prefetch 50] [--url amqp://...]
+                         [--store postgresql://postgres@127.0.0.1:35432/test | --no-store]
+                         [--profile weir.txt]
+
+``--profile FILE`` samples Weir's process with py-spy (``pip install py-spy``) while it relays
+and writes py-spy's raw (collapsed stacks) format to FILE.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,8 +114,22 @@ async def depth(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
     return declared.declaration_result.message_count or 0
 
 
+def sampler(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the process ``pid`` until it gets SIGINT."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "-o", output],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 async def relay(
-    url: str, command: list[str], source: str, target: str, count: int
+    url: str,
+    command: list[str],
+    source: str,
+    target: str,
+    count: int,
+    profile: str | None = None,
 ) -> dict[str, float]:
     await publish(url, source, count)
     connection = await aio_pika.connect(url)
@@ -116,9 +141,14 @@ async def relay(
         stderr=subprocess.DEVNULL,
         env={**os.environ, "WEIR_SECRET_AMQP_URL": url},
     )
+    spy = None
     try:
         while await depth(channel, target) == 0:  # start-up is not part of the figure
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited {process.returncode}")
             await asyncio.sleep(0.01)
+        if profile:
+            spy = sampler(process.pid, profile)
         started = time.perf_counter()
         first = await depth(channel, target)
         while (done := await depth(channel, target)) < count:
@@ -127,6 +157,9 @@ async def relay(
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         process.terminate()
         process.wait(60)
     ids = set()
@@ -149,31 +182,28 @@ async def main() -> None:
     parser.add_argument("--prefetch", type=int, default=50)
     # The broker `make services` starts.
     parser.add_argument("--url", default="amqp://guest:guest@127.0.0.1:35672/")
+    parser.add_argument("--store", default=None, help="Weir's execution store (default SQLite)")
     parser.add_argument("--no-store", action="store_true", help="measure without recording")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy samples of Weir (raw format)")
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp:
         source, target = f"bench.in.{tag}", f"bench.out.{tag}"
         flow = Path(tmp) / "flow.yaml"
         flow.write_text(FLOW.format(source=source, target=target, prefetch=args.prefetch))
+        store = (
+            ["--no-store"]
+            if args.no_store
+            else ["--store", args.store or f"sqlite:///{tmp}/bench.db"]
+        )
+        serve = [sys.executable, "-m", "weir.cli", "serve", str(flow), "--host", "127.0.0.1"]
         weir = await relay(
             args.url,
-            [
-                sys.executable,
-                "-m",
-                "weir.cli",
-                "serve",
-                str(flow),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--store",
-                f"sqlite:///{tmp}/bench.db",
-            ],
+            [*serve, "--port", "0", *store],
             source,
             target,
             args.messages,
+            args.profile,
         )
         script = Path(tmp) / "relay.py"
         script.write_text(RELAY)
@@ -190,6 +220,7 @@ async def main() -> None:
             {
                 "bench": "amqp",
                 "recording": not args.no_store,
+                "store": None if args.no_store else (args.store or "sqlite").split(":")[0],
                 "prefetch": args.prefetch,
                 "weir": weir,
                 "baseline_aio_pika": baseline,

@@ -39,32 +39,52 @@ class RabbitmqConfig(Strict):
 
 
 class _Publisher:
-    """One robust connection and one confirming channel per URL, opened on first use."""
+    """One robust connection and one confirming channel per URL, opened on first use and shared
+    by every execution: a publish is one frame and one confirmation, nothing declared per
+    message. Executions publish concurrently, so the broker confirms them in batches (one
+    ``multiple`` ack for many messages)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = asyncio.Lock()
         self._connection: Any = None
         self._channel: Any = None
-        self._declared: set[str] = set()
+        self._known: set[tuple[str, str]] = set()  # ("queue" | "exchange", name) seen to exist
 
     async def channel(self) -> Any:
-        async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                import aio_pika
+        """The aiormq channel to publish on (the current one, after a reconnection)."""
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            async with self._lock:
+                if self._channel is None or self._channel.is_closed:
+                    await self._open()
+                channel = self._channel
+        return await channel.get_underlay_channel()
 
-                if self._connection is None or self._connection.is_closed:
-                    self._connection = await aio_pika.connect_robust(self.url, timeout=10)
-                self._channel = await self._connection.channel(
-                    publisher_confirms=True, on_return_raises=True
-                )
-            return self._channel
+    async def _open(self) -> None:
+        import aio_pika
+
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+        # A channel the broker closed (a missing exchange) is replaced; what it knew may be stale.
+        self._known.clear()
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
 
     async def declare(self, queue: str) -> None:
-        if queue not in self._declared:
+        """Declare a durable queue, once per channel."""
+        if ("queue", queue) not in self._known:
             channel = await self.channel()
-            await channel.declare_queue(queue, durable=True)
-            self._declared.add(queue)
+            await channel.queue_declare(queue, durable=True)
+            self._known.add(("queue", queue))
+
+    async def check_exchange(self, exchange: str) -> None:
+        """Fail early, with the exchange's name, when it does not exist; asked once."""
+        if exchange and ("exchange", exchange) not in self._known:
+            channel = await self.channel()
+            await channel.exchange_declare(exchange, passive=True)
+            self._known.add(("exchange", exchange))
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -82,9 +102,13 @@ def _body(message: Any, content_type: str | None) -> tuple[bytes, str]:
 
 
 async def run(config: RabbitmqConfig, ctx: NodeContext) -> dict[str, Any]:
-    import aio_pika
-    from aio_pika.exceptions import DeliveryError
-    from aiormq.exceptions import AMQPConnectionError, ChannelClosed, ProbableAuthenticationError
+    from aiormq import spec
+    from aiormq.exceptions import (
+        AMQPConnectionError,
+        ChannelClosed,
+        DeliveryError,
+        ProbableAuthenticationError,
+    )
 
     url = ctx.reveal(config.url)
     publisher: _Publisher = ctx.resources.get(
@@ -92,28 +116,27 @@ async def run(config: RabbitmqConfig, ctx: NodeContext) -> dict[str, Any]:
     )
     routing_key = ctx.text(config.routingKey)
     body, content_type = _body(ctx.eval(config.message), config.contentType)
-    headers = ctx.eval(config.headers) or {}
     message_id = ctx.text(config.messageId) if config.messageId is not None else None
-    message = aio_pika.Message(
-        body,
+    properties = spec.Basic.Properties(
         content_type=content_type,
-        headers=headers,
+        headers=ctx.eval(config.headers) or {},
         message_id=message_id,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-        if config.persistent
-        else aio_pika.DeliveryMode.NOT_PERSISTENT,
+        delivery_mode=2 if config.persistent else 1,
     )
     target = f"exchange {config.exchange or '(default)'!r}, routing key {routing_key!r}"
     try:
         if config.declareQueue:
             await publisher.declare(config.declareQueue)
+        await publisher.check_exchange(config.exchange)
         channel = await publisher.channel()
-        exchange = (
-            await channel.get_exchange(config.exchange)
-            if config.exchange
-            else channel.default_exchange
+        await channel.basic_publish(
+            body,
+            exchange=config.exchange,
+            routing_key=routing_key,
+            properties=properties,
+            mandatory=config.mandatory,
+            wait=False,  # the broker's confirmation is what counts, not the socket write
         )
-        await exchange.publish(message, routing_key=routing_key, mandatory=config.mandatory)
     except ProbableAuthenticationError:
         raise AuthFailed("RabbitMQ refused the credentials") from None
     except (AMQPConnectionError, ConnectionError, OSError) as exc:
