@@ -156,8 +156,8 @@ async def test_records_wait_and_are_written_once_the_database_answers_again(
             raise ConnectionError("database is restarting")
         await write(batch)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "_write", flaky)
-    monkeypatch.setattr("weir.store.sql.INITIAL_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(store._commits, "write", flaky)
+    monkeypatch.setattr("weir.store.writer.INITIAL_RETRY_DELAY", 0.01)
     record = _execution("f")
     store.record_execution(record)
     await store.flush()

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine
 
-from tests.servers.services import POSTGRES
-from weir.store import open_store
+from weir.store import Interrupted, open_store
 from weir.store.migrations import HEAD, StoreSchemaError, alembic_config, current_revisions
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.sql import SqlExecutionStore, metadata
@@ -40,22 +38,6 @@ def legacy_url(tmp_path: Path) -> str:
     copy = tmp_path / "legacy.sqlite"
     shutil.copyfile(LEGACY, copy)
     return f"sqlite:///{copy}"
-
-
-@pytest.fixture
-def fresh_postgres_url() -> Iterator[str]:
-    """A store URL whose search_path is a new, empty schema of the test database."""
-    POSTGRES.require()
-    schema = f"weir_migrations_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES.url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES.url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 async def _started(url: str) -> SqlExecutionStore:
@@ -197,7 +179,7 @@ async def test_a_store_at_a_revision_weir_does_not_know_is_refused(tmp_path: Pat
     with sqlite3.connect(tmp_path / "newer.db") as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0999'")  # a newer Weir's
     store = open_store(url)
-    with pytest.raises(StoreSchemaError, match=r"revision '0999'.*newest is '0001'"):
+    with pytest.raises(StoreSchemaError, match=rf"revision '0999'.*newest is '{HEAD}'"):
         await store.start()
     await store.aclose()
 
@@ -225,3 +207,22 @@ def test_a_store_is_upgraded_by_hand(legacy_url: str) -> None:
 def _sqlite_tables(url: str) -> set[str]:
     with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
         return {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+
+
+async def test_executions_left_running_before_runners_were_tracked_are_interrupted(
+    legacy_url: str,
+) -> None:
+    """Revision 0002 tracks runners; what a runner of before left running has none."""
+    with sqlite3.connect(legacy_url.removeprefix("sqlite:///")) as connection:
+        connection.execute(
+            "INSERT INTO weir_executions (id, flow, revision, trigger_kind, trigger, status, "
+            "started_at) VALUES ('left-running', 'old', 'r0', 'manual', '{}', 'running', 1.7e9)"
+        )
+    store = await _started(legacy_url)
+    try:
+        assert store.interrupted == [Interrupted("left-running", "old")]
+        found = await store.get_execution("left-running")
+        assert found is not None and found[0].status == "interrupted"
+        assert len(await store.list_executions(status="succeeded", limit=100)) >= 1
+    finally:
+        await store.aclose()

@@ -1,5 +1,6 @@
 """One execution: the graph walked for one trigger event, every node run recorded, the
-execution's own record written when it starts and when it ends.
+execution's own record written when it starts and when it ends; with ``recording: sync`` (the
+default) it returns once those records are committed.
 
 A failure without ``onError`` fails the execution and cancels the branches still running.
 """
@@ -25,6 +26,7 @@ from weir.lang.expressions import ExpressionError
 from weir.lang.types import SecretRef
 from weir.nodes.spool import Spool
 from weir.secrets.resolve import Secrets
+from weir.store.base import RecordingUnavailable
 from weir.store.records import Attempt, ExecutionRecord, NodeRunRecord, Status
 
 if TYPE_CHECKING:
@@ -47,8 +49,10 @@ class Execution:
         event: TriggerEvent,
         id: str,
         replay: Replay | None,
+        record_wait: float | None = None,
     ) -> None:
         self.engine = engine
+        self.record_wait = record_wait
         self.compiled = compiled
         self.graph = compiled.graph
         self.id = id
@@ -108,7 +112,19 @@ class Execution:
         finally:
             self.spool.cleanup()
             outcome = self._finish(record, status, result, failure)
+        await self._durable()
         return outcome
+
+    async def _durable(self) -> None:
+        """With ``recording: sync``, return only once the execution's records are committed,
+        so that whatever the trigger answers has its record (docs/recording.md)."""
+        store = self.engine.store
+        if store is None or self.compiled.flow.spec.recording == "async":
+            return
+        try:
+            await store.durable(self.record_wait)
+        except RecordingUnavailable as exc:
+            raise RecordingUnavailable(str(exc), execution_id=self.id) from None
 
     def _finish(
         self,

@@ -12,6 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from weir import __version__
 from weir.engine.events import ExecutionListener, ExecutionResult
+from weir.store.base import Interrupted
 from weir.store.records import ExecutionRecord, NodeRunRecord
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -49,6 +50,12 @@ class RunnerMetrics(ExecutionListener):
         )
         self.retries = Counter(
             "weir_node_retries", "Attempts after a node's first.", ["flow", "node"], registry=r
+        )
+        self.interrupted = Counter(
+            "weir_executions_interrupted",
+            "Executions found left running by a runner that stopped, marked interrupted.",
+            ["flow"],
+            registry=r,
         )
         self.in_flight = Gauge(
             "weir_executions_in_flight", "Executions running now.", ["flow"], registry=r
@@ -102,6 +109,10 @@ class RunnerMetrics(ExecutionListener):
         self._child(self.in_flight, result.flow).dec()
         self._child(self.executions, result.flow, result.status).inc()
         self._child(self.execution_seconds, result.flow).observe(result.duration_ms / 1000)
+
+    def executions_interrupted(self, found: list[Interrupted]) -> None:
+        for item in found:
+            self._child(self.interrupted, item.flow).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,38 @@ log = logging.getLogger("weir.serve")
 
 ReloadHook = Callable[[CompiledFlow, CompiledFlow], Any]
 """Called with (old, new) after a valid revision was swapped in."""
+RECORD_WAIT = 10.0
+"""How long a trigger waits for an execution's records to commit before it gives up on them
+(HTTP: 503; RabbitMQ: the message goes back to the queue): ``WEIR_RECORD_WAIT`` seconds."""
+
+
+def record_wait_from_environment() -> float:
+    text = os.environ.get("WEIR_RECORD_WAIT", "")
+    if not text:
+        return RECORD_WAIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"WEIR_RECORD_WAIT={text!r}: give a number of seconds above 0")
+    return seconds
 
 
 class FlowService:
-    def __init__(self, path: str | Path, engine: Engine, metrics: RunnerMetrics) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        engine: Engine,
+        metrics: RunnerMetrics,
+        record_wait: float | None = None,
+    ) -> None:
         self.path = Path(path)
         self.engine = engine
         self.metrics = metrics
+        self.record_wait = record_wait_from_environment() if record_wait is None else record_wait
+        if engine.store is not None:
+            engine.store.on_interrupted(metrics.executions_interrupted)
         self.flow: CompiledFlow = load_flow_file(self.path)  # FlowInvalid propagates at start
         self.metrics.flow = self.flow.name
         self.reload_error: str | None = None
@@ -56,9 +82,13 @@ class FlowService:
     async def execute(
         self, event: TriggerEvent, flow: CompiledFlow | None = None
     ) -> ExecutionResult:
-        """Run one execution on the current revision (or the one given) and count it in flight."""
+        """Run one execution on the current revision (or the one given) and count it in flight.
+
+        With ``recording: sync`` it returns once the execution's records are committed; if the
+        store does not commit them within ``record_wait`` seconds it raises RecordingUnavailable
+        (the records stay queued and are written once the store answers)."""
         with self._counted():
-            return await self.engine.execute(flow or self.flow, event)
+            return await self.engine.execute(flow or self.flow, event, record_wait=self.record_wait)
 
     def start_background(self, event: TriggerEvent, execution_id: str) -> None:
         """Start an execution the caller does not wait for (an async REST call)."""

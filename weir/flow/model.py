@@ -212,6 +212,12 @@ class FlowSpec(Strict):
         None, description="What an execution returns; the last finished node's output if unset."
     )
     timeout: Duration | None = Field(None, description="Limit of a whole execution.")
+    recording: Literal["sync", "async"] = Field(
+        "sync",
+        description="sync: the trigger answers (or acks) only once the execution's record is "
+        "committed; async: it answers at once, and a crash loses the records of the last "
+        "moments (docs/recording.md).",
+    )
     suspend: bool = Field(False, description="Stop triggering (in a cluster: scale to zero).")
     scaling: Scaling | None = Field(None, description="Replicas of a long-lived runner.")
     runner: RunnerSettings | None = Field(None, description="Overrides of the runner workload.")

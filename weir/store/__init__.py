@@ -7,13 +7,15 @@ import os
 from pathlib import Path
 
 from weir.secrets.redact import hide_password
-from weir.store.base import ExecutionStore
+from weir.store.base import ExecutionStore, Interrupted, RecordingUnavailable
 from weir.store.migrations import StoreSchemaError
 from weir.store.sql import AmbiguousId, SqlExecutionStore
 
 __all__ = [
     "AmbiguousId",
     "ExecutionStore",
+    "Interrupted",
+    "RecordingUnavailable",
     "StoreSchemaError",
     "default_store_path",
     "hide_password",

@@ -12,12 +12,15 @@ class Status(StrEnum):
     """How an execution stands, or how a node run ended (a node run only succeeds or fails).
 
     The values are the text records store; a ``StrEnum`` equals and serialises as that text.
+    ``interrupted`` is never set by the engine: the store marks so an execution whose runner
+    stopped (killed, crashed, lost its machine) while it ran (``weir.store.runners``).
     """
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
 
 
 def iso_time(epoch: float) -> str:

@@ -1,81 +1,39 @@
 """The execution store on SQLAlchemy Core: SQLite by default, PostgreSQL in a cluster.
 
-The schema is versioned (``weir.store.migrations``): ``start`` upgrades it. The tables below are
-what the queries use; a test checks that they match the newest revision.
+The schema is versioned (``weir.store.migrations``): ``start`` upgrades it, then marks the
+executions of runners that stopped as interrupted (``weir.store.runners``).
 
-Recording only appends to a queue; a background writer persists batches in one transaction
-each, so recording does not dominate run time. A failed write is retried with backoff and never
-dropped while the process lives; records wait in memory meanwhile, and a warning is logged
-when more than ``max_queue`` of them are waiting.
+Recording only appends to a queue; a background writer commits batches, one transaction each
+(group commit, ``weir.store.writer``), and ``durable`` waits for the batch holding what was
+recorded so far: the engine waits for it before a trigger answers (docs/recording.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weir.lang.expressions import json_default
+from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
 from weir.store.connect import store_engine
+from weir.store.encode import decode, encode
 from weir.store.migrations import upgrade
 from weir.store.records import ExecutionRecord, NodeRunRecord, iso_attempts
+from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
+from weir.store.tables import executions, metadata, node_runs
+from weir.store.writer import GroupCommit
+
+__all__ = ["AmbiguousId", "SqlExecutionStore", "metadata"]
 
 log = logging.getLogger("weir.store")
-_ENCODE = json.JSONEncoder(default=json_default, ensure_ascii=False).encode
-metadata = MetaData()
-
-executions = Table(
-    "weir_executions",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("flow", String(253), nullable=False, index=True),
-    Column("revision", String(64), nullable=False),
-    Column("trigger_kind", String(16), nullable=False),
-    Column("trigger", Text),
-    Column("status", String(16), nullable=False, index=True),
-    Column("started_at", Float, nullable=False, index=True),
-    Column("finished_at", Float),
-    Column("duration_ms", Float),
-    Column("error", Text),
-    Column("result", Text),
-    Column("replay_of", String(32)),
-)
-
-node_runs = Table(
-    "weir_node_runs",
-    metadata,
-    Column("execution_id", String(32), primary_key=True),
-    Column("seq", Integer, primary_key=True),
-    Column("node", String(63), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Text),
-    Column("started_at", Float, nullable=False),
-    Column("finished_at", Float, nullable=False),
-    Column("duration_ms", Float, nullable=False),
-    Column("input", Text),
-    Column("output", Text),
-    Column("error", Text),
-)
 
 DEFAULT_VALUE_LIMIT = 1024 * 1024
-PREVIEW = 1000
-INITIAL_RETRY_DELAY = 0.5
+
+Record = ExecutionRecord | NodeRunRecord
 
 
 class AmbiguousId(LookupError):
@@ -89,35 +47,46 @@ class SqlExecutionStore:
         *,
         value_limit: int = DEFAULT_VALUE_LIMIT,
         batch_size: int = 500,
-        interval: float = 0.1,
+        interval: float = 0.0,
         max_queue: int = 50_000,
         close_timeout: float = 30.0,
+        heartbeat: float = HEARTBEAT,
+        stale_after: float = STALE_AFTER,
     ) -> None:
         self.url = url
         self.value_limit = value_limit
-        self.batch_size = batch_size
-        self.interval = interval
-        self.max_queue = max_queue
         self.close_timeout = close_timeout
-        self.batches_written = 0
+        self.stale_after = stale_after
         self.lost = 0
         """Records still unwritten when the store was closed (given up on: lost)."""
+        self.identity = Identity.of_this_process()
+        """This process as a runner: its executions carry ``identity.id``."""
+        self.interrupted: list[Interrupted] = []
+        """Executions this store marked interrupted."""
+        self._hooks: list[InterruptedHook] = []
         self._engine: AsyncEngine | None = None
-        self._queue: list[ExecutionRecord | NodeRunRecord] = []
-        self._wake = asyncio.Event()
-        self._written = asyncio.Condition()
-        self._enqueued = 0
-        self._persisted = 0
+        self._runners: Runners | None = None
+        self._commits: GroupCommit[Record] = GroupCommit(
+            self._write,
+            batch_size=batch_size,
+            interval=interval,
+            max_queue=max_queue,
+            tick=self._heartbeat,
+            tick_every=heartbeat,
+        )
         self._writer: asyncio.Task[None] | None = None
-        self._closing = False
 
     @property
     def dialect(self) -> str:
         return self.url.split("+", 1)[0].split(":", 1)[0]
 
+    @property
+    def batches_written(self) -> int:
+        return self._commits.batches_written
+
     async def start(self) -> None:
-        """Upgrade the schema to the newest revision (creating it in an empty database), then
-        start the batch writer."""
+        """Upgrade the schema to the newest revision (creating it in an empty database), mark
+        what runners that are gone left running as interrupted, then start the batch writer."""
         if self._engine is not None:
             return
         engine = store_engine(self.url)
@@ -127,37 +96,49 @@ class SqlExecutionStore:
             await engine.dispose()
             raise
         self._engine = engine
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self._runners = Runners(self.dialect, self.identity, self.stale_after)
+        try:
+            self._noticed(await self._runners.sweep(engine))
+        except Exception as exc:  # a read-only role, say: reading must still work
+            log.warning("could not look for executions left running by stopped runners: %s", exc)
+        self._writer = asyncio.get_running_loop().create_task(self._commits.run())
 
     # Recording: O(1), no awaiting.
 
     def record_execution(self, record: ExecutionRecord) -> None:
-        self._enqueue(_copy_execution(record))
+        self._commits.add(_copy_execution(record))
 
     def record_node(self, record: NodeRunRecord) -> None:
-        self._enqueue(record)
+        self._commits.add(record)
 
-    def _enqueue(self, item: ExecutionRecord | NodeRunRecord) -> None:
-        self._queue.append(item)
-        self._enqueued += 1
-        if len(self._queue) >= self.batch_size:
-            self._wake.set()
-        if len(self._queue) == self.max_queue:
-            log.warning(
-                "%d execution records are waiting to be written: is the store reachable?",
-                self.max_queue,
-            )
+    async def durable(self, timeout: float | None = None) -> None:
+        """Return once everything recorded before this call is committed; after ``timeout``
+        seconds, RecordingUnavailable (the records stay queued)."""
+        point = self._commits.commit_point()
+        if point is None:
+            return
+        if self._writer is None:
+            raise RuntimeError("the store is not started")
+        try:
+            async with asyncio.timeout(timeout):
+                # Shielded: the batch's future is shared, a waiter that gives up must not
+                # cancel it for the others.
+                await asyncio.shield(point)
+        except TimeoutError:
+            raise RecordingUnavailable(
+                f"the execution store did not commit within {timeout:g}s "
+                f"({self._commits.last_error or 'still writing'}); "
+                f"{self._commits.waiting} records wait and are written once it answers"
+            ) from None
 
     async def flush(self) -> None:
         """Wait until everything recorded before this call is written."""
-        if self._writer is None:
-            raise RuntimeError("the store is not started")
-        target = self._enqueued
-        self._wake.set()
-        async with self._written:
-            await self._written.wait_for(
-                lambda: self._persisted >= target or self._writer is None or self._writer.done()
-            )
+        await self.durable()
+
+    def on_interrupted(self, hook: InterruptedHook) -> None:
+        if self.interrupted:
+            hook(list(self.interrupted))
+        self._hooks.append(hook)
 
     async def aclose(self, timeout: float | None = None) -> None:
         """Write what is queued (waiting up to ``timeout``, by default ``close_timeout``, for an
@@ -165,70 +146,64 @@ class SqlExecutionStore:
         timeout = self.close_timeout if timeout is None else timeout
         if self._writer is not None:
             try:
-                async with asyncio.timeout(timeout):
-                    await self.flush()
-            except TimeoutError:
-                log.error(
-                    "%d execution records could not be written within %.0fs and are lost",
-                    len(self._queue),
-                    timeout,
-                )
-            # A stop flag, not cancel(): on 3.11 a cancel that races the wake-up can be lost.
-            self._closing = True
-            self._wake.set()
+                await self.durable(timeout)
+            except RecordingUnavailable as exc:
+                log.error("execution records are lost: %s", exc)
+            self._commits.close()
             await self._writer
             self._writer = None
-            self.lost += len(self._queue)
-            self._queue.clear()
+            self.lost += self._commits.fail_waiting()
+            if self.lost == 0:
+                await self._leave()
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
 
-    async def _write_loop(self) -> None:
-        delay = INITIAL_RETRY_DELAY
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
-            self._wake.clear()
-            while self._queue and not self._closing:
-                batch = self._queue[: self.batch_size]
-                try:
-                    await self._write(batch)
-                except Exception as exc:  # keep the records and try again; never drop them
-                    log.warning(
-                        "writing %d execution records failed (%s); retrying in %.1fs",
-                        len(batch),
-                        exc,
-                        delay,
-                    )
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(delay):  # woken early by aclose()
-                            await self._wake.wait()
-                    self._wake.clear()
-                    delay = min(delay * 2, 30.0)
-                    continue
-                delay = INITIAL_RETRY_DELAY
-                del self._queue[: len(batch)]
-                self._persisted += len(batch)
-                self.batches_written += 1
-                async with self._written:
-                    self._written.notify_all()
+    async def _leave(self) -> None:
+        assert self._engine is not None and self._runners is not None
+        try:
+            await self._runners.leave(self._engine)
+        except Exception as exc:  # its row goes stale; a sweep deletes it then
+            log.warning("could not unregister runner %s: %s", self.identity.id, exc)
 
-    async def _write(self, batch: Sequence[ExecutionRecord | NodeRunRecord]) -> None:
-        assert self._engine is not None
+    async def _heartbeat(self) -> None:
+        assert self._engine is not None and self._runners is not None
+        self._noticed(await self._runners.heartbeat(self._engine))
+
+    def _noticed(self, found: list[Interrupted]) -> None:
+        if not found:
+            return
+        shown = ", ".join(item.id for item in found[:10])
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        log.warning(
+            "%d executions were left running by a runner that stopped; marked interrupted: %s%s",
+            len(found),
+            shown,
+            more,
+        )
+        self.interrupted.extend(found)
+        for hook in self._hooks:
+            hook(found)
+
+    async def _write(self, batch: Sequence[Record]) -> None:
+        assert self._engine is not None and self._runners is not None
         latest: dict[str, ExecutionRecord] = {}
+        rows = []
         for item in batch:
             if isinstance(item, ExecutionRecord):
                 latest[item.id] = item  # the last state in the batch wins; encode only that
-        rows = [self._node_row(item) for item in batch if isinstance(item, NodeRunRecord)]
+            else:
+                rows.append(self._node_row(item))
         async with self._engine.begin() as connection:
+            if not self._runners.registered:  # with its first records: never one without it
+                await self._runners.register(connection)
             if latest:
                 rows_now = [self._execution_row(record) for record in latest.values()]
                 await connection.exec_driver_sql(self._upsert_executions, rows_now)
             if rows:
                 # Plain driver executemany: compiling the insert per row costs more than the write.
                 await connection.exec_driver_sql(self._insert_nodes, rows)
+        self._runners.registered = True
 
     @property
     def _upsert_executions(self) -> str:
@@ -243,14 +218,7 @@ class SqlExecutionStore:
         )
 
     def _encode(self, value: Any) -> str | None:
-        if value is None:
-            return None
-        text = _ENCODE(value)
-        if len(text) > self.value_limit:
-            return json.dumps(
-                {"$truncated": True, "bytes": len(text.encode()), "preview": text[:PREVIEW]}
-            )
-        return text
+        return encode(value, self.value_limit)
 
     def _execution_row(self, record: ExecutionRecord) -> tuple[Any, ...]:
         # In the order of executions' columns.
@@ -267,6 +235,7 @@ class SqlExecutionStore:
             self._encode(record.error),
             self._encode(record.result),
             record.replay_of,
+            self.identity.id,
         )
 
     @property
@@ -344,22 +313,18 @@ def _copy_execution(record: ExecutionRecord) -> ExecutionRecord:
     return ExecutionRecord(**vars(record))
 
 
-def _decode(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
 def _execution(row: Any) -> ExecutionRecord:
     return ExecutionRecord(
         id=row["id"],
         flow=row["flow"],
         revision=row["revision"],
         trigger_kind=row["trigger_kind"],
-        trigger=_decode(row["trigger"]) or {},
+        trigger=decode(row["trigger"]) or {},
         status=row["status"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        error=_decode(row["error"]),
-        result=_decode(row["result"]),
+        error=decode(row["error"]),
+        result=decode(row["result"]),
         replay_of=row["replay_of"],
     )
 
@@ -373,8 +338,8 @@ def _node(row: Any) -> NodeRunRecord:
         status=row["status"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
-        attempts=iso_attempts(_decode(row["attempts"]) or []),
-        input=_decode(row["input"]),
-        output=_decode(row["output"]),
-        error=_decode(row["error"]),
+        attempts=iso_attempts(decode(row["attempts"]) or []),
+        input=decode(row["input"]),
+        output=decode(row["output"]),
+        error=decode(row["error"]),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from weir.store.sql import metadata
+from weir.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None or context.is_offline_mode():

@@ -1,0 +1,179 @@
+"""Group commit: a waiter is released only once the batch holding its records committed (seen
+from a second connection at that very moment), batches grow with concurrent load, a store
+that cannot commit holds its waiters and then says so, and the engine waits for the record
+under ``recording: sync`` and not under ``recording: async``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from tests.store.conftest import Reader
+from weir.engine.executor import Engine, TriggerEvent
+from weir.flow.load import CompiledFlow, load_flows_text
+from weir.store import RecordingUnavailable, open_store
+from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.sql import SqlExecutionStore
+
+FLOW = """
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: recorded}
+spec:
+  trigger: {manual: {}}
+  recording: MODE
+  nodes:
+    - name: shape
+      transform: {merge: [$.input, {seen: true}]}
+"""
+
+
+def flow(mode: str) -> CompiledFlow:
+    return load_flows_text(FLOW.replace("MODE", mode))[0]
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
+    opened = open_store(store_url)
+    await opened.start()
+    yield opened
+    await opened.aclose()
+
+
+def record_one(store: SqlExecutionStore) -> str:
+    """What a one-node execution records: running, its node run, its outcome."""
+    now = time.time()
+    record = ExecutionRecord(
+        uuid.uuid4().hex[:26], "recorded", "r1", "manual", {"payload": {}}, "running", now
+    )
+    store.record_execution(record)
+    store.record_node(
+        NodeRunRecord(record.id, 1, "shape", "transform", "succeeded", now, now, [], {}, {})
+    )
+    record.status, record.finished_at = "succeeded", time.time()
+    store.record_execution(record)
+    return record.id
+
+
+async def test_each_waiter_is_released_once_its_batch_committed(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+) -> None:
+    reader = reader_of(store_url)
+    seen: dict[str, tuple[str | None, int]] = {}
+    executions = 200
+
+    async def execution() -> None:
+        await asyncio.sleep(random.uniform(0, 0.05))  # arrivals spread over 50 ms
+        execution_id = record_one(store)
+        await store.durable()
+        # Nothing runs between the release and this read: what it sees was committed before.
+        seen[execution_id] = (reader.status(execution_id), reader.node_count(execution_id))
+
+    before = store.batches_written
+    await asyncio.gather(*(execution() for _ in range(executions)))
+    batches = store.batches_written - before
+
+    assert len(seen) == executions
+    assert set(seen.values()) == {("succeeded", 1)}
+    assert batches < executions, "every execution had a transaction of its own: no grouping"
+
+
+async def test_records_arriving_together_share_one_transaction(store: SqlExecutionStore) -> None:
+    before = store.batches_written
+    ids = [record_one(store) for _ in range(100)]  # 300 records, under one batch's 500
+    await store.durable()
+    assert store.batches_written - before == 1
+    assert len(ids) == len(set(ids))
+
+
+async def test_a_waiter_is_held_while_the_store_cannot_commit(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+) -> None:
+    blocker, reader = reader_of(store_url), reader_of(store_url)
+    blocker.hold_write_lock()
+    try:
+        execution_id = record_one(store)
+        waiter = asyncio.get_running_loop().create_task(store.durable())
+        await asyncio.sleep(0.5)
+        assert not waiter.done()
+        assert reader.status(execution_id) is None
+    finally:
+        blocker.release()
+    await asyncio.wait_for(waiter, 10)
+    assert reader.status(execution_id) == "succeeded"
+
+
+async def test_a_waiter_gives_up_after_its_bound_and_the_records_are_written_later(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+) -> None:
+    blocker, reader = reader_of(store_url), reader_of(store_url)
+    blocker.hold_write_lock()
+    try:
+        execution_id = record_one(store)
+        with pytest.raises(RecordingUnavailable, match=r"did not commit within 0\.3s"):
+            await store.durable(0.3)
+    finally:
+        blocker.release()
+    await asyncio.wait_for(store.flush(), 15)
+    assert reader.status(execution_id) == "succeeded"
+
+
+async def test_sync_recording_returns_after_the_commit_and_async_at_once(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+) -> None:
+    engine = Engine(store=store)
+    blocker, reader = reader_of(store_url), reader_of(store_url)
+    event = TriggerEvent(payload={"n": 1})
+    blocker.hold_write_lock()
+    try:
+        unrecorded = await asyncio.wait_for(engine.execute(flow("async"), event), 5)
+        assert unrecorded.ok and reader.status(unrecorded.id) is None
+        recorded = asyncio.get_running_loop().create_task(engine.execute(flow("sync"), event))
+        await asyncio.sleep(0.5)
+        assert not recorded.done()
+    finally:
+        blocker.release()
+    result = await asyncio.wait_for(recorded, 10)
+    assert result.ok and reader.status(result.id) == "succeeded"
+    assert reader.node_count(result.id) == 1
+
+
+async def test_an_execution_whose_record_cannot_be_committed_in_time_says_which_it_is(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+) -> None:
+    engine = Engine(store=store)
+    blocker, reader = reader_of(store_url), reader_of(store_url)
+    blocker.hold_write_lock()
+    try:
+        with pytest.raises(RecordingUnavailable) as raised:
+            await engine.execute(flow("sync"), TriggerEvent(payload={}), record_wait=0.3)
+    finally:
+        blocker.release()
+    execution_id = raised.value.execution_id
+    assert execution_id is not None
+    await asyncio.wait_for(store.flush(), 15)
+    assert reader.status(execution_id) == "succeeded"
+
+
+async def test_closing_releases_waiters_of_records_it_could_not_write(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/closing.db"
+    store = open_store(url)
+    await store.start()
+    blocker = Reader(url)
+    blocker.hold_write_lock()
+    try:
+        record_one(store)
+        waiter = asyncio.get_running_loop().create_task(store.durable())
+        await store.aclose(timeout=0.3)
+        with pytest.raises(RecordingUnavailable, match="closed before 3 records"):
+            await asyncio.wait_for(waiter, 10)
+        assert store.lost == 3
+    finally:
+        blocker.release()
+        blocker.close()

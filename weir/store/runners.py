@@ -1,0 +1,191 @@
+"""Which runner processes are alive, and what the ones that died left behind.
+
+A store that records executions is a runner: its first records register it in
+``weir_runners`` (in the same transaction, so no execution of it is ever without its row), its
+executions carry its id, its writer refreshes the row's heartbeat every few seconds, and closing
+the store deletes the row. A process that ends without closing it (kill -9, a crash, a lost
+machine) leaves the row behind, and executions ``running`` that never will finish.
+
+A sweep, when a store starts and at every heartbeat, finds the runners that are gone: their
+heartbeat is older than ``stale_after`` by the database's clock, or their process is known
+dead (on Linux, a runner on the same machine and in the same PID namespace whose PID no longer
+names that process). It deletes their rows and marks ``interrupted`` every running execution
+whose runner has no row: those of the runners just found gone, and those recorded before
+runners were tracked. Several replicas sweeping one PostgreSQL store at once mark each
+execution once: the update re-checks ``status = 'running'`` on rows another sweep just changed.
+
+A runner taken for gone while it lives (it could not reach the store for ``stale_after``) has
+its executions marked interrupted; the outcome it writes when they finish replaces the mark,
+and its next heartbeat registers it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from weir.lang.ids import new_execution_id
+from weir.store.base import Interrupted
+from weir.store.records import Status, iso_time
+from weir.store.tables import executions, runners
+
+HEARTBEAT = 5.0
+"""Seconds between heartbeats (and sweeps)."""
+STALE_AFTER = 30.0
+"""A runner whose heartbeat is older than this is taken for gone."""
+
+_DB_NOW = {
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+    "postgresql": "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
+}
+"""Now as epoch seconds by the database's clock: runners on several machines agree on it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: str
+    host: str
+    pid: int
+    process: str | None
+    started_at: float
+
+    @classmethod
+    def of_this_process(cls) -> Identity:
+        return cls(
+            new_execution_id(), socket.gethostname(), os.getpid(), _token(os.getpid()), time.time()
+        )
+
+
+class Runners:
+    """This runner's row and the sweep, on the store's engine."""
+
+    def __init__(self, dialect: str, identity: Identity, stale_after: float = STALE_AFTER) -> None:
+        self.identity = identity
+        self.stale_after = stale_after
+        self.registered = False
+        self._mark = "?" if dialect == "sqlite" else "%s"
+        self._now = _DB_NOW["sqlite" if dialect == "sqlite" else "postgresql"]
+
+    async def register(self, connection: AsyncConnection) -> None:
+        """Insert this runner's row, or refresh its heartbeat, in the caller's transaction."""
+        m, me = self._mark, self.identity
+        await connection.exec_driver_sql(
+            f"INSERT INTO {runners.name} (id, host, pid, process, started_at, heartbeat_at) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {self._now}) "
+            "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            (me.id, me.host[:253], me.pid, me.process, me.started_at),
+        )
+
+    async def heartbeat(self, engine: AsyncEngine) -> list[Interrupted]:
+        """Refresh this runner's row (once it recorded something), then sweep."""
+        if self.registered:
+            async with engine.begin() as connection:
+                await self.register(connection)
+        return await self.sweep(engine)
+
+    async def leave(self, engine: AsyncEngine) -> None:
+        if self.registered:
+            async with engine.begin() as connection:
+                await connection.exec_driver_sql(
+                    f"DELETE FROM {runners.name} WHERE id = {self._mark}", (self.identity.id,)
+                )
+            self.registered = False
+
+    async def sweep(self, engine: AsyncEngine) -> list[Interrupted]:
+        """Mark the running executions of runners that are gone as interrupted."""
+        async with engine.connect() as connection:
+            rows: list[Any] = list(
+                (
+                    await connection.exec_driver_sql(
+                        f"SELECT id, process, heartbeat_at, {self._now} FROM {runners.name}"
+                    )
+                ).all()
+            )
+            orphans = (await connection.exec_driver_sql(_ORPHAN_CHECK)).first()
+        gone = [
+            (row[0], row[2])
+            for row in rows
+            if row[0] != self.identity.id
+            and (row[2] < row[3] - self.stale_after or process_gone(row[1]))
+        ]
+        if not gone and orphans is None:
+            return []
+        noticed = time.time()
+        async with engine.begin() as connection:
+            for runner, heartbeat_at in gone:  # unless it came back meanwhile
+                await connection.exec_driver_sql(
+                    f"DELETE FROM {runners.name} WHERE id = {self._mark} "
+                    f"AND heartbeat_at = {self._mark}",
+                    (runner, heartbeat_at),
+                )
+            marked = await connection.exec_driver_sql(
+                f"UPDATE {executions.name} SET status = {self._mark}, "
+                f"finished_at = {self._mark}, duration_ms = ({self._mark} - started_at) * 1000, "
+                f"error = {self._mark} {_ORPHANS} RETURNING id, flow",
+                (Status.INTERRUPTED.value, noticed, noticed, self._error(noticed)),
+            )
+            returned: list[Any] = list(marked.all())
+            found = [Interrupted(row[0], row[1]) for row in returned]
+        return found
+
+    def _error(self, noticed: float) -> str:
+        me = self.identity
+        return json.dumps(
+            {
+                "type": "interrupted",
+                "message": "the runner stopped while this execution ran (killed, crashed or "
+                f"its machine lost); noticed at {iso_time(noticed)} by runner {me.id} "
+                f"(host {me.host}, pid {me.pid})",
+                "retryable": False,
+            }
+        )
+
+
+_ORPHANS = (
+    f"WHERE status = 'running' AND (runner IS NULL OR runner NOT IN "
+    f"(SELECT id FROM {runners.name}))"
+)
+_ORPHAN_CHECK = f"SELECT 1 FROM {executions.name} {_ORPHANS} LIMIT 1"
+
+
+def _token(pid: int) -> str | None:
+    """What names this process on this machine for as long as it lives (Linux only)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+        started = _start_ticks(pid)
+    except (OSError, IndexError, ValueError):
+        return None
+    return None if started is None else f"{boot}/{namespace}/{pid}/{started}"
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot; None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return None if fields[0] == "Z" else fields[19]
+
+
+def process_gone(token: Any) -> bool:
+    """True only when certain: the token names a process of this machine and PID namespace,
+    and that PID no longer is that process. False when it lives or cannot be told."""
+    if not isinstance(token, str) or token.count("/") != 3:
+        return False
+    mine = _token(os.getpid())
+    if mine is None or mine.rsplit("/", 2)[0] != token.rsplit("/", 2)[0]:
+        return False  # another machine or PID namespace: only the heartbeat can tell
+    _, _, pid, started = token.split("/")
+    try:
+        return _start_ticks(int(pid)) != started
+    except (OSError, IndexError, ValueError):
+        return False
