@@ -275,3 +275,56 @@ def test_hostile_expressions_are_short_messages(message: str, expected: str) -> 
         compile_value(message.strip("'"))
     assert expected in str(caught.value)
     assert len(str(caught.value)) < 300
+
+
+SELECTED_VALUES = [
+    "text",
+    b"bytes",
+    0,
+    -(2**63),
+    2**63 - 1,
+    2**63,  # CEL turns it into a float
+    1.5,
+    True,
+    None,
+    (1, 2),  # CEL turns tuples into lists
+    {"nested": (1,)},
+    [1, [2]],
+]
+
+
+@pytest.mark.parametrize("value", SELECTED_VALUES, ids=repr)
+@pytest.mark.parametrize(
+    "source", ["x.v", "x['v']", "x.l[0]", "x.l[1]", "x.l[-1]", "x.missing", "x.v.deeper"]
+)
+def test_an_expression_that_only_selects_answers_as_the_cel_program_does(
+    source: str, value: object
+) -> None:
+    # Selections skip the CEL program where its answer is known; the answers must not differ.
+    scope = {"x": {"v": value, "l": [value]}}
+    try:
+        expected: object = ("value", cel.compile(source).execute(scope))
+    except Exception:
+        expected = ("error",)
+    try:
+        got: object = ("value", CelExpr(source).evaluate(scope))
+    except ExpressionError:
+        got = ("error",)
+    assert got == expected
+    if got[0] == "value":
+        assert type(got[1]) is type(expected[1])  # type: ignore[index]
+
+
+def test_cel_is_loaded_without_its_command_line_and_import_cel_still_works() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from weir.lang.expressions import CelExpr\n"
+        "assert CelExpr('1 + x').evaluate({'x': 1}) == 2\n"
+        "assert 'cel.cli' not in sys.modules and 'prompt_toolkit' not in sys.modules\n"
+        "import cel\n"  # the extension is initialised once per process: reused, not reloaded
+        "assert cel.compile('2 * 3').execute({}) == 6\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

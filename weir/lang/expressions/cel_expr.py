@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import importlib.machinery
+import importlib.util
 import re
+import sys
 from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import Any
-
-import cel
 
 from weir.lang.expressions.diagnosis import missing_step
 from weir.lang.expressions.expr import MAX_EXPRESSION_LENGTH, Expr, ExpressionError, shown
@@ -22,7 +24,7 @@ class CelExpr(Expr):
             raise ValueError("empty CEL expression")
         _check_cel_size(source)
         try:
-            self._program = cel.compile(source)
+            self._program = cel_runtime().compile(source)
         except Exception as exc:
             raise ValueError(
                 f"invalid CEL expression {shown(source)}: {_parse_reason(exc)}"
@@ -38,11 +40,16 @@ class CelExpr(Expr):
             raise ValueError(_unknown_functions(unknown, source))
         self._variables = tuple(self._program.variables())
         self._nodes = tuple(re.findall(r"\bnodes\.([A-Za-z_][\w-]*)", source))
+        self._path = _selection(source, self._variables)
 
     def node_refs(self) -> Iterator[str]:
         return iter(self._nodes)
 
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
+        if self._path is not None:
+            found = _select(scope.get(self._variables[0], _MISSING), self._path)
+            if found is not _MISSING:
+                return found
         bound = {name: scope[name] for name in self._variables if name in scope}
         try:
             return self._program.execute(bound)
@@ -50,6 +57,75 @@ class CelExpr(Expr):
             raise ExpressionError(
                 f"expression {shown(self.source)} failed: {_runtime_reason(exc, self.source, bound)}"
             ) from None
+
+
+_MISSING = object()
+
+
+def _selection(source: str, variables: tuple[str, ...]) -> tuple[str | int, ...] | None:
+    """The keys an expression that only selects (``nodes.parse.order['@id']``) takes from its
+    one variable, else None.
+
+    Such an expression is most of what flows write, and walking the keys directly saves
+    converting the variable it reads (often a node's whole output) into CEL values and back.
+    """
+    match = _CHAIN.fullmatch(source.strip())
+    if match is None or variables != (match.group(1),):
+        return None
+    return tuple(_steps(match.group(2)))
+
+
+_AS_THEY_ARE = (str, bool, float, bytes, type(None))
+"""Values CEL hands back unchanged; it converts the rest (containers copied, tuples to lists,
+Decimals to floats), so for those the program runs."""
+_INT64 = range(-(2**63), 2**63)
+
+
+def _select(value: Any, keys: tuple[str | int, ...]) -> Any:
+    """The value at ``keys`` where CEL would answer the same; _MISSING where CEL fails or
+    might answer differently (a missing key, a negative index, a type other than dict and
+    list on the way, a value CEL converts), so that the CEL program runs and explains."""
+    for key in keys:
+        if isinstance(key, str):
+            if type(value) is not dict:
+                return _MISSING
+            value = value.get(key, _MISSING)
+            if value is _MISSING:
+                return value
+        elif type(value) is list and 0 <= key < len(value):
+            value = value[key]
+        else:
+            return _MISSING
+    if type(value) in _AS_THEY_ARE or (type(value) is int and value in _INT64):
+        return value
+    return _MISSING
+
+
+def cel_runtime() -> ModuleType:
+    """The CEL runtime: the package's compiled extension ``cel.cel``, loaded on first use.
+
+    ``import cel`` would also import the package's own command line (typer, rich,
+    prompt_toolkit: a tenth of a second), which a flow never needs. The extension is registered
+    as ``cel.cel`` because it may be initialised only once per process: a later ``import cel``
+    finds it there and reuses it.
+    """
+    loaded = sys.modules.get("cel.cel")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("cel")  # finds the package without running it
+    spec = importlib.machinery.PathFinder.find_spec(
+        "cel.cel", package.submodule_search_locations if package else None
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError("the CEL runtime (package common-expression-language) is missing")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cel.cel"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["cel.cel"]
+        raise
+    return module
 
 
 MAX_EXPRESSION_NESTING = 50
@@ -187,14 +263,20 @@ _STEP = re.compile(r"""\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(-?\d+|"[^"]*"|'[^']*'
 def _chains(source: str) -> Iterator[tuple[str | int, ...]]:
     """The field paths an expression reads (``nodes.fetch.customer["e-mail"]``), by their text."""
     for match in _CHAIN.finditer(source):
-        keys: list[str | int] = [match.group(1)]
-        for step in _STEP.finditer(match.group(2)):
-            name, index = step.groups()
-            if name is not None:
-                keys.append(name)
-            elif index[0] in "\"'":
-                keys.append(index[1:-1])
-            else:
-                keys.append(int(index))
+        keys = [match.group(1), *_steps(match.group(2))]
         if len(keys) > 1:
             yield tuple(keys)
+
+
+def _steps(text: str) -> list[str | int]:
+    """The keys of ``.name``, ``["key"]`` and ``[0]`` steps, in order."""
+    keys: list[str | int] = []
+    for step in _STEP.finditer(text):
+        name, index = step.groups()
+        if name is not None:
+            keys.append(name)
+        elif index[0] in "\"'":
+            keys.append(index[1:-1])
+        else:
+            keys.append(int(index))
+    return keys

@@ -5,10 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jsonpath_ng import Child, Fields, Index, Root
-from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse as parse_jsonpath
-
 from weir.lang.expressions.diagnosis import missing_step
 from weir.lang.expressions.expr import (
     MAX_EXPRESSION_LENGTH,
@@ -23,6 +19,11 @@ class JsonPath(Expr):
     """A JSONPath reference; singular paths take a fast direct walk instead of jsonpath-ng."""
 
     def __init__(self, source: str) -> None:
+        # Imported here: building jsonpath-ng's parser tables costs more than the rest of
+        # `weir --help`, and many flows have no JSONPath at all.
+        from jsonpath_ng import Fields
+        from jsonpath_ng.ext import parse as parse_jsonpath
+
         self.source = source
         if len(source) > MAX_EXPRESSION_LENGTH:
             raise ValueError(
@@ -31,7 +32,7 @@ class JsonPath(Expr):
             )
         try:
             self._parsed = parse_jsonpath(source)
-        except (JsonPathLexerError, JsonPathParserError, Exception) as exc:
+        except Exception as exc:  # the lexer's and parser's errors, and RecursionError
             reason = "it nests too deeply" if isinstance(exc, RecursionError) else exc
             raise ValueError(f"invalid JSONPath {shown(source)}: {reason}") from None
         steps = _flatten(self._parsed)
@@ -71,6 +72,8 @@ class JsonPath(Expr):
 
 def _flatten(path: Any) -> list[Any]:
     """The steps of a parsed JSONPath, left to right (iteratively: paths can be long)."""
+    from jsonpath_ng import Child
+
     steps: list[Any] = []
     pending = [path]
     while pending:
@@ -83,6 +86,8 @@ def _flatten(path: Any) -> list[Any]:
 
 
 def _singular_keys(steps: list[Any]) -> tuple[str | int, ...] | None:
+    from jsonpath_ng import Fields, Index, Root
+
     if not steps or not isinstance(steps[0], Root):
         return None
     keys: list[str | int] = []
