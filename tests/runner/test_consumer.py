@@ -297,3 +297,82 @@ async def test_an_execution_that_raises_is_dead_lettered_and_the_queue_moves_on(
     error = json.loads(dead.headers[ERROR_HEADER])
     assert error == {"type": "internal", "message": "RuntimeError: a bug in the engine"}
     await cleanup(channel, queue_name)
+
+
+async def test_an_execution_whose_records_were_not_committed_goes_back_to_the_queue(
+    channel: Any, queue_name: str
+) -> None:
+    from weir.store.base import RecordingUnavailable
+
+    counts: list[str] = []
+    runs: list[bool] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        runs.append(event.meta["redelivered"])
+        if len(runs) == 1:
+            raise RecordingUnavailable("the store did not answer within 10s", "x")
+        return outcome(event, True)
+
+    consumer = RabbitmqConsumer(RabbitmqTrigger(url=URL, queue=queue_name), URL, run, counts.append)
+    await consumer.start()
+    try:
+        await publish(channel, queue_name, {"id": 1})
+        await wait_until(lambda: "acked" in counts)
+    finally:
+        await consumer.stop()
+    assert counts == ["received", "returned", "received", "acked"]
+    assert runs == [False, True]  # the same message, given back unsettled: not dead-lettered
+    dead = await channel.declare_queue(f"{queue_name}.dead", passive=True)
+    assert dead.declaration_result.message_count == 0
+    await cleanup(channel, queue_name)
+
+
+class FakeChannel:
+    """Records the ack frames an AckBatcher sends."""
+
+    is_closed = False
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, bool]] = []
+
+    async def basic_ack(self, delivery_tag: int, multiple: bool = False, wait: bool = True) -> None:
+        self.frames.append((delivery_tag, multiple))
+
+
+def broker_acked(
+    frames: list[tuple[int, bool]], delivered: int, nacked: frozenset[int] = frozenset()
+) -> list[int]:
+    """The tags a broker holding deliveries 1..delivered (less those nacked) counts as acked
+    after ``frames``."""
+    held = [t for t in range(1, delivered + 1) if t not in nacked]
+    acked: list[int] = []
+    for tag, multiple in frames:
+        assert tag in held, f"tag {tag} is not held: the broker would close the channel"
+        covered = [t for t in held if t <= tag] if multiple else [tag]
+        acked += covered
+        held = [t for t in held if t not in covered]
+    return sorted(acked)
+
+
+async def test_executions_settled_together_are_acked_with_one_frame() -> None:
+    from weir.triggers.rabbitmq.acks import AckBatcher
+
+    channel = FakeChannel()
+    acks = AckBatcher(channel)
+    await asyncio.gather(*(acks.ack(tag) for tag in (3, 1, 2, 4)))
+    assert channel.frames == [(4, True)]
+
+
+async def test_a_multiple_ack_never_covers_a_delivery_still_running() -> None:
+    from weir.triggers.rabbitmq.acks import AckBatcher
+
+    channel = FakeChannel()
+    acks = AckBatcher(channel)
+    # 1 is still running: 2 and 3 are acked one by one, at once.
+    await asyncio.gather(acks.ack(2), acks.ack(3))
+    assert channel.frames == [(2, False), (3, False)]
+    acks.settled_alone(5)  # given back (a nack) by a frame of its own
+    await acks.ack(1)
+    await asyncio.gather(acks.ack(4), acks.ack(6))
+    assert broker_acked(channel.frames, delivered=7, nacked=frozenset({5})) == [1, 2, 3, 4, 6]
+    assert channel.frames[-1] == (6, True)  # 4 ran on to 6 past the nacked 5: one frame
