@@ -36,7 +36,11 @@ def add_executions(commands: Any) -> None:
     sub = executions.add_subparsers(metavar="ACTION")
     listing = sub.add_parser("list", help="recent executions, newest first")
     listing.add_argument("--flow")
-    listing.add_argument("--status", choices=["running", "succeeded", "failed", "cancelled"])
+    listing.add_argument(
+        "--status",
+        choices=["running", "succeeded", "failed", "cancelled", "interrupted"],
+        help="interrupted: the runner stopped while it ran (killed, crashed)",
+    )
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--json", action="store_true")
     store_option(listing)

@@ -23,6 +23,7 @@ from weir.engine.service import FlowService
 from weir.flow.load import CompiledFlow
 from weir.flow.triggers import RestTrigger
 from weir.lang.ids import new_execution_id
+from weir.store.base import RecordingUnavailable
 from weir.triggers.guards import RequestGuards, SchemaCheck, log_refusal
 from weir.triggers.kind import TriggerSettings
 from weir.triggers.rejection import Rejection
@@ -126,6 +127,10 @@ class RestEndpoint:
         self.running += 1
         try:
             result = await self.service.execute(event, flow)
+        except RecordingUnavailable as exc:  # it ran, but an answer needs its record committed
+            headers = {"Retry-After": "5", EXECUTION_HEADER: exc.execution_id or ""}
+            message = f"the execution ran but is not recorded: {exc}"
+            raise Rejection(503, message, headers=headers) from None
         finally:
             self.running -= 1
         return answer(result, trigger, payload, soap)
