@@ -290,9 +290,37 @@ async def test_a_request_whose_record_cannot_be_committed_in_time_gets_a_503(
             blocker.close()
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "5"
-        assert "the execution ran but is not recorded" in answer.json()["error"]["message"]
+        assert "the execution is not recorded" in answer.json()["error"]["message"]
         execution_id = answer.headers["X-Weir-Execution-Id"]
         deadline = time.monotonic() + 30
         while stored(database).get(execution_id, ("",))[0] != "succeeded":
             assert time.monotonic() < deadline, served.output()
             await asyncio.sleep(0.1)
+
+
+async def test_an_accepted_request_is_recorded_before_its_202(tmp_path: Path) -> None:
+    flow, database = tmp_path / "flow.yaml", tmp_path / "store.db"
+    flow.write_text(SLEEPY.replace("{path: /slow, methods: [POST]}", "{path: /later, mode: async}"))
+    store = ["--store", f"sqlite:///{database}"]
+    first = Served(flow, *store)
+    first.wait_ready()
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the store's writes wait
+    try:
+        async with httpx.AsyncClient() as client:
+            request = asyncio.ensure_future(client.post(f"{first.url}/later", json={"n": 1}))
+            await asyncio.sleep(1.0)
+            assert not request.done(), "accepted before its record was committed"
+            blocker.execute("COMMIT")
+            answer = await asyncio.wait_for(request, 30)
+    finally:
+        blocker.close()
+    assert answer.status_code == 202, answer.text
+    execution_id = answer.json()["executionId"]
+    assert stored(database)[execution_id][0] == "running"  # committed before the answer
+    first.kill()
+
+    second = Served(flow, *store)
+    second.wait_ready()
+    assert second.terminate() == 0, second.output()
+    assert stored(database)[execution_id][0] == "interrupted"

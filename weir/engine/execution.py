@@ -53,6 +53,7 @@ class Execution:
     ) -> None:
         self.engine = engine
         self.record_wait = record_wait
+        self.record: ExecutionRecord | None = None
         self.compiled = compiled
         self.graph = compiled.graph
         self.id = id
@@ -82,8 +83,9 @@ class Execution:
             log=logging.LoggerAdapter(log, {"flow": compiled.name, "execution": id}),
         )
 
-    async def run(self) -> ExecutionResult:
-        record = ExecutionRecord(
+    def begin(self) -> ExecutionRecord:
+        """Record the execution as running; ``run`` does it first unless it was done."""
+        self.record = ExecutionRecord(
             id=self.id,
             flow=self.compiled.name,
             revision=self.compiled.revision,
@@ -93,7 +95,11 @@ class Execution:
             started_at=time.time(),
             replay_of=self.replay_of,
         )
-        self._emit_execution(record)
+        self._emit_execution(self.record)
+        return self.record
+
+    async def run(self) -> ExecutionResult:
+        record = self.record or self.begin()
         status, result, failure = Status.SUCCEEDED, None, None
         try:
             timeout = self.compiled.flow.spec.timeout
@@ -112,17 +118,18 @@ class Execution:
         finally:
             self.spool.cleanup()
             outcome = self._finish(record, status, result, failure)
-        await self._durable()
+        await self.durable(self.record_wait)
         return outcome
 
-    async def _durable(self) -> None:
-        """With ``recording: sync``, return only once the execution's records are committed,
-        so that whatever the trigger answers has its record (docs/recording.md)."""
+    async def durable(self, timeout: float | None) -> None:
+        """With ``recording: sync``, return only once what the execution recorded so far is
+        committed, so that whatever the trigger answers has its record (docs/recording.md);
+        RecordingUnavailable after ``timeout`` seconds."""
         store = self.engine.store
         if store is None or self.compiled.flow.spec.recording == "async":
             return
         try:
-            await store.durable(self.record_wait)
+            await store.durable(timeout)
         except RecordingUnavailable as exc:
             raise RecordingUnavailable(str(exc), execution_id=self.id) from None
 

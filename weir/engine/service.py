@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from weir.engine.events import ExecutionResult, TriggerEvent
+from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.metrics import RunnerMetrics
 from weir.flow.issues import FlowInvalid
@@ -90,17 +91,24 @@ class FlowService:
         with self._counted():
             return await self.engine.execute(flow or self.flow, event, record_wait=self.record_wait)
 
-    def start_background(self, event: TriggerEvent, execution_id: str) -> None:
-        """Start an execution the caller does not wait for (an async REST call)."""
+    async def accept(self, event: TriggerEvent, execution_id: str) -> None:
+        """Start an execution the caller does not wait for (an async REST call). With
+        ``recording: sync`` it returns once the execution's ``running`` record is committed,
+        so that an accepted request always has its record; RecordingUnavailable after
+        ``record_wait`` seconds (the execution runs on, and is recorded once the store answers).
+        """
+        flow = self.flow
+        execution = Execution(self.engine, flow, event, execution_id, None)
+        execution.begin()
 
         async def run() -> ExecutionResult:
-            flow = self.flow
             with self._counted():
-                return await self.engine.execute(flow, event, execution_id=execution_id)
+                return await execution.run()
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        await execution.durable(self.record_wait)
 
     @contextlib.contextmanager
     def _counted(self) -> Iterator[None]:

@@ -117,7 +117,10 @@ class RestEndpoint:
         event = TriggerEvent(kind="rest", payload=payload, meta=meta(request))
         if trigger.mode == "async":
             execution_id = new_execution_id()
-            self.service.start_background(event, execution_id)
+            try:
+                await self.service.accept(event, execution_id)  # once recorded as running
+            except RecordingUnavailable as exc:
+                raise _unrecorded(exc) from None
             self._count("accepted")
             return web.json_response(
                 {"executionId": execution_id, "status": "accepted"},
@@ -127,13 +130,17 @@ class RestEndpoint:
         self.running += 1
         try:
             result = await self.service.execute(event, flow)
-        except RecordingUnavailable as exc:  # it ran, but an answer needs its record committed
-            headers = {"Retry-After": "5", EXECUTION_HEADER: exc.execution_id or ""}
-            message = f"the execution ran but is not recorded: {exc}"
-            raise Rejection(503, message, headers=headers) from None
+        except RecordingUnavailable as exc:
+            raise _unrecorded(exc) from None
         finally:
             self.running -= 1
         return answer(result, trigger, payload, soap)
 
     def _count(self, outcome: str) -> None:
         self.service.metrics.trigger(self.service.name, "rest", outcome)
+
+
+def _unrecorded(exc: RecordingUnavailable) -> Rejection:
+    """The execution runs or ran, but an answer needs its record committed, and it is not."""
+    headers = {"Retry-After": "5", EXECUTION_HEADER: exc.execution_id or ""}
+    return Rejection(503, f"the execution is not recorded: {exc}", headers=headers)
