@@ -18,10 +18,9 @@ import email.utils
 import json
 import os
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
-import httpx
 from pydantic import Field, model_validator
 
 from weir.lang.durations import Duration
@@ -29,9 +28,12 @@ from weir.lang.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeo
 from weir.lang.expressions import Text, Value, json_default
 from weir.lang.types import ByteSize, SecretOrText, SecretRef, Strict
 from weir.nodes.context import NodeContext
-from weir.nodes.http_egress import EgressDenied, EgressPolicy, GuardedBackend
+from weir.nodes.http_egress import EgressDenied, EgressPolicy
 from weir.nodes.kind import NodeKind
 from weir.nodes.spool import is_file_ref, open_content
+
+if TYPE_CHECKING:
+    import httpx  # imported where a request is made (weir.nodes.http_transport)
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 RETRYABLE_STATUS = {408, 429}
@@ -95,37 +97,22 @@ def _field(name: str) -> str:
     return "json_" if name == "json" else name
 
 
-LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-
-
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with a connection pool whose connections the policy checks."""
-
-    def __init__(self, verify: bool, policy: EgressPolicy) -> None:
-        super().__init__(verify=verify, limits=LIMITS)
-        import httpcore
-
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
-            max_connections=LIMITS.max_connections,
-            max_keepalive_connections=LIMITS.max_keepalive_connections,
-            keepalive_expiry=LIMITS.keepalive_expiry,
-            network_backend=GuardedBackend(policy),
-        )
-
-
 def _client(ctx: NodeContext, verify: bool) -> httpx.AsyncClient:
     # Read when a client is made: a changed policy gets a client (and a pool) of its own.
+    from weir.nodes.http_transport import new_client
+
     policy = EgressPolicy.from_environ(os.environ)
     return ctx.resources.get(
         ("http", verify, policy),
-        lambda: httpx.AsyncClient(transport=_GuardedTransport(verify, policy)),
+        lambda: new_client(verify, policy),
         lambda client: client.aclose(),
     )
 
 
 def _with_query(url: str, pairs: list[tuple[str, str]]) -> httpx.URL:
     """The URL with ``pairs`` appended to the query string written in it (kept as written)."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -229,6 +216,8 @@ def _auth(auth: HttpAuth, ctx: NodeContext, headers: dict[str, str]) -> dict[str
 async def _send(
     config: HttpConfig, ctx: NodeContext, url: str, target: httpx.URL, request: dict[str, Any]
 ) -> tuple[httpx.Response, bytes]:
+    import httpx
+
     client = _client(ctx, config.verifyTls)
     try:
         # httpx's timeout bounds each connect, read and write; the whole request is bounded here.

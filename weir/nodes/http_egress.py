@@ -15,19 +15,17 @@ are equally long, the address is denied (but an allowed network equal to a defau
 allows it); an address in no listed network is allowed. The check
 runs where the connection is made, on every address a host name resolves to (a name with one
 denied address is refused), and the connection goes to the checked address, so neither a
-redirect nor a DNS answer that changes between check and connect gets around it.
+redirect nor a DNS answer that changes between check and connect gets around it. The check
+itself is ``GuardedBackend`` in ``http_transport``, beside the rest of what needs httpx.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpcore
 
 from weir.lang.errors import ConfigError, NodeError
 
@@ -140,70 +138,3 @@ def _tcp_addresses(infos: Iterable[Any]) -> list[str]:
         if family in (socket.AF_INET, socket.AF_INET6) and sockaddr[0] not in seen:
             seen.append(str(sockaddr[0]))
     return seen
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only to addresses the policy allows."""
-
-    def __init__(self, policy: EgressPolicy) -> None:
-        self.policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._resolve(host, port, timeout)
-        for address in addresses:
-            reason = self.policy.check(address)
-            if reason is not None:
-                shown = host if host == address else f"{host} ({address})"
-                raise EgressDenied(
-                    f"connecting to {shown} is refused by the egress policy: {reason}"
-                )
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:  # the next address, as a resolver's list
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
-        host = host.strip("[]")
-        try:
-            _address(host)
-        except ValueError:
-            pass
-        else:
-            return [host]
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
-        addresses = _tcp_addresses(infos)
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} has no IPv4 or IPv6 address")
-        return addresses
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
