@@ -76,6 +76,7 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Client libraries log every request at info; Weir's own records already say what ran.
-    for noisy in ("httpx", "httpcore", "aiormq", "aio_pika"):
+    # Client libraries log every request at info, Alembic each step of an upgrade; Weir's own
+    # records and the store's upgrade line already say what happened.
+    for noisy in ("httpx", "httpcore", "aiormq", "aio_pika", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,13 +1,15 @@
 """The `weir` command: validate and run flows locally, inspect executions.
 
 Exit codes: 0 success, 1 a failed execution or an invalid flow in `validate`, 2 bad usage or a
-flow that cannot be loaded by `run`, 3 an execution that ran but could not be recorded, 141 a
-closed standard output (as a Unix tool killed by SIGPIPE). A user never sees a traceback unless
+flow that cannot be loaded by `run`, 3 an execution that ran but could not be recorded, 4 an
+execution store that cannot be opened or has a schema this Weir cannot upgrade, 141 a closed
+standard output (as a Unix tool killed by SIGPIPE). A user never sees a traceback unless
 WEIR_DEBUG=1.
 
 Each command lives in a module of its group (run_commands, execution_commands, serve_command,
-cluster_commands, secret_commands); those modules import the engine, the store, the server and
-the operator only inside the command that needs them, so that `weir --help` starts fast.
+cluster_commands, secret_commands, store_commands); those modules import the engine, the store,
+the server, the operator, pydantic and asyncio only inside the command that needs them, so that
+`weir --help` starts fast (tests/test_cli_startup.py holds it to that).
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ import os
 import sys
 
 from weir import __version__
-from weir.cli import cluster_commands, execution_commands, run_commands, secret_commands
-from weir.cli.common import UsageError
+from weir.cli import (
+    cluster_commands,
+    execution_commands,
+    run_commands,
+    secret_commands,
+    store_commands,
+)
+from weir.cli.common import CommandError, store_problem
 from weir.cli.serve_command import add_serve
 
 CLOSED_STDOUT = 128 + 13
@@ -37,14 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _stdout_closed()
-    except UsageError as exc:
+    except CommandError as exc:
         print(f"weir: {exc}", file=sys.stderr)
-        return 2
+        return exc.code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last resort: say what happened, not where in our code
         if os.environ.get("WEIR_DEBUG"):
             raise
+        problem = store_problem(exc)  # e.g. `weir serve` on a store a newer Weir upgraded
+        if problem is not None:
+            print(f"weir: {problem}", file=sys.stderr)
+            return problem.code
         print(
             f"weir: internal error: {type(exc).__name__}: {exc} (WEIR_DEBUG=1 shows details)",
             file=sys.stderr,
@@ -80,5 +92,6 @@ def _parser() -> argparse.ArgumentParser:
     cluster_commands.add_render(commands)
     cluster_commands.add_operator(commands)
     execution_commands.add_executions(commands)
+    store_commands.add_store(commands)
     secret_commands.register(commands)
     return parser

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +99,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
             json.loads(args.runner_resources)
         except json.JSONDecodeError as exc:
             raise UsageError(f"--runner-resources is not valid JSON: {exc.msg}") from None
+    import secrets
+
     import kopf
     from prometheus_client import start_http_server
 

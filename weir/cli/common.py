@@ -1,5 +1,7 @@
-"""What several commands share: UsageError (exit code 2), the --store and --secrets-dir options,
-opening the execution store and loading a flow file."""
+"""What several commands share: the errors a user can act on (each with its exit code), the
+--store and --secrets-dir options, opening the execution store and loading a flow file.
+
+Nothing heavy is imported here: `weir --help` loads this module."""
 
 from __future__ import annotations
 
@@ -8,11 +10,26 @@ import os
 import sys
 from typing import Any
 
-from weir.flow.issues import FlowInvalid
+STORE_UNUSABLE = 4
+"""Exit code: the execution store cannot be opened or its schema is not one this Weir knows."""
 
 
-class UsageError(Exception):
+class CommandError(Exception):
+    """A command stopped for a reason the user can act on; the message says it all."""
+
+    code = 1
+
+
+class UsageError(CommandError):
     """Bad command-line input; exit code 2."""
+
+    code = 2
+
+
+class StoreUnusable(CommandError):
+    """The execution store cannot be used: unreachable, or a schema this Weir cannot upgrade."""
+
+    code = STORE_UNUSABLE
 
 
 def store_option(parser: argparse.ArgumentParser) -> None:
@@ -34,19 +51,50 @@ def secrets_option(parser: argparse.ArgumentParser) -> None:
 
 
 async def open_store(url: str | None) -> Any:
-    """The execution store named by --store, started; a bad URL is a UsageError."""
+    """The execution store named by --store, started (its schema upgraded); a bad URL is a
+    UsageError, a store that cannot be reached or upgraded is StoreUnusable."""
     from weir.store import open_store as open_url
 
     try:
         store = open_url(url)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    await store.start()
+    try:
+        await store.start()
+    except Exception as exc:
+        problem = store_problem(exc, store.url)
+        if problem is None:
+            raise
+        await store.aclose()
+        raise problem from None
     return store
+
+
+def store_problem(exc: BaseException, url: str | None = None) -> StoreUnusable | None:
+    """``exc`` as StoreUnusable when it says the store cannot be used, else None.
+
+    Only looks at modules already imported: a command that never opened a store has no
+    store error to explain, and `weir --help` imports no database library."""
+    migrations = sys.modules.get("weir.store.migrations")
+    if migrations is not None and isinstance(exc, migrations.StoreSchemaError):
+        return StoreUnusable(str(exc))
+    sqlalchemy = sys.modules.get("sqlalchemy.exc")
+    if url is not None and sqlalchemy is not None and isinstance(exc, sqlalchemy.DBAPIError):
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        return StoreUnusable(f"cannot open the execution store at {store_location(url)}: {reason}")
+    return None
+
+
+def store_location(url: str) -> str:
+    """A store's URL as the user wrote it (no driver names), without its password."""
+    from weir.secrets.redact import hide_password
+
+    return hide_password(url.replace("+aiosqlite", "").replace("+psycopg", ""))
 
 
 def load_or_report(file: str) -> Any:
     """The flow in ``file``, or None once the reasons it cannot be loaded are on stderr."""
+    from weir.flow.issues import FlowInvalid
     from weir.flow.load import load_flow_file
 
     try:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
-from weir.cli.common import UsageError, load_or_report, open_store, secrets_option, store_option
+from weir.cli.common import (
+    UsageError,
+    load_or_report,
+    open_store,
+    secrets_option,
+    store_location,
+    store_option,
+)
 from weir.cli.run_commands import execute
 
 CANDIDATES = 5
@@ -53,6 +59,8 @@ def add_executions(commands: Any) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
     from weir.engine.replay import ReplayRefused, plan_replay
 
     flow = load_or_report(args.file)
@@ -71,6 +79,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_executions_list(args: argparse.Namespace) -> int:
+    import asyncio
+
     from weir.store.report import executions_json, executions_table
 
     async def listing() -> int:
@@ -88,6 +98,8 @@ def cmd_executions_list(args: argparse.Namespace) -> int:
 
 
 def cmd_executions_show(args: argparse.Namespace) -> int:
+    import asyncio
+
     from weir.store.report import execution_detail, execution_json
 
     record, nodes = asyncio.run(_find_execution(args.store, args.id))
@@ -97,8 +109,6 @@ def cmd_executions_show(args: argparse.Namespace) -> int:
 
 async def _find_execution(url: str | None, execution_id: str, flow: str | None = None) -> Any:
     """The execution with this id or unique prefix, or a UsageError naming the candidates."""
-    from weir.store import hide_password
-
     store = await open_store(url)
     try:
         try:
@@ -108,7 +118,7 @@ async def _find_execution(url: str | None, execution_id: str, flow: str | None =
         if found is not None:
             return found
         recent = await store.list_executions(flow=flow, limit=200)
-        where = hide_password(store.url.replace("+aiosqlite", "").replace("+psycopg", ""))
+        where = store_location(store.url)
     finally:
         await store.aclose()
     raise UsageError(_unknown_id(execution_id, recent, flow, where))

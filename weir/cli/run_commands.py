@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from weir.cli.common import UsageError, load_or_report, open_store, secrets_option, store_option
-from weir.flow.issues import FlowInvalid
 
 NOT_RECORDED = 3
 """Exit code: the execution ran (and succeeded) but its records could not be written."""
@@ -49,6 +47,7 @@ def add_run(commands: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from weir.flow.issues import FlowInvalid
     from weir.flow.load import decode_flow_text, load_flows_text
 
     findings: list[dict[str, Any]] = []
@@ -110,6 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None) -> int:
     """Run once with progress on stderr and the result on stdout: 0 succeeded, 1 failed."""
+    import asyncio
+
     from weir.engine.executor import Engine, ExecutionListener
     from weir.engine.progress import ProgressPrinter
     from weir.lang.expressions import json_default

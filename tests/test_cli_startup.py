@@ -1,0 +1,86 @@
+"""`weir` starts fast because each command imports only what it uses: `weir --help` loads the
+command-line modules and the standard library, nothing else; `weir validate` loads no connector,
+no database, no HTTP client or server and not CEL's own command line; `weir executions list`
+loads its database driver and no connector. Timings are measured by bench/cli.py, not here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+HELLO = ROOT / "examples" / "hello" / "flow.yaml"
+
+CONNECTORS = (
+    "paramiko",
+    "boto3",
+    "botocore",
+    "smbprotocol",
+    "aio_pika",
+    "aiormq",
+    "psycopg",
+    "aiomysql",
+    "aiosmtplib",
+    "py_mini_racer",
+    "kopf",
+    "kubernetes_asyncio",
+)
+NOT_FOR_VALIDATE = (
+    *CONNECTORS,
+    "prompt_toolkit",  # CEL's command line
+    "cel.cli",
+    "aiohttp",
+    "httpx",
+    "sqlalchemy",
+    "alembic",
+    "jsonschema",
+)
+NOT_FOR_HELP = (*NOT_FOR_VALIDATE, "cel", "pydantic", "yaml", "asyncio")
+
+
+def imported_by(*argv: str) -> set[str]:
+    """The modules loaded by ``weir ARGV`` run in a fresh interpreter."""
+    code = (
+        "import json, sys\n"
+        "import weir.cli\n"
+        "try:\n"
+        f"    weir.cli.main({list(argv)!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stdout.flush()\n"
+        "sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    marker = done.stderr.rfind("MODULES ")
+    assert marker >= 0, done.stderr
+    return set(json.loads(done.stderr[marker + len("MODULES ") :]))
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
+
+
+def test_help_loads_only_the_command_line_and_the_standard_library() -> None:
+    modules = imported_by("--help")
+    assert "weir.cli" in modules  # the probe ran
+    assert loaded(modules, NOT_FOR_HELP) == []
+    beyond_cli = sorted(
+        m for m in modules if m.startswith("weir.") and not m.startswith("weir.cli")
+    )
+    assert beyond_cli == []
+
+
+def test_validate_loads_no_connector_database_or_http_library() -> None:
+    modules = imported_by("validate", str(HELLO))
+    assert "weir.flow.load" in modules  # the flow was validated
+    assert loaded(modules, NOT_FOR_VALIDATE) == []
+
+
+def test_executions_list_loads_its_database_and_no_connector(tmp_path: Path) -> None:
+    modules = imported_by("executions", "list", "--store", f"sqlite:///{tmp_path}/s.db")
+    assert "aiosqlite" in modules
+    assert loaded(modules, (*CONNECTORS, "prompt_toolkit", "cel", "aiohttp", "httpx")) == []
