@@ -1,7 +1,7 @@
 """Group commit: a waiter is released only once the batch holding its records committed (seen
 from a second connection at that very moment), batches grow with concurrent load, a store
-that cannot commit holds its waiters and then says so, and the engine waits for the record
-under ``recording: sync`` and not under ``recording: async``."""
+that cannot commit holds its waiters and then says so, and the service a trigger calls waits
+for the record under ``recording: sync`` and not under ``recording: async``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.store.conftest import Reader
 from weir.engine.executor import Engine, TriggerEvent
-from weir.flow.load import CompiledFlow, load_flows_text
+from weir.engine.metrics import RunnerMetrics
+from weir.engine.service import FlowService
 from weir.store import RecordingUnavailable, open_store
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.sql import SqlExecutionStore
@@ -34,8 +36,13 @@ spec:
 """
 
 
-def flow(mode: str) -> CompiledFlow:
-    return load_flows_text(FLOW.replace("MODE", mode))[0]
+def service(
+    store: SqlExecutionStore, where: Path, mode: str, record_wait: float = 10.0
+) -> FlowService:
+    """What `weir serve` hands a trigger: the flow's revision, run and recorded."""
+    path = where / f"{mode}.yaml"
+    path.write_text(FLOW.replace("MODE", mode))
+    return FlowService(path, Engine(store=store), RunnerMetrics(), record_wait=record_wait)
 
 
 @pytest.fixture
@@ -125,16 +132,18 @@ async def test_a_waiter_gives_up_after_its_bound_and_the_records_are_written_lat
 
 
 async def test_sync_recording_returns_after_the_commit_and_async_at_once(
-    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+    store: SqlExecutionStore,
+    store_url: str,
+    reader_of: Callable[[str], Reader],
+    tmp_path: Path,
 ) -> None:
-    engine = Engine(store=store)
     blocker, reader = reader_of(store_url), reader_of(store_url)
     event = TriggerEvent(payload={"n": 1})
     blocker.hold_write_lock()
     try:
-        unrecorded = await asyncio.wait_for(engine.execute(flow("async"), event), 5)
+        unrecorded = await asyncio.wait_for(service(store, tmp_path, "async").execute(event), 5)
         assert unrecorded.ok and reader.status(unrecorded.id) is None
-        recorded = asyncio.get_running_loop().create_task(engine.execute(flow("sync"), event))
+        recorded = asyncio.ensure_future(service(store, tmp_path, "sync").execute(event))
         await asyncio.sleep(0.5)
         assert not recorded.done()
     finally:
@@ -145,20 +154,48 @@ async def test_sync_recording_returns_after_the_commit_and_async_at_once(
 
 
 async def test_an_execution_whose_record_cannot_be_committed_in_time_says_which_it_is(
-    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+    store: SqlExecutionStore,
+    store_url: str,
+    reader_of: Callable[[str], Reader],
+    tmp_path: Path,
 ) -> None:
-    engine = Engine(store=store)
     blocker, reader = reader_of(store_url), reader_of(store_url)
     blocker.hold_write_lock()
     try:
         with pytest.raises(RecordingUnavailable) as raised:
-            await engine.execute(flow("sync"), TriggerEvent(payload={}), record_wait=0.3)
+            await service(store, tmp_path, "sync", record_wait=0.3).execute(
+                TriggerEvent(payload={})
+            )
     finally:
         blocker.release()
     execution_id = raised.value.execution_id
     assert execution_id is not None
     await asyncio.wait_for(store.flush(), 15)
     assert reader.status(execution_id) == "succeeded"
+
+
+async def test_the_engine_alone_does_not_wait(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader], tmp_path: Path
+) -> None:
+    """`weir run` waits for its records when it closes the store, and says if they are lost."""
+    blocker, reader = reader_of(store_url), reader_of(store_url)
+    engine = service(store, tmp_path, "sync").engine
+    blocker.hold_write_lock()
+    try:
+        result = await asyncio.wait_for(
+            engine.execute(engine_flow(tmp_path), TriggerEvent(payload={})), 5
+        )
+        assert reader.status(result.id) is None
+    finally:
+        blocker.release()
+    await asyncio.wait_for(store.flush(), 15)
+    assert reader.status(result.id) == "succeeded"
+
+
+def engine_flow(where: Path) -> Any:
+    from weir.flow.load import load_flow_file
+
+    return load_flow_file(where / "sync.yaml")
 
 
 async def test_closing_releases_waiters_of_records_it_could_not_write(tmp_path: Any) -> None:

@@ -1,6 +1,5 @@
 """One execution: the graph walked for one trigger event, every node run recorded, the
-execution's own record written when it starts and when it ends; with ``recording: sync`` (the
-default) it returns once those records are committed.
+execution's own record written when it starts and when it ends.
 
 A failure without ``onError`` fails the execution and cancels the branches still running.
 """
@@ -26,7 +25,6 @@ from weir.lang.expressions import ExpressionError
 from weir.lang.types import SecretRef
 from weir.nodes.spool import Spool
 from weir.secrets.resolve import Secrets
-from weir.store.base import RecordingUnavailable
 from weir.store.records import Attempt, ExecutionRecord, NodeRunRecord, Status
 
 if TYPE_CHECKING:
@@ -49,10 +47,8 @@ class Execution:
         event: TriggerEvent,
         id: str,
         replay: Replay | None,
-        record_wait: float | None = None,
     ) -> None:
         self.engine = engine
-        self.record_wait = record_wait
         self.record: ExecutionRecord | None = None
         self.compiled = compiled
         self.graph = compiled.graph
@@ -118,20 +114,7 @@ class Execution:
         finally:
             self.spool.cleanup()
             outcome = self._finish(record, status, result, failure)
-        await self.durable(self.record_wait)
         return outcome
-
-    async def durable(self, timeout: float | None) -> None:
-        """With ``recording: sync``, return only once what the execution recorded so far is
-        committed, so that whatever the trigger answers has its record (docs/recording.md);
-        RecordingUnavailable after ``timeout`` seconds."""
-        store = self.engine.store
-        if store is None or self.compiled.flow.spec.recording == "async":
-            return
-        try:
-            await store.durable(timeout)
-        except RecordingUnavailable as exc:
-            raise RecordingUnavailable(str(exc), execution_id=self.id) from None
 
     def _finish(
         self,

@@ -43,12 +43,8 @@ class Engine:
         *,
         execution_id: str | None = None,
         replay: Replay | None = None,
-        record_wait: float | None = None,
     ) -> ExecutionResult:
-        """Run one execution. With ``recording: sync`` it returns once the execution's records
-        are committed, waiting at most ``record_wait`` seconds (None: as long as it takes)
-        before it raises RecordingUnavailable; the records are written when the store answers."""
-        run = Execution(self, flow, event, execution_id or new_execution_id(), replay, record_wait)
+        run = Execution(self, flow, event, execution_id or new_execution_id(), replay)
         return await run.run()
 
     async def aclose(self) -> None:

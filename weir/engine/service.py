@@ -21,6 +21,7 @@ from weir.engine.metrics import RunnerMetrics
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, load_flow_file
 from weir.secrets.resolve import Secrets
+from weir.store.base import RecordingUnavailable
 
 log = logging.getLogger("weir.serve")
 
@@ -88,8 +89,11 @@ class FlowService:
         With ``recording: sync`` it returns once the execution's records are committed; if the
         store does not commit them within ``record_wait`` seconds it raises RecordingUnavailable
         (the records stay queued and are written once the store answers)."""
+        flow = flow or self.flow
         with self._counted():
-            return await self.engine.execute(flow or self.flow, event, record_wait=self.record_wait)
+            result = await self.engine.execute(flow, event)
+            await self._recorded(flow, result.id)
+            return result
 
     async def accept(self, event: TriggerEvent, execution_id: str) -> None:
         """Start an execution the caller does not wait for (an async REST call). With
@@ -108,7 +112,18 @@ class FlowService:
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        await execution.durable(self.record_wait)
+        await self._recorded(flow, execution_id)
+
+    async def _recorded(self, flow: CompiledFlow, execution_id: str) -> None:
+        """With ``recording: sync``, wait until what the execution recorded so far is
+        committed, so that whatever the trigger answers has its record (docs/recording.md)."""
+        store = self.engine.store
+        if store is None or flow.flow.spec.recording == "async":
+            return
+        try:
+            await store.durable(self.record_wait)
+        except RecordingUnavailable as exc:
+            raise RecordingUnavailable(str(exc), execution_id=execution_id) from None
 
     @contextlib.contextmanager
     def _counted(self) -> Iterator[None]:
