@@ -4,8 +4,9 @@ relay doing the same work with the same prefetch. Both relay the same N messages
 queues on the machine's RabbitMQ; the output queue is then drained to count messages lost.
 Weir and the baseline take turns, ``--rounds`` times. ``ratio`` is the median of the rounds'
 ratios (a round's two runs follow each other, so they share the machine's other load);
-``ratio_of_best`` compares each side's fastest round. Every round's rate is shown. One JSON
-line.
+``ratio_of_best`` compares each side's fastest round. Every round's rate is shown, and the CPU
+time each relay's process spent per message (all its threads); ``cpu_ratio`` is the baseline's
+over Weir's (medians), which other load on the machine disturbs less. One JSON line.
 
 The messages are all queued before a relay starts, so a message's latency would be its wait in
 the backlog; only throughput is reported.
@@ -128,6 +129,12 @@ def sampler(pid: int, output: str) -> subprocess.Popen[bytes]:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) the process ``pid`` used so far; Linux."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def relay(
     url: str,
     command: list[str],
@@ -154,13 +161,14 @@ async def relay(
             await asyncio.sleep(0.01)
         if profile:
             spy = sampler(process.pid, profile)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(process.pid)
         first = await depth(channel, target)
         while (done := await depth(channel, target)) < count:
             if process.poll() is not None:
                 raise RuntimeError(f"{command[0]} exited {process.returncode}")
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid) - cpu
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -176,17 +184,20 @@ async def relay(
     await connection.close()
     return {
         "messages_per_second": round((done - first) / elapsed, 1),
+        "cpu_ms_per_message": round(1000 * cpu / (done - first), 3),
         "messages": count,
         "lost": count - len(ids),
     }
 
 
 def best_of(rounds: list[dict[str, float]]) -> dict[str, Any]:
-    """The fastest round, every round's rate, and the messages lost over all rounds."""
+    """The fastest round, every round's rate and CPU time per message, and the messages lost
+    over all rounds."""
     best = max(rounds, key=lambda r: r["messages_per_second"])
     return {
         **best,
         "rounds": [r["messages_per_second"] for r in rounds],
+        "cpu_ms_per_message_rounds": [r["cpu_ms_per_message"] for r in rounds],
         "lost": sum(int(r["lost"]) for r in rounds),
     }
 
@@ -255,6 +266,12 @@ async def main() -> None:
                 "ratio": round(statistics.median(ratios), 3),
                 "ratio_of_best": round(
                     ours["messages_per_second"] / theirs["messages_per_second"], 3
+                ),
+                # The baseline's CPU per message over Weir's: less sensitive to other load.
+                "cpu_ratio": round(
+                    statistics.median(b["cpu_ms_per_message"] for b in baseline)
+                    / statistics.median(w["cpu_ms_per_message"] for w in weir),
+                    3,
                 ),
                 "target_ratio": 0.8,
             }
