@@ -81,6 +81,36 @@ def test_secrets_needing_json_escapes_are_found_in_keys_values_and_bytes() -> No
     assert redactor(untouched) is untouched  # nothing to scrub: no copy made
 
 
+def test_the_quick_check_escapes_every_character_as_the_secrets_forms_do() -> None:
+    """The redactor looks for a secret's ``json.dumps(ensure_ascii=False)`` form in the
+    orjson text of a value: both must escape every character alike, or a secret could be
+    missed."""
+    import json
+
+    import orjson
+
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    assert orjson.dumps(every) == json.dumps(every, ensure_ascii=False).encode()
+
+
+def test_values_the_quick_check_cannot_encode_are_still_scrubbed() -> None:
+    redactor = Redactor()
+    secret = "tab\tand\nnewline\x01é"
+    redactor.add(secret)
+    value = {
+        7: f"int key {secret}",  # not a string key
+        "big": [2**70, f"{secret}!"],  # an integer past 64 bits
+        "lone": f"\ud800{secret}",  # a lone surrogate
+        "tuple": (secret,),
+    }
+    assert redactor(value) == {
+        7: "int key ***",
+        "big": [2**70, "***!"],
+        "lone": "\ud800***",
+        "tuple": ["***"],
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "shown"),
     [

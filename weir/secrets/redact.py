@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
+import orjson
+
 from weir.lang.errors import ConfigError
 from weir.lang.types import SecretRef
 
@@ -77,7 +79,8 @@ class Redactor:
 
     def __init__(self) -> None:
         self._values: list[str] = []
-        self._escaped: list[str] = []
+        self._escaped: list[bytes] = []
+        """Each value as it shows inside a JSON string, UTF-8 encoded."""
         self._learned: set[str] = set()
         """Revisions of the flows whose secrets were registered."""
 
@@ -86,7 +89,7 @@ class Redactor:
             return
         known = set(self._values) | encodings(value)
         self._values = sorted(known, key=len, reverse=True)  # longest first: overlaps
-        self._escaped = [json.dumps(v, ensure_ascii=False)[1:-1] for v in self._values]
+        self._escaped = [json.dumps(v, ensure_ascii=False)[1:-1].encode() for v in self._values]
 
     def learn(self, revision: str, refs: Iterable[SecretRef], resolver: Resolver) -> None:
         """Register every secret a flow revision reads before its first execution records
@@ -121,11 +124,12 @@ class Redactor:
     def _may_contain(self, value: Any) -> bool:
         """One C-speed search of the value's JSON text instead of a walk over every string.
         JSON escapes character by character, so a secret inside any string or key shows up
-        as its own escaped form in the text."""
+        as its own escaped form in the text (orjson escapes every character as
+        ``json.dumps(ensure_ascii=False)`` does; tests/runner/test_secrets.py checks it)."""
         try:
-            text = json.dumps(value, ensure_ascii=False, default=_refuse)
-        except (TypeError, ValueError):
-            return True  # bytes or other non-JSON values: walk it
+            text = orjson.dumps(value, default=_refuse, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            return True  # bytes, other non-JSON values, lone surrogates: walk it
         return any(escaped in text for escaped in self._escaped)
 
     def _scrub(self, value: Any) -> Any:
