@@ -23,11 +23,11 @@ class NodeContext:
     """
 
     __slots__ = (
+        "_log",
         "attempt",
         "execution_id",
         "flow_name",
         "input",
-        "log",
         "node",
         "resources",
         "scope",
@@ -56,10 +56,17 @@ class NodeContext:
         self.spool = spool or Spool()
         self.attempt = attempt
         self.input: dict[str, Any] = {}
-        self.log = logging.LoggerAdapter(
-            NODE_LOGGER,
-            {"flow": flow_name, "execution": execution_id, "node": node},
-        )
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """The node's logger, made on first use: most attempts never log."""
+        if self._log is None:
+            self._log = logging.LoggerAdapter(
+                NODE_LOGGER,
+                {"flow": self.flow_name, "execution": self.execution_id, "node": self.node},
+            )
+        return self._log
 
     def eval(self, expr: Expr | None, default: Any = None) -> Any:
         if expr is None:

@@ -5,6 +5,7 @@ plain result (a list for map/filter/sort, an object for group, text for json2csv
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -133,8 +134,9 @@ class TransformConfig(Strict):
             )
         return self
 
-    @property
+    @cached_property
     def operation(self) -> str:
+        """Found once per loaded flow, not on every run (13 fields to look through)."""
         return next(
             op for op in OPERATIONS if op in self.model_fields_set and getattr(self, op) is not None
         )
