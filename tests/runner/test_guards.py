@@ -25,7 +25,7 @@ from weir.triggers.guards.auth import check_auth
 from weir.triggers.guards.body import asgi_chunks, check_declared_size, read_body
 from weir.triggers.guards.schema import SchemaCheck
 from weir.triggers.mcp.http import replayed
-from weir.triggers.rejection import Rejection
+from weir.triggers.rejection import MAX_DEPTH, PayloadError, Rejection, TooDeep, loads_json
 
 SECRETS = Secrets(
     LocalSecretResolver(environ={"WEIR_SECRET_API_TOKEN": "t0ken", "WEIR_SECRET_API_PW": "pw"}),
@@ -47,6 +47,14 @@ async def test_a_body_within_the_limit_is_read_whole() -> None:
 async def test_a_body_past_the_limit_is_413_and_closes_the_connection() -> None:
     with pytest.raises(Rejection) as refused:
         await read_body(_chunks(b"ab", b"cde"), limit=4, timeout=1)
+    assert refused.value.status == 413 and refused.value.close
+    assert refused.value.message == "the body is larger than the limit of 4 bytes"
+
+
+async def test_a_body_that_already_arrived_is_held_to_the_same_limit() -> None:
+    assert await read_body(b"abcd", limit=4, timeout=1) == b"abcd"
+    with pytest.raises(Rejection) as refused:
+        await read_body(b"abcde", limit=4, timeout=1)
     assert refused.value.status == 413 and refused.value.close
     assert refused.value.message == "the body is larger than the limit of 4 bytes"
 
@@ -197,3 +205,33 @@ def test_every_trigger_kind_of_the_spec_has_its_runtime_in_the_registry() -> Non
     for name, kind in TRIGGER_KINDS.items():
         assert kind.name == name and kind.summary
         assert kind.spec in get_args(Trigger.model_fields[name].annotation)
+
+
+def test_json_payloads_nest_at_most_max_depth_and_brackets_in_text_do_not_count() -> None:
+    deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert loads_json(deepest) == loads_json(deepest.encode())
+    with pytest.raises(TooDeep):
+        loads_json("[" + deepest + "]")
+    with pytest.raises(TooDeep):
+        loads_json('{"a":' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1))
+    shallow = '{"text": "' + "[{" * 200 + '"}'
+    assert loads_json(shallow) == {"text": "[{" * 200}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"n": NaN}', "NaN is not a JSON value"),
+        ("[1e999]", "too large for a double"),
+        ('\ufeff{"a": 1}', "Unexpected UTF-8 BOM"),
+        ('{"a": }', "Expecting value"),
+    ],
+)
+def test_json_payloads_refused_say_why(text: str, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        loads_json(text)
+
+
+def test_json_payloads_as_bytes_are_read_as_json_loads_reads_them() -> None:
+    assert loads_json('{"é": 1.5}'.encode("utf-16")) == {"é": 1.5}
+    assert loads_json(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}  # a UTF-8 BOM in bytes is skipped

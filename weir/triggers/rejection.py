@@ -46,11 +46,19 @@ def _finite(text: str) -> float:
     return value
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+"""Made once: ``json.loads`` with these hooks would build a decoder for every payload."""
+
+
 def loads_json(text: str | bytes) -> Any:
     """``json.loads`` that refuses NaN and Infinity (written, or a number too large for a
     double) and anything nested deeper than MAX_DEPTH."""
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        if isinstance(text, bytes):  # as json.loads reads bytes: UTF-8, -16 or -32
+            text = text.decode(json.detect_encoding(text), "surrogatepass")
+        elif text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise TooDeep(f"nested deeper than {MAX_DEPTH} levels") from None
     except PayloadError:
@@ -61,7 +69,8 @@ def loads_json(text: str | bytes) -> Any:
                 f"an integer has more than {sys.get_int_max_str_digits()} digits"
             ) from None
         raise PayloadError(str(exc)) from None
-    check_depth(value)
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # with fewer, nothing nests deeper
+        check_depth(value)
     return value
 
 

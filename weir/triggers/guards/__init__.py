@@ -53,10 +53,11 @@ class RequestGuards:
         spec: GuardedSpec,
         headers: Mapping[str, str],
         content_length: int | None,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncIterator[bytes] | bytes,
     ) -> bytes:
         """The request's body once every guard let it pass; a Rejection otherwise.
-        ``headers`` must look names up case-insensitively."""
+        ``headers`` must look names up case-insensitively; ``chunks`` may be the whole body
+        when it has already arrived."""
         check_declared_size(content_length, spec.maxBodySize)
         auth, secrets = spec.auth, self.service.secrets()
         if auth is not None:

@@ -1,7 +1,8 @@
 """The body of an HTTP trigger's request: within its size limit and within the body timeout.
 
 The reader takes the body as an async iterator of chunks, so the REST handler (an aiohttp
-request) and the MCP endpoint (an ASGI ``receive``) read through the same bounds.
+request) and the MCP endpoint (an ASGI ``receive``) read through the same bounds; or as bytes,
+when the whole body already arrived with the headers (nothing left to wait for, so no timer).
 """
 
 from __future__ import annotations
@@ -48,10 +49,14 @@ def check_declared_size(content_length: int | None, limit: int) -> None:
         raise Rejection(413, f"the body is {content_length} bytes; the limit is {limit}")
 
 
-async def read_body(chunks: AsyncIterator[bytes], limit: int, timeout: float) -> bytes:
+async def read_body(chunks: AsyncIterator[bytes] | bytes, limit: int, timeout: float) -> bytes:
     """The whole body, or a Rejection: 413 past ``limit`` bytes, 408 when it takes longer than
     ``timeout`` seconds, 400 when it is cut short or its framing is broken. Each of these
     leaves the rest of the body unread, so the answer closes the connection."""
+    if isinstance(chunks, bytes):
+        if len(chunks) > limit:
+            raise _too_large(limit)
+        return chunks
     try:
         async with asyncio.timeout(timeout):
             return await _gather(chunks, limit)
@@ -71,9 +76,13 @@ async def _gather(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise Rejection(413, f"the body is larger than the limit of {limit} bytes", close=True)
+            raise _too_large(limit)
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _too_large(limit: int) -> Rejection:
+    return Rejection(413, f"the body is larger than the limit of {limit} bytes", close=True)
 
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
