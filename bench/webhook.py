@@ -1,9 +1,22 @@
 """Webhook throughput: `weir serve` running webhook → transform → respond, with execution
-recording on (SQLite), against a bare aiohttp handler doing the same transform. Both servers run
-as their own process on loopback and face the same load generator (this process: aiohttp
-client, fixed concurrency, fixed duration). Prints one JSON line.
+recording on (SQLite by default), against a bare aiohttp handler doing the same transform. Both
+servers run as their own process on loopback, both up at once, and are measured in alternating
+rounds (``--rounds``), so that whatever else the machine does weighs on each alike. The load:
 
-    python bench/webhook.py [--seconds 10] [--concurrency 32]
+* ``--load python`` (the default): this process as the client (aiohttp, fixed concurrency,
+  fixed duration). On a small machine the client itself takes a core, so the ratio is
+  compressed towards 1.
+* ``--load wrk``: `wrk` (``apt-get install wrk`` on Debian/Ubuntu, ``brew install wrk`` on
+  macOS), one thread and ``--connections`` connections by default, a C client that leaves the
+  server the rest of the machine.
+
+Prints one JSON line: Weir's requests per second over all rounds, p50 (median round) and p99
+(worst round) latency, the server's CPU time per request (Linux), the baseline's figures, and
+the ratio of the two rates. Both servers run on asyncio's own event loop, as `weir serve` does.
+
+    python bench/webhook.py [--load python|wrk] [--seconds 10] [--rounds 5] [--concurrency 32]
+                            [--connections 16] [--threads 1]
+                            [--store postgresql://postgres@127.0.0.1:35432/test | --no-store]
 """
 
 from __future__ import annotations
@@ -12,6 +25,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -20,6 +35,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -56,6 +72,26 @@ BASELINE = textwrap.dedent(
 
 PAYLOAD = {"id": "A-1", "customer": "ACME", "qty": 3, "price": 2.5}
 
+WRK_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = '%s'
+wrk.headers["Content-Type"] = "application/json"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, '
+    .. '"non2xx": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+WRK_MISSING = (
+    "wrk is not installed: `apt-get install wrk` (Debian/Ubuntu), `brew install wrk` (macOS), "
+    "or run with --load python"
+)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -64,12 +100,18 @@ def free_port() -> int:
         return port
 
 
-async def wait_listening(url: str) -> None:
+async def wait_answering(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Until the server answers one request correctly; its output if it exits first."""
     async with aiohttp.ClientSession() as session:
         for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
             try:
                 async with session.post(url, json=PAYLOAD) as answer:
                     if answer.status == 200:
+                        body = await answer.json()
+                        if body.get("total") != 7.5:
+                            raise RuntimeError(f"{url} answered a wrong result: {body}")
                         return
             except aiohttp.ClientError:
                 pass
@@ -77,7 +119,7 @@ async def wait_listening(url: str) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
-async def load(url: str, seconds: float, concurrency: int) -> dict[str, float]:
+async def python_load(url: str, seconds: float, concurrency: int) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -107,76 +149,172 @@ async def load(url: str, seconds: float, concurrency: int) -> dict[str, float]:
     }
 
 
-async def measure(
-    command: list[str], url: str, seconds: float, concurrency: int
-) -> dict[str, float]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        await wait_listening(url)
-        await load(url, 1.0, concurrency)  # warm-up
-        return await load(url, seconds, concurrency)
-    finally:
-        process.terminate()
-        process.wait(60)
+async def wrk_load(
+    url: str, seconds: float, connections: int, threads: int, script: Path
+) -> dict[str, Any]:
+    command = [
+        "wrk",
+        f"--threads={threads}",
+        f"--connections={connections}",
+        f"--duration={max(1, round(seconds))}s",
+        f"--script={script}",
+        url,
+    ]
+    run = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+    found = re.search(r"^WRK (\{.*\})$", run.stdout, re.MULTILINE)
+    if run.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr or run.stdout}")
+    figures = json.loads(found.group(1))
+    return {
+        "rps": round(figures["requests"] / (figures["duration_us"] / 1e6), 1),
+        "p50_ms": round(figures["p50_us"] / 1000, 2),
+        "p99_ms": round(figures["p99_us"] / 1000, 2),
+        "requests": figures["requests"],
+        "errors": figures["non2xx"] + figures["socket_errors"],
+    }
+
+
+class Server:
+    """A server process under test: started once, measured in every round."""
+
+    def __init__(self, name: str, command: list[str], port: int, log: Path) -> None:
+        self.name = name
+        self.url = f"http://127.0.0.1:{port}/orders"
+        self.log = log  # a file, not a pipe: a pipe nobody reads would stall a chatty server
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        self.rounds: list[dict[str, Any]] = []
+
+    async def ready(self) -> None:
+        try:
+            await wait_answering(self.url, self.process)
+        except RuntimeError as exc:
+            self.stop()
+            output = self.log.read_text(errors="replace").strip()[-2000:]
+            raise RuntimeError(f"{self.name}: {exc}\n{output}") from None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server used so far (Linux), a figure other load on the machine barely
+        moves, unlike the rate."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(60)
+
+
+async def one_load(url: str, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
+    if args.load == "wrk":
+        return await wrk_load(url, seconds, args.connections, args.threads, args.wrk_script)
+    return await python_load(url, seconds, args.concurrency)
+
+
+async def compare(servers: list[Server], args: argparse.Namespace) -> None:
+    """Every server up at once, measured in alternating rounds, so that whatever else the
+    machine does meanwhile weighs on each alike."""
+    for server in servers:
+        await server.ready()
+        await one_load(server.url, 1.0, args)  # warm-up
+    for _ in range(args.rounds):
+        for server in servers:
+            cpu = server.cpu_seconds()
+            figures = await one_load(server.url, args.seconds / args.rounds, args)
+            if cpu is not None:
+                figures["cpu_s"] = (server.cpu_seconds() or 0) - cpu
+            server.rounds.append(figures)
+
+
+def combined(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server's rounds as one figure: the rate over all rounds, the median round's p50
+    and the worst round's p99."""
+    requests = sum(r["requests"] for r in rounds)
+    elapsed = sum(r["requests"] / r["rps"] for r in rounds)
+    cpu = [r["cpu_s"] for r in rounds if "cpu_s" in r]
+    return {
+        "rps": round(requests / elapsed, 1),
+        "cpu_us_per_request": round(sum(cpu) / requests * 1e6, 1) if cpu else None,
+        "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+        "p99_ms": max(r["p99_ms"] for r in rounds),
+        "requests": requests,
+        "errors": sum(r["errors"] for r in rounds),
+        "rounds_rps": [r["rps"] for r in rounds],
+    }
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--load", choices=["python", "wrk"], default="python")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per server, all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per server")
+    parser.add_argument("--concurrency", type=int, default=32, help="python load: clients")
+    parser.add_argument("--connections", type=int, default=16, help="wrk: connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk: threads")
+    recording = parser.add_mutually_exclusive_group()
+    recording.add_argument("--no-store", action="store_true", help="measure without recording")
+    recording.add_argument("--store", help="execution store URL (default: SQLite in a temp dir)")
+    args = parser.parse_args()
+    if args.load == "wrk" and shutil.which("wrk") is None:
+        parser.exit(2, WRK_MISSING + "\n")
+    return args
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--no-store", action="store_true", help="measure without recording")
-    parser.add_argument("--store", help="execution store URL (default: SQLite in a temp dir)")
-    args = parser.parse_args()
+    args = arguments()
     with tempfile.TemporaryDirectory() as tmp:
         flow = Path(tmp) / "flow.yaml"
         flow.write_text(FLOW)
         baseline_script = Path(tmp) / "baseline.py"
         baseline_script.write_text(BASELINE)
-        port = free_port()
-        weir = await measure(
-            [
-                sys.executable,
-                "-m",
-                "weir.cli",
-                "serve",
-                str(flow),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *(
-                    ["--no-store"]
-                    if args.no_store
-                    else ["--store", args.store or f"sqlite:///{tmp}/bench.db"]
-                ),
-            ],
-            f"http://127.0.0.1:{port}/orders",
-            args.seconds,
-            args.concurrency,
+        args.wrk_script = Path(tmp) / "post.lua"
+        args.wrk_script.write_text(WRK_SCRIPT % json.dumps(PAYLOAD))
+        store = (
+            ["--no-store"]
+            if args.no_store
+            else ["--store", args.store or f"sqlite:///{tmp}/bench.db"]
         )
         port = free_port()
-        baseline = await measure(
-            [sys.executable, str(baseline_script), str(port)],
-            f"http://127.0.0.1:{port}/orders",
-            args.seconds,
-            args.concurrency,
-        )
-    print(
-        json.dumps(
-            {
-                "bench": "webhook",
-                "recording": not args.no_store,
-                "store": "none" if args.no_store else (args.store or "sqlite").split(":")[0],
-                "concurrency": args.concurrency,
-                "seconds": args.seconds,
-                "weir": weir,
-                "baseline_aiohttp": baseline,
-                "ratio": round(weir["rps"] / baseline["rps"], 3),
-                "target_ratio": 0.6,
-                "cpus": os.cpu_count(),
-            }
-        )
+        weir_command = [sys.executable, "-m", "weir.cli", "serve", str(flow)]
+        weir_command += ["--host", "127.0.0.1", "--port", str(port), *store]
+        weir = Server("weir", weir_command, port, Path(tmp) / "weir.log")
+        port = free_port()
+        baseline_command = [sys.executable, str(baseline_script), str(port)]
+        baseline = Server("baseline", baseline_command, port, Path(tmp) / "baseline.log")
+        try:
+            await compare([weir, baseline], args)
+        finally:
+            weir.stop()
+            baseline.stop()
+    print(json.dumps(report(args, combined(weir.rounds), combined(baseline.rounds))))
+
+
+def report(
+    args: argparse.Namespace, weir: dict[str, Any], baseline: dict[str, Any]
+) -> dict[str, Any]:
+    load = (
+        {"load": "wrk", "threads": args.threads, "connections": args.connections}
+        if args.load == "wrk"
+        else {"load": "python", "concurrency": args.concurrency}
     )
+    return {
+        "bench": "webhook",
+        **load,
+        "recording": not args.no_store,
+        "store": "none" if args.no_store else (args.store or "sqlite").split(":")[0],
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "weir": weir,
+        "baseline_aiohttp": baseline,
+        "ratio": round(weir["rps"] / baseline["rps"], 3),
+        "target_ratio": 0.6,
+        "p99_ratio": round(weir["p99_ms"] / baseline["p99_ms"], 2),
+        "target_p99_ratio": 2.0,
+        "cpus": os.cpu_count(),
+    }
 
 
 if __name__ == "__main__":
