@@ -14,7 +14,6 @@ from weir.engine.retry import RetryDecider
 from weir.flow.model import NodeBase
 from weir.nodes import NODE_KINDS
 from weir.nodes.context import NodeContext
-from weir.nodes.kind import NodeKind
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
 from weir.secrets.redact import Redactor
@@ -55,17 +54,22 @@ class NodeAttempts:
         """The node's output; its error (a ``NodeError``) once no attempt is left. Every
         attempt goes to ``attempts``, the last attempt's evaluated input to ``inputs``."""
         kind = NODE_KINDS[node.kind]
-        decider = RetryDecider(node.retry)
+        decider = None  # made when an attempt fails: most never do
         number = 0
         while True:
             number += 1
             ctx = self._context(node, scope, number)
             started = time.time()
             try:
-                output = await _attempt(kind, node, ctx)
+                if node.timeout is None:
+                    output = await kind.run(node.config, ctx)
+                else:
+                    async with asyncio.timeout(node.timeout):
+                        output = await kind.run(node.config, ctx)
             except Exception as exc:  # every failure becomes a NodeError with retryability
                 error = as_node_error(exc, node)
                 attempts.append(Attempt(number, started, time.time(), error.to_dict()))
+                decider = decider or RetryDecider(node.retry)
                 delay = decider.delay_before_next(number, error)
                 if delay is None:
                     inputs.append(ctx.input)
@@ -95,10 +99,3 @@ class NodeAttempts:
             spool=self.spool,
             attempt=attempt,
         )
-
-
-async def _attempt(kind: NodeKind, node: NodeBase, ctx: NodeContext) -> Any:
-    if node.timeout is None:
-        return await kind.run(node.config, ctx)
-    async with asyncio.timeout(node.timeout):
-        return await kind.run(node.config, ctx)
