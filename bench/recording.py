@@ -5,7 +5,7 @@ the outcome) and, in sync mode, waits until its batch committed; ``concurrency``
 at once for ``seconds``. Policies: ``leader`` (a batch starts as soon as the writer is free)
 and fixed intervals; ``async`` records without waiting. Prints one JSON line per setting.
 
-    python bench/recording.py [--seconds 3] [--concurrency 1,32] [--store URL]
+    python bench/recording.py [--seconds 3] [--concurrency 1,16,64] [--store URL]
 """
 
 from __future__ import annotations
@@ -75,13 +75,14 @@ async def measure(url: str, interval: float, wait: bool, concurrency: int, secon
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--concurrency", default="1,32")
+    parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--store", help="a store URL instead of SQLite files in a temp dir")
     parser.add_argument("--synchronous", default="normal,full", help="SQLite levels to compare")
     args = parser.parse_args()
     policies = [("leader", 0.0, True), ("fixed 5ms", 0.005, True), ("fixed 20ms", 0.02, True)]
     policies.append(("fixed 100ms", 0.1, True))
     policies.append(("async (leader)", 0.0, False))
+    policies.append(("async (fixed 100ms, before)", 0.1, False))
     levels = ["-"] if args.store else args.synchronous.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for level in levels:

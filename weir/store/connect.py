@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SYNCHRONOUS = ("normal", "full")
@@ -21,20 +21,24 @@ def store_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
-    synchronous = parsed.query.get("synchronous", "normal")
+    synchronous = sqlite_synchronous(parsed)
+    engine = create_async_engine(parsed.difference_update_query(["synchronous"]))
+    event.listen(engine.sync_engine, "connect", functools.partial(sqlite_pragmas, synchronous))
+    return engine
+
+
+def sqlite_synchronous(url: URL) -> str:
+    """The SQLite ``synchronous`` level the URL asks for, as the pragma takes it."""
+    synchronous = str(url.query.get("synchronous", "normal"))
     if synchronous not in SYNCHRONOUS:
         raise ValueError(
             f"synchronous={synchronous!r} in the execution store URL: use "
             + " or ".join(SYNCHRONOUS)
         )
-    engine = create_async_engine(parsed.difference_update_query(["synchronous"]))
-    event.listen(
-        engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, synchronous.upper())
-    )
-    return engine
+    return synchronous.upper()
 
 
-def _sqlite_pragmas(synchronous: str, connection: Any, _record: Any) -> None:
+def sqlite_pragmas(synchronous: str, connection: Any, _record: Any) -> None:
     # WAL lets `weir executions` read while a runner writes. NORMAL syncs at checkpoints
     # only: a commit survives the process being killed, and a power loss may take the last
     # commits back (never corrupts); FULL syncs every commit, surviving a power loss too.

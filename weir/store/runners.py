@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weir.lang.ids import new_execution_id
 from weir.store.base import Interrupted
@@ -73,21 +73,23 @@ class Runners:
         self._mark = "?" if dialect == "sqlite" else "%s"
         self._now = _DB_NOW["sqlite" if dialect == "sqlite" else "postgresql"]
 
-    async def register(self, connection: AsyncConnection) -> None:
-        """Insert this runner's row, or refresh its heartbeat, in the caller's transaction."""
+    def registration(self) -> tuple[str, list[tuple[Any, ...]]]:
+        """The statement inserting this runner's row or refreshing its heartbeat, and its
+        rows: the batch writer runs it with the runner's first records."""
         m, me = self._mark, self.identity
-        await connection.exec_driver_sql(
+        return (
             f"INSERT INTO {runners.name} (id, host, pid, process, started_at, heartbeat_at) "
             f"VALUES ({m}, {m}, {m}, {m}, {m}, {self._now}) "
             "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-            (me.id, me.host[:253], me.pid, me.process, me.started_at),
+            [(me.id, me.host[:253], me.pid, me.process, me.started_at)],
         )
 
     async def heartbeat(self, engine: AsyncEngine) -> list[Interrupted]:
         """Refresh this runner's row (once it recorded something), then sweep."""
         if self.registered:
+            statement, rows = self.registration()
             async with engine.begin() as connection:
-                await self.register(connection)
+                await connection.exec_driver_sql(statement, rows[0])
         return await self.sweep(engine)
 
     async def leave(self, engine: AsyncEngine) -> None:

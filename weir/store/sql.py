@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
+from weir.store.batches import BatchWriter, batch_writer
 from weir.store.connect import store_engine
 from weir.store.encode import decode, encode
 from weir.store.migrations import upgrade
@@ -65,6 +66,7 @@ class SqlExecutionStore:
         """Executions this store marked interrupted."""
         self._hooks: list[InterruptedHook] = []
         self._engine: AsyncEngine | None = None
+        self._batches: BatchWriter | None = None
         self._runners: Runners | None = None
         self._commits: GroupCommit[Record] = GroupCommit(
             self._write,
@@ -96,6 +98,7 @@ class SqlExecutionStore:
             await engine.dispose()
             raise
         self._engine = engine
+        self._batches = batch_writer(self.url, engine)
         self._runners = Runners(self.dialect, self.identity, self.stale_after)
         try:
             self._noticed(await self._runners.sweep(engine))
@@ -153,8 +156,11 @@ class SqlExecutionStore:
             await self._writer
             self._writer = None
             self.lost += self._commits.fail_waiting()
-            if self.lost == 0:
+            if self.lost == 0:  # else the store is unreachable: the row goes stale instead
                 await self._leave()
+        if self._batches is not None:
+            await self._batches.aclose()
+            self._batches = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -186,23 +192,24 @@ class SqlExecutionStore:
             hook(found)
 
     async def _write(self, batch: Sequence[Record]) -> None:
-        assert self._engine is not None and self._runners is not None
+        assert self._batches is not None and self._runners is not None
         latest: dict[str, ExecutionRecord] = {}
-        rows = []
+        nodes = []
         for item in batch:
             if isinstance(item, ExecutionRecord):
                 latest[item.id] = item  # the last state in the batch wins; encode only that
             else:
-                rows.append(self._node_row(item))
-        async with self._engine.begin() as connection:
-            if not self._runners.registered:  # with its first records: never one without it
-                await self._runners.register(connection)
-            if latest:
-                rows_now = [self._execution_row(record) for record in latest.values()]
-                await connection.exec_driver_sql(self._upsert_executions, rows_now)
-            if rows:
-                # Plain driver executemany: compiling the insert per row costs more than the write.
-                await connection.exec_driver_sql(self._insert_nodes, rows)
+                nodes.append(self._node_row(item))
+        # Plain driver executemany: compiling the statements per row costs more than the write.
+        statements = []
+        if not self._runners.registered:  # with its first records: never one without it
+            statements.append(self._runners.registration())
+        if latest:
+            rows = [self._execution_row(record) for record in latest.values()]
+            statements.append((self._upsert_executions, rows))
+        if nodes:
+            statements.append((self._insert_nodes, nodes))
+        await self._batches.write(statements)
         self._runners.registered = True
 
     @property
