@@ -16,6 +16,8 @@ from weir.triggers.rejection import Rejection
 from weir.triggers.rest.soap import SOAP11, SoapVersion, envelope, fault
 
 EXECUTION_HEADER = "X-Weir-Execution-Id"
+_JSON = json.JSONEncoder(default=json_default)
+"""What ``json.dumps(body, default=json_default)`` makes, without a new encoder per answer."""
 
 
 def refusal(rejection: Rejection, soap: SoapVersion | None, soap_mode: bool) -> web.Response:
@@ -58,7 +60,7 @@ def answer(
         )
     return web.Response(
         status=status,
-        body=json.dumps(body, default=json_default).encode(),
+        body=_JSON.encode(body).encode(),
         content_type=(declared or "application/json").split(";")[0],
         headers=headers,
     )
