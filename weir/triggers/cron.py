@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
@@ -23,6 +23,7 @@ from weir.engine.service import FlowService
 from weir.flow.load import CompiledFlow
 from weir.flow.schedule import next_fire, previous_fire, zone
 from weir.flow.triggers import CronTrigger
+from weir.store.base import RecordingUnavailable
 from weir.triggers.kind import TriggerKind, TriggerSettings
 
 if TYPE_CHECKING:
@@ -117,6 +118,16 @@ class CronScheduler:
         )
         self.running.add(task)
         task.add_done_callback(self.running.discard)
+        task.add_done_callback(_report)
+
+
+def _report(task: asyncio.Task[Any]) -> None:
+    """Where a run ended with an exception rather than an outcome, say so here."""
+    error = None if task.cancelled() else task.exception()
+    if isinstance(error, RecordingUnavailable):  # recorded once the store answers
+        log.warning("a scheduled run is not recorded yet: %s", error)
+    elif error is not None:
+        log.error("a scheduled run failed: %s", error, exc_info=error)
 
 
 def cron_event(

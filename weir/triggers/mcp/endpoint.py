@@ -26,6 +26,7 @@ from weir.engine.service import FlowService
 from weir.flow.load import CompiledFlow
 from weir.flow.triggers import McpTrigger
 from weir.lang.expressions import json_default
+from weir.store.base import RecordingUnavailable
 from weir.triggers.guards import RequestGuards, SchemaCheck, log_refusal
 from weir.triggers.guards.body import asgi_chunks
 from weir.triggers.kind import TriggerSettings
@@ -167,7 +168,10 @@ class McpEndpoint:
                 "the arguments do not match the input schema: " + "; ".join(failures)
             )
         event = TriggerEvent(kind="mcp", payload=arguments, meta={"tool": trigger.tool})
-        result = await self.service.execute(event, flow)
+        try:
+            result = await self.service.execute(event, flow)
+        except RecordingUnavailable as exc:  # it ran, but an answer needs its record committed
+            return _error(f"the execution is not recorded: {exc}")
         if not result.ok:
             error = result.error or {}
             where = f"node {error['node']}: " if error.get("node") else ""
