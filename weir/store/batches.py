@@ -71,12 +71,9 @@ class SqliteFileBatches:
             raise
 
     async def aclose(self) -> None:
-        def close() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-        await asyncio.get_running_loop().run_in_executor(self._thread, close)
+        if self._connection is not None:  # a store that only read never opened it
+            connection, self._connection = self._connection, None
+            await asyncio.get_running_loop().run_in_executor(self._thread, connection.close)
         self._thread.shutdown(wait=True)
 
 
