@@ -4,6 +4,7 @@ what was committed, as another process would."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -67,6 +68,15 @@ class Reader:
     def node_count(self, execution_id: str) -> int:
         query = "SELECT COUNT(*) FROM weir_node_runs WHERE execution_id = ?"
         return int(self.rows(query, execution_id)[0][0])
+
+    @contextlib.contextmanager
+    def write_lock_held(self) -> Iterator[None]:
+        """Meanwhile, the store's writes wait (SQLite up to its busy timeout, then retry)."""
+        self.hold_write_lock()
+        try:
+            yield
+        finally:
+            self.release()
 
     def hold_write_lock(self) -> None:
         """Until ``release``: the store's next write waits (SQLite up to its busy timeout)."""

@@ -103,15 +103,12 @@ async def test_a_waiter_is_held_while_the_store_cannot_commit(
     store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
 ) -> None:
     blocker, reader = reader_of(store_url), reader_of(store_url)
-    blocker.hold_write_lock()
-    try:
+    with blocker.write_lock_held():
         execution_id = record_one(store)
         waiter = asyncio.get_running_loop().create_task(store.durable())
         await asyncio.sleep(0.5)
         assert not waiter.done()
         assert reader.status(execution_id) is None
-    finally:
-        blocker.release()
     await asyncio.wait_for(waiter, 10)
     assert reader.status(execution_id) == "succeeded"
 
@@ -120,13 +117,10 @@ async def test_a_waiter_gives_up_after_its_bound_and_the_records_are_written_lat
     store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
 ) -> None:
     blocker, reader = reader_of(store_url), reader_of(store_url)
-    blocker.hold_write_lock()
-    try:
+    with blocker.write_lock_held():
         execution_id = record_one(store)
         with pytest.raises(RecordingUnavailable, match=r"did not commit within 0\.3s"):
             await store.durable(0.3)
-    finally:
-        blocker.release()
     await asyncio.wait_for(store.flush(), 15)
     assert reader.status(execution_id) == "succeeded"
 
@@ -139,15 +133,12 @@ async def test_sync_recording_returns_after_the_commit_and_async_at_once(
 ) -> None:
     blocker, reader = reader_of(store_url), reader_of(store_url)
     event = TriggerEvent(payload={"n": 1})
-    blocker.hold_write_lock()
-    try:
+    with blocker.write_lock_held():
         unrecorded = await asyncio.wait_for(service(store, tmp_path, "async").execute(event), 5)
         assert unrecorded.ok and reader.status(unrecorded.id) is None
         recorded = asyncio.ensure_future(service(store, tmp_path, "sync").execute(event))
         await asyncio.sleep(0.5)
         assert not recorded.done()
-    finally:
-        blocker.release()
     result = await asyncio.wait_for(recorded, 10)
     assert result.ok and reader.status(result.id) == "succeeded"
     assert reader.node_count(result.id) == 1
@@ -160,14 +151,8 @@ async def test_an_execution_whose_record_cannot_be_committed_in_time_says_which_
     tmp_path: Path,
 ) -> None:
     blocker, reader = reader_of(store_url), reader_of(store_url)
-    blocker.hold_write_lock()
-    try:
-        with pytest.raises(RecordingUnavailable) as raised:
-            await service(store, tmp_path, "sync", record_wait=0.3).execute(
-                TriggerEvent(payload={})
-            )
-    finally:
-        blocker.release()
+    with blocker.write_lock_held(), pytest.raises(RecordingUnavailable) as raised:
+        await service(store, tmp_path, "sync", record_wait=0.3).execute(TriggerEvent(payload={}))
     execution_id = raised.value.execution_id
     assert execution_id is not None
     await asyncio.wait_for(store.flush(), 15)
@@ -180,14 +165,11 @@ async def test_the_engine_alone_does_not_wait(
     """`weir run` waits for its records when it closes the store, and says if they are lost."""
     blocker, reader = reader_of(store_url), reader_of(store_url)
     engine = service(store, tmp_path, "sync").engine
-    blocker.hold_write_lock()
-    try:
+    with blocker.write_lock_held():
         result = await asyncio.wait_for(
             engine.execute(engine_flow(tmp_path), TriggerEvent(payload={})), 5
         )
         assert reader.status(result.id) is None
-    finally:
-        blocker.release()
     await asyncio.wait_for(store.flush(), 15)
     assert reader.status(result.id) == "succeeded"
 
@@ -198,19 +180,16 @@ def engine_flow(where: Path) -> Any:
     return load_flow_file(where / "sync.yaml")
 
 
-async def test_closing_releases_waiters_of_records_it_could_not_write(tmp_path: Any) -> None:
+async def test_closing_releases_waiters_of_records_it_could_not_write(
+    tmp_path: Any, reader_of: Callable[[str], Reader]
+) -> None:
     url = f"sqlite:///{tmp_path}/closing.db"
     store = open_store(url)
     await store.start()
-    blocker = Reader(url)
-    blocker.hold_write_lock()
-    try:
+    with reader_of(url).write_lock_held():
         record_one(store)
         waiter = asyncio.get_running_loop().create_task(store.durable())
         await store.aclose(timeout=0.3)
         with pytest.raises(RecordingUnavailable, match="closed before 3 records"):
             await asyncio.wait_for(waiter, 10)
         assert store.lost == 3
-    finally:
-        blocker.release()
-        blocker.close()

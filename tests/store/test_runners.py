@@ -83,6 +83,13 @@ async def started(url: str, **options: Any) -> SqlExecutionStore:
     return store
 
 
+async def record_running(store: SqlExecutionStore) -> ExecutionRecord:
+    record = ExecutionRecord(uuid.uuid4().hex[:26], "f", "r1", "manual", {}, "running", time.time())
+    store.record_execution(record)
+    await store.flush()
+    return record
+
+
 def orphan(reader: Reader, runner: str | None, *, flow: str = "orphaned") -> str:
     execution_id = uuid.uuid4().hex[:26]
     reader.rows(
@@ -177,11 +184,7 @@ async def test_a_runner_registers_with_its_first_records_heartbeats_and_leaves_o
     try:
         assert reader.rows("SELECT id FROM weir_runners") == []  # reading makes no runner
         store._commits.tick_every = 0.1
-        record = ExecutionRecord(
-            uuid.uuid4().hex[:26], "f", "r1", "manual", {}, "running", time.time()
-        )
-        store.record_execution(record)
-        await store.flush()
+        await record_running(store)
         ((first,),) = reader.rows("SELECT heartbeat_at FROM weir_runners WHERE id = ?", me)
         assert reader.rows("SELECT runner FROM weir_executions") == [(me,)]
         await wait_for(lambda: _heartbeat(reader, me) > first)
@@ -205,11 +208,7 @@ async def test_an_outcome_written_after_a_wrong_mark_replaces_it(
     reader = reader_of(store_url)
     store = await started(store_url)
     try:
-        record = ExecutionRecord(
-            uuid.uuid4().hex[:26], "f", "r1", "manual", {}, "running", time.time()
-        )
-        store.record_execution(record)
-        await store.flush()
+        record = await record_running(store)
         reader.rows("DELETE FROM weir_runners")
         other = await started(store_url)
         await other.aclose()
