@@ -26,41 +26,8 @@ def _node_loc(index: int, *rest: str | int) -> Loc:
 
 def check_graph(flow: Flow) -> tuple[Graph | None, list[Issue]]:
     """Build the graph, or say what is wrong with it: names, targets, cycles, reachability."""
-    issues: list[Issue] = []
-    nodes: dict[str, NodeBase] = {}
-    index_of: dict[str, int] = {}
-    for i, node in enumerate(flow.spec.nodes):
-        if node.name in nodes:
-            first = index_of[node.name]
-            issues.append(
-                Issue(
-                    f"duplicate node name {node.name!r} (also node #{first + 1})",
-                    _node_loc(i, "name"),
-                )
-            )
-            continue
-        nodes[node.name] = node
-        index_of[node.name] = i
-
-    successors: dict[str, list[str]] = {name: [] for name in nodes}
-    for name, node in nodes.items():
-        i = index_of[name]
-        if node.otherwise and not node.when:
-            issues.append(
-                Issue(
-                    "`otherwise` needs `when` conditions to be the otherwise of",
-                    _node_loc(i, "otherwise"),
-                )
-            )
-        for field, target in node.transitions():
-            if target not in nodes:
-                loc = _node_loc(i, *(int(p) if p.isdigit() else p for p in field.split(".")))
-                issues.append(
-                    Issue(f"unknown target node {target!r}{_suggest(target, nodes)}", loc)
-                )
-            elif target not in successors[name]:
-                successors[name].append(target)
-
+    nodes, index_of, issues = _named_nodes(flow)
+    successors = _successors(nodes, index_of, issues)
     start = flow.start
     if start not in nodes:
         issues.append(
@@ -97,6 +64,51 @@ def check_graph(flow: Flow) -> tuple[Graph | None, list[Issue]]:
         predecessors={k: frozenset(v) for k, v in predecessors.items()},
     )
     return graph, []
+
+
+def _named_nodes(flow: Flow) -> tuple[dict[str, NodeBase], dict[str, int], list[Issue]]:
+    """The nodes by name with their places in the file; a repeated name is an issue."""
+    issues: list[Issue] = []
+    nodes: dict[str, NodeBase] = {}
+    index_of: dict[str, int] = {}
+    for i, node in enumerate(flow.spec.nodes):
+        if node.name in nodes:
+            first = index_of[node.name]
+            issues.append(
+                Issue(
+                    f"duplicate node name {node.name!r} (also node #{first + 1})",
+                    _node_loc(i, "name"),
+                )
+            )
+            continue
+        nodes[node.name] = node
+        index_of[node.name] = i
+    return nodes, index_of, issues
+
+
+def _successors(
+    nodes: dict[str, NodeBase], index_of: dict[str, int], issues: list[Issue]
+) -> dict[str, list[str]]:
+    """Each node's transition targets in order; unknown targets are added to ``issues``."""
+    successors: dict[str, list[str]] = {name: [] for name in nodes}
+    for name, node in nodes.items():
+        i = index_of[name]
+        if node.otherwise and not node.when:
+            issues.append(
+                Issue(
+                    "`otherwise` needs `when` conditions to be the otherwise of",
+                    _node_loc(i, "otherwise"),
+                )
+            )
+        for field, target in node.transitions():
+            if target not in nodes:
+                loc = _node_loc(i, *(int(p) if p.isdigit() else p for p in field.split(".")))
+                issues.append(
+                    Issue(f"unknown target node {target!r}{_suggest(target, nodes)}", loc)
+                )
+            elif target not in successors[name]:
+                successors[name].append(target)
+    return successors
 
 
 def _suggest(name: str, known: dict[str, NodeBase]) -> str:
