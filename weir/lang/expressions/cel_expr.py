@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
+from weir.lang.expressions.cel_paths import chain_match, chains, field_trees, pruned, steps
 from weir.lang.expressions.diagnosis import missing_step
 from weir.lang.expressions.expr import MAX_EXPRESSION_LENGTH, Expr, ExpressionError, shown
 
@@ -41,6 +42,7 @@ class CelExpr(Expr):
         self._variables = tuple(self._program.variables())
         self._nodes = tuple(re.findall(r"\bnodes\.([A-Za-z_][\w-]*)", source))
         self._path = _selection(source, self._variables)
+        self._fields = field_trees(source, self._variables)
 
     def node_refs(self) -> Iterator[str]:
         return iter(self._nodes)
@@ -50,6 +52,17 @@ class CelExpr(Expr):
             found = _select(scope.get(self._variables[0], _MISSING), self._path)
             if found is not _MISSING:
                 return found
+        if self._fields:
+            fields = self._fields
+            small = {
+                name: pruned(scope[name], fields.get(name))
+                for name in self._variables
+                if name in scope
+            }
+            try:
+                return self._program.execute(small)
+            except Exception:
+                pass  # run again on the whole values, which explains the failure as ever
         bound = {name: scope[name] for name in self._variables if name in scope}
         try:
             return self._program.execute(bound)
@@ -69,10 +82,10 @@ def _selection(source: str, variables: tuple[str, ...]) -> tuple[str | int, ...]
     Such an expression is most of what flows write, and walking the keys directly saves
     converting the variable it reads (often a node's whole output) into CEL values and back.
     """
-    match = _CHAIN.fullmatch(source.strip())
+    match = chain_match(source)
     if match is None or variables != (match.group(1),):
         return None
-    return tuple(_steps(match.group(2)))
+    return tuple(steps(match.group(2)))
 
 
 _AS_THEY_ARE = (str, bool, float, bytes, type(None))
@@ -242,7 +255,7 @@ def _runtime_reason(exc: BaseException, source: str, bound: Mapping[str, Any]) -
         found = re.search(r"-?\d+", text)
         wanted = int(found.group()) if found else None
     if isinstance(exc, KeyError | IndexError | TypeError):
-        for chain in _chains(source):
+        for chain in chains(source):
             if chain[0] in bound:
                 why = missing_step(bound, chain, wanted)
                 if why:
@@ -250,33 +263,3 @@ def _runtime_reason(exc: BaseException, source: str, bound: Mapping[str, Any]) -
     if isinstance(exc, KeyError) and isinstance(wanted, str):
         return f"no field {wanted!r}"
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-_CHAIN = re.compile(
-    r"""(?<![\w.'"])([A-Za-z_][A-Za-z0-9_]*)"""
-    r"""((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*(?!\w|\s*\()"""
-    r"""|\s*\[\s*(?:-?\d+|"[^"\\]*"|'[^'\\]*')\s*\])*)"""
-)
-_STEP = re.compile(r"""\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*(-?\d+|"[^"]*"|'[^']*')\s*\]""")
-
-
-def _chains(source: str) -> Iterator[tuple[str | int, ...]]:
-    """The field paths an expression reads (``nodes.fetch.customer["e-mail"]``), by their text."""
-    for match in _CHAIN.finditer(source):
-        keys = [match.group(1), *_steps(match.group(2))]
-        if len(keys) > 1:
-            yield tuple(keys)
-
-
-def _steps(text: str) -> list[str | int]:
-    """The keys of ``.name``, ``["key"]`` and ``[0]`` steps, in order."""
-    keys: list[str | int] = []
-    for step in _STEP.finditer(text):
-        name, index = step.groups()
-        if name is not None:
-            keys.append(name)
-        elif index[0] in "\"'":
-            keys.append(index[1:-1])
-        else:
-            keys.append(int(index))
-    return keys
