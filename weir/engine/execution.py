@@ -124,8 +124,10 @@ class Execution:
         failure: ExecutionFailed | None,
     ) -> ExecutionResult:
         record.status, record.finished_at = status, time.time()
-        record.error = self._redact(failure.to_record()) if failure else None
-        record.result = self._redact(result)
+        error = failure.to_record() if failure else None
+        if self.engine.redactor.active:  # most flows read no secret: the calls are skipped
+            error, result = self._redact(error), self._redact(result)
+        record.error, record.result = error, result
         self._emit_execution(record)
         outcome = ExecutionResult(
             self.id,
@@ -216,6 +218,17 @@ class Execution:
         inputs: list[dict[str, Any]],
         outcome: _Outcome,
     ) -> None:
+        tries = [attempt.to_dict() for attempt in attempts]
+        given = inputs[0] if len(inputs) == 1 else inputs
+        output, error = outcome.output, outcome.error.to_dict() if outcome.error else None
+        redactor = self.engine.redactor
+        if redactor.active:  # attempt errors too can quote secret values
+            tries, given, output, error = (
+                redactor(tries),
+                redactor(given),
+                redactor(output),
+                redactor(error),
+            )
         record = NodeRunRecord(
             execution_id=self.id,
             seq=len(self.records) + 1,
@@ -224,11 +237,10 @@ class Execution:
             status=Status.FAILED if outcome.error else Status.SUCCEEDED,
             started_at=started,
             finished_at=time.time(),
-            # Attempt errors can quote secret values.
-            attempts=self._redact([attempt.to_dict() for attempt in attempts]),
-            input=self._redact(inputs[0] if len(inputs) == 1 else inputs),
-            output=self._redact(outcome.output),
-            error=self._redact(outcome.error.to_dict()) if outcome.error else None,
+            attempts=tries,
+            input=given,
+            output=output,
+            error=error,
         )
         self.records.append(record)
         if self.engine.store is not None:
