@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -24,8 +25,25 @@ class Status(StrEnum):
 
 
 def iso_time(epoch: float) -> str:
-    """A moment as ISO 8601 text in UTC, as records show every ``startedAt``."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+    """A moment as ISO 8601 text in UTC, as records show every ``startedAt``: the text of
+    ``datetime.fromtimestamp(epoch, UTC).isoformat()``, built from the text of its whole
+    second, which is kept: formatting a datetime cost half a microsecond per node run."""
+    global _last_second
+    fraction, whole = math.modf(epoch)
+    if epoch < 0:
+        return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+    # datetime rounds to the microsecond half to even, as round() does.
+    second, micro = int(whole), round(fraction * 1e6)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    cached, text = _last_second
+    if cached != second:
+        text = dt.datetime.fromtimestamp(second, dt.UTC).isoformat().removesuffix("+00:00")
+        _last_second = (second, text)
+    return f"{text}.{micro:06d}+00:00" if micro else f"{text}+00:00"
+
+
+_last_second: tuple[int, str] = (-1, "")
 
 
 def iso_attempts(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
