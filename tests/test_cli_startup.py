@@ -1,7 +1,8 @@
 """`weir` starts fast because each command imports only what it uses: `weir --help` loads the
 command-line modules and the standard library, nothing else; `weir validate` loads no connector,
 no database, no HTTP client or server and not CEL's own command line; `weir executions list`
-loads its database driver and no connector. Timings are measured by bench/cli.py, not here."""
+loads its database driver, no connector and not pydantic. Timings are measured by bench/cli.py,
+not here."""
 
 from __future__ import annotations
 
@@ -84,3 +85,14 @@ def test_executions_list_loads_its_database_and_no_connector(tmp_path: Path) -> 
     modules = imported_by("executions", "list", "--store", f"sqlite:///{tmp_path}/s.db")
     assert "aiosqlite" in modules
     assert loaded(modules, (*CONNECTORS, "prompt_toolkit", "cel", "aiohttp", "httpx")) == []
+    # Records are read and printed without the flow model's validation or CEL's wrapper.
+    assert loaded(modules, ("pydantic", "weir.lang.types", "weir.lang.expressions.cel_expr")) == []
+
+
+def test_the_expressions_package_names_where_each_of_its_names_lives() -> None:
+    import weir.lang.expressions as expressions
+
+    assert sorted(expressions._HOMES) == sorted(expressions.__all__)
+    for name in expressions.__all__:
+        assert getattr(expressions, name) is not None, name
+    assert not hasattr(expressions, "no_such_name")

@@ -7,14 +7,16 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
 import orjson
 
 from weir.lang.errors import ConfigError
-from weir.lang.types import SecretRef
+
+if TYPE_CHECKING:  # the types module brings pydantic, which a command listing records never needs
+    from weir.lang.types import SecretRef
 
 REDACTED = "***"
 MIN_REDACTED_LENGTH = 4

@@ -19,28 +19,87 @@ form), ``fields`` (the pydantic field types), ``encoding`` (values written as te
 ``diagnosis`` (what a failed lookup says).
 """
 
-from weir.lang.expressions.cel_expr import CEL_FUNCTIONS, MAX_EXPRESSION_NESTING, CelExpr
-from weir.lang.expressions.compile import (
-    Structure,
-    TextExpr,
-    compile_cel,
-    compile_list,
-    compile_string,
-    compile_text,
-    compile_value,
-)
-from weir.lang.expressions.encoding import json_default, to_text
-from weir.lang.expressions.expr import (
-    MAX_EXPRESSION_LENGTH,
-    ROOT_VARIABLES,
-    Expr,
-    ExpressionError,
-    Literal,
-    shown,
-)
-from weir.lang.expressions.fields import Condition, Items, Text, Value
-from weir.lang.expressions.jsonpath import JsonPath
-from weir.lang.expressions.template import Template
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weir.lang.expressions.cel_expr import (
+        CEL_FUNCTIONS,
+        MAX_EXPRESSION_NESTING,
+        CelExpr,
+    )
+    from weir.lang.expressions.compile import (
+        Structure,
+        TextExpr,
+        compile_cel,
+        compile_list,
+        compile_string,
+        compile_text,
+        compile_value,
+    )
+    from weir.lang.expressions.encoding import (
+        json_default,
+        to_text,
+    )
+    from weir.lang.expressions.expr import (
+        MAX_EXPRESSION_LENGTH,
+        ROOT_VARIABLES,
+        Expr,
+        ExpressionError,
+        Literal,
+        shown,
+    )
+    from weir.lang.expressions.fields import (
+        Condition,
+        Items,
+        Text,
+        Value,
+    )
+    from weir.lang.expressions.jsonpath import (
+        JsonPath,
+    )
+    from weir.lang.expressions.template import (
+        Template,
+    )
+
+_HOMES = {
+    "CEL_FUNCTIONS": "cel_expr",
+    "MAX_EXPRESSION_NESTING": "cel_expr",
+    "CelExpr": "cel_expr",
+    "Structure": "compile",
+    "TextExpr": "compile",
+    "compile_cel": "compile",
+    "compile_list": "compile",
+    "compile_string": "compile",
+    "compile_text": "compile",
+    "compile_value": "compile",
+    "json_default": "encoding",
+    "to_text": "encoding",
+    "MAX_EXPRESSION_LENGTH": "expr",
+    "ROOT_VARIABLES": "expr",
+    "Expr": "expr",
+    "ExpressionError": "expr",
+    "Literal": "expr",
+    "shown": "expr",
+    "Condition": "fields",
+    "Items": "fields",
+    "Text": "fields",
+    "Value": "fields",
+    "JsonPath": "jsonpath",
+    "Template": "template",
+}
+"""Where each name lives. The modules load on first use: a command that only encodes records
+as JSON (``json_default``) should not pay for pydantic and the CEL runtime's wrapper."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CEL_FUNCTIONS",
