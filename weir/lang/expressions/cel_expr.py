@@ -7,6 +7,7 @@ import importlib.machinery
 import importlib.util
 import re
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
@@ -122,9 +123,23 @@ def cel_runtime() -> ModuleType:
     as ``cel.cel`` because it may be initialised only once per process: a later ``import cel``
     finds it there and reuses it.
     """
-    loaded = sys.modules.get("cel.cel")
-    if loaded is not None:
-        return loaded
+    global _RUNTIME
+    if _RUNTIME is None:
+        # Threads validating flows at once (the operator's handlers) must neither initialise it
+        # twice (its Rust logger may be set only once) nor use it half initialised.
+        with _CEL_LOADING:
+            if _RUNTIME is None:
+                loaded = sys.modules.get("cel.cel")
+                done = loaded is not None and hasattr(loaded, "compile")
+                _RUNTIME = loaded if done and loaded else _load_cel_extension()
+    return _RUNTIME
+
+
+_RUNTIME: ModuleType | None = None
+_CEL_LOADING = threading.Lock()
+
+
+def _load_cel_extension() -> ModuleType:
     package = importlib.util.find_spec("cel")  # finds the package without running it
     spec = importlib.machinery.PathFinder.find_spec(
         "cel.cel", package.submodule_search_locations if package else None
