@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
 
+from tests.servers.services import POSTGRES
 from weir.nodes.context import NodeContext
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
@@ -96,3 +99,19 @@ def spool_path(name: str) -> Path:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     TEST_SPOOL.cleanup()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A store URL whose search_path is a new, empty schema of the test database."""
+    POSTGRES.require()
+    schema = f"weir_store_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES.url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.services import POSTGRES
 from weir.store import AmbiguousId, open_store
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.sql import SqlExecutionStore
@@ -18,8 +17,8 @@ from weir.store.sql import SqlExecutionStore
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlExecutionStore]:
     if request.param == "postgresql":
-        POSTGRES.require()
-        opened = open_store(POSTGRES.url)
+        # A schema of its own: another suite or an older revision may share the database.
+        opened = open_store(request.getfixturevalue("fresh_postgres_url"))
     else:
         opened = open_store(f"sqlite:///{tmp_path}/store.db")
     await opened.start()

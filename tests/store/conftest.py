@@ -1,36 +1,16 @@
 """Stores of the suite's own: a SQLite file, or a fresh schema of the test PostgreSQL database
-(so that sweeps and counts see only the test's rows), and a plain second connection to read
+(`fresh_postgres_url` in tests/conftest.py: sweeps and counts see only the test's rows), and a plain second connection to read
 what was committed, as another process would."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
-
-from tests.servers.services import POSTGRES
-
-
-@pytest.fixture
-def fresh_postgres_url() -> Iterator[str]:
-    """A store URL whose search_path is a new, empty schema of the test database."""
-    POSTGRES.require()
-    schema = f"weir_store_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES.url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES.url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
