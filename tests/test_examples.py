@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -262,3 +263,42 @@ def test_files_writes_the_report_under_the_base_directory(tmp_path: Path) -> Non
         "2,Grace",
     ]
     assert json.loads(done.stdout)["written"]["path"] == "weir-reports/q3.csv"
+
+
+def test_secret_store_reads_the_database_url_from_the_encrypted_store(tmp_path: Path) -> None:
+    env = {
+        "WEIR_SECRETS_FILE": str(tmp_path / "secrets.json"),
+        "WEIR_SECRETS_KEY_FILE": str(tmp_path / "secrets.key"),
+    }
+    url = f"sqlite:///{tmp_path}/guestbook.db"
+    assert weir("secrets", "init", env=env).returncode == 0
+    stored = subprocess.run(
+        [sys.executable, "-m", "weir.cli", "secrets", "set", "guestbook", "url"],
+        input=url + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert stored.returncode == 0, stored.stderr
+    store = f"sqlite:///{tmp_path}/runs.db"
+    flow = "examples/secret-store/flow.yaml"
+    for name, visits in (("Ada", 1), ("Grace", 2)):
+        done = weir("run", flow, "--input", json.dumps({"name": name}), "--store", store, env=env)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"signed": name, "visits": visits}
+    assert url not in (tmp_path / "secrets.json").read_text()  # encrypted at rest
+    listed = weir("executions", "list", "--store", store, "--limit", "1", env=env)
+    execution = listed.stdout.splitlines()[1].split()[0]
+    shown = weir("executions", "show", execution, "--store", store, env=env)
+    assert shown.returncode == 0 and "table" in shown.stdout
+    assert url not in shown.stdout + shown.stderr
+
+    elsewhere = {
+        "WEIR_SECRETS_FILE": str(tmp_path / "other.json"),
+        "WEIR_SECRETS_KEY_FILE": str(tmp_path / "other.key"),
+    }
+    without = weir("run", flow, "--input", '{"name": "Ada"}', "--no-store", env=elsewhere)
+    assert without.returncode == 1
+    assert "guestbook" in without.stderr and "Traceback" not in without.stderr
