@@ -152,6 +152,41 @@ def test_replay_from_a_node_after_a_successful_run_still_works(tmp_path: Path) -
         assert done.returncode == 0, done.stderr
 
 
+HANDLED = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: handled}
+spec:
+  trigger: {manual: {}}
+  nodes:
+    - name: fetch
+      transform: {set: {value: "${input.n * 2}"}}
+      onError: report
+    - name: report
+      transform: {set: {failed: "${error.node}", why: "${error.message}"}}
+"""
+
+
+def test_replay_from_an_error_handler_that_reads_the_error_is_refused(tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(HANDLED)
+    store = f"sqlite:///{tmp_path}/s.db"
+    handled = weir("run", str(flow), "--input", '{"n": "x"}', "--store", store)
+    assert handled.returncode == 0, handled.stderr
+    assert json.loads(handled.stdout)["failed"] == "fetch"
+    (execution,) = ids(store)
+
+    refused = weir("replay", str(flow), execution, "--from", "report", "--store", store)
+    assert refused.returncode == 2, refused.stderr
+    assert "cannot replay from 'report': it reads $.error" in refused.stderr
+    assert "replay from 'fetch', or in full" in refused.stderr
+    assert ids(store) == [execution]  # nothing ran
+
+    again = weir("replay", str(flow), execution, "--from", "fetch", "--store", store)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["failed"] == "fetch"
+
+
 # -- 18c: unknown execution ids name the candidates -------------------------------------------
 
 

@@ -328,3 +328,16 @@ def test_cel_is_loaded_without_its_command_line_and_import_cel_still_works() -> 
         "assert cel.compile('2 * 3').execute({}) == 6\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_expression_names_the_roots_it_may_read() -> None:
+    from weir.lang.expressions import ROOT_VARIABLES, compile_value
+
+    assert compile_value("$.error.message").roots() == {"error"}
+    assert compile_value("${error.node} at ${nodes.a.x + 1}").roots() == {"error", "nodes"}
+    assert compile_value({"a": "${input.n}", "b": ["$.trigger.meta"]}).roots() == {
+        "input",
+        "trigger",
+    }
+    assert compile_value("$").roots() == set(ROOT_VARIABLES)  # the whole scope
+    assert compile_value("plain text").roots() == set()

@@ -96,14 +96,16 @@ def _check_start(
     or one that reads the output of a node that is not replayed and left none."""
     rerun = downstream(flow.graph, start)
     node = flow.graph.nodes[start]
-    read = sorted(
-        {
-            ref
-            for _loc, value in walk(node, ())
-            if isinstance(value, Expr)
-            for ref in value.node_refs()
-        }
-    )
+    expressions = [value for _loc, value in walk(node, ()) if isinstance(value, Expr)]
+    if any("error" in value.roots() for value in expressions):
+        failed = [n for n in sorted(flow.graph.predecessors[start]) if n in last_status]
+        earlier = f"from {failed[0]!r}" if len(failed) == 1 else "from the node that failed"
+        raise ReplayRefused(
+            f"cannot replay from {start!r}: it reads $.error, the error of the node that failed "
+            f"before it, which a replay starting at {start!r} does not have; replay {earlier}, "
+            "or in full"
+        )
+    read = sorted({ref for value in expressions for ref in value.node_refs()})
     missing = [name for name in read if name not in rerun and name not in outputs]
     if missing:
         what = "; ".join(_what_happened(name, last_status) for name in missing)

@@ -48,6 +48,9 @@ class CelExpr(Expr):
     def node_refs(self) -> Iterator[str]:
         return iter(self._nodes)
 
+    def roots(self) -> frozenset[str]:
+        return frozenset(self._variables)
+
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
         if self._path is not None:
             found = _select(scope.get(self._variables[0], _MISSING), self._path)

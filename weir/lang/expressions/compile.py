@@ -26,6 +26,10 @@ class Structure(Expr):
         for value in values:
             yield from value.node_refs()
 
+    def roots(self) -> frozenset[str]:
+        values = self._items.values() if isinstance(self._items, dict) else self._items
+        return frozenset().union(*(value.roots() for value in values))
+
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
         if isinstance(self._items, dict):
             return {key: expr.evaluate(scope) for key, expr in self._items.items()}
@@ -42,6 +46,9 @@ class TextExpr(Expr):
 
     def node_refs(self) -> Iterator[str]:
         return self.inner.node_refs()
+
+    def roots(self) -> frozenset[str]:
+        return self.inner.roots()
 
     def evaluate(self, scope: Mapping[str, Any]) -> str:
         return to_text(self.inner.evaluate(scope))

@@ -42,6 +42,10 @@ class Expr:
         """Names of the nodes whose output this expression reads through ``$.nodes.NAME``."""
         return iter(())
 
+    def roots(self) -> frozenset[str]:
+        """The root variables (``input``, ``nodes``, ``error`` …) this expression may read."""
+        return frozenset()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source!r})"
 

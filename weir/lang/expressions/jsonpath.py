@@ -38,8 +38,9 @@ class JsonPath(Expr):
         steps = _flatten(self._parsed)
         self._keys: tuple[str | int, ...] | None = _singular_keys(steps)
         first = steps[1] if len(steps) > 1 else None
+        self._root: str | None = None  # None: the path may read any root (`$`, `$.*`)
         if isinstance(first, Fields) and len(first.fields) == 1:
-            root = first.fields[0]
+            root = self._root = first.fields[0]
             if root not in ROOT_VARIABLES:
                 raise ValueError(
                     f"invalid reference {shown(source)}: unknown root {root!r}, "
@@ -54,6 +55,9 @@ class JsonPath(Expr):
     def node_refs(self) -> Iterator[str]:
         if self._node is not None:
             yield self._node
+
+    def roots(self) -> frozenset[str]:
+        return frozenset(ROOT_VARIABLES) if self._root is None else frozenset((self._root,))
 
     def evaluate(self, scope: Mapping[str, Any]) -> Any:
         if self._keys is None:

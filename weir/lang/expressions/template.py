@@ -23,6 +23,9 @@ class Template(Expr):
             if isinstance(part, Expr):
                 yield from part.node_refs()
 
+    def roots(self) -> frozenset[str]:
+        return frozenset().union(*(p.roots() for p in self._parts if isinstance(p, Expr)))
+
     def evaluate(self, scope: Mapping[str, Any]) -> str:
         return "".join(p if isinstance(p, str) else to_text(p.evaluate(scope)) for p in self._parts)
 
