@@ -125,6 +125,22 @@ async def test_a_waiter_gives_up_after_its_bound_and_the_records_are_written_lat
     assert reader.status(execution_id) == "succeeded"
 
 
+async def test_a_cancelled_waiter_leaves_the_others_waiting_for_the_same_batch(
+    store: SqlExecutionStore, store_url: str, reader_of: Callable[[str], Reader]
+) -> None:
+    blocker, reader = reader_of(store_url), reader_of(store_url)
+    with blocker.write_lock_held():
+        execution_id = record_one(store)
+        loop = asyncio.get_running_loop()
+        cancelled, other = loop.create_task(store.durable(10)), loop.create_task(store.durable(10))
+        await asyncio.sleep(0.2)
+        cancelled.cancel()
+        await asyncio.sleep(0.2)
+        assert cancelled.cancelled() and not other.done()
+    await asyncio.wait_for(other, 10)
+    assert reader.status(execution_id) == "succeeded"
+
+
 async def test_sync_recording_returns_after_the_commit_and_async_at_once(
     store: SqlExecutionStore,
     store_url: str,
