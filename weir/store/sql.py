@@ -11,6 +11,7 @@ recorded so far: the engine waits for it before a trigger answers (docs/recordin
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -225,7 +226,7 @@ class SqlExecutionStore:
         await self._batches.write(statements)
         self._runners.registered = True
 
-    @property
+    @functools.cached_property
     def _upsert_executions(self) -> str:
         # The same ON CONFLICT clause serves SQLite and PostgreSQL.
         mark = "?" if self.dialect == "sqlite" else "%s"
@@ -259,7 +260,7 @@ class SqlExecutionStore:
             self.identity.id,
         )
 
-    @property
+    @functools.cached_property
     def _insert_nodes(self) -> str:
         mark = "?" if self.dialect == "sqlite" else "%s"
         columns = ", ".join(c.name for c in node_runs.columns)
