@@ -12,9 +12,9 @@ from __future__ import annotations
 import codecs
 import json
 import posixpath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from weir.lang.errors import NodeError
 from weir.lang.expressions import Text, Value, json_default
@@ -35,6 +35,9 @@ def _known_encoding(value: str) -> str:
     except LookupError:
         raise ValueError(f"unknown encoding {value!r}") from None
     return value
+
+
+Encoding = Annotated[str, AfterValidator(_known_encoding)]
 
 
 def _payload(content: Any, encoding: str) -> Payload:
@@ -98,17 +101,12 @@ class FileRead(Operation[FileSystem]):
         description="text (decoded with `encoding`), bytes, or file: a file reference to a copy "
         "in the execution's spool, for files of any size.",
     )
-    encoding: str = Field("utf-8", description="Encoding of the text (as: text).")
+    encoding: Encoding = Field("utf-8", description="Encoding of the text (as: text).")
     maxSize: ByteSize = Field(
         "16Mi",
         validate_default=True,
         description="Largest file read as text or bytes; larger files need as: file.",
     )
-
-    @field_validator("encoding")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _known_encoding(value)
 
     async def run(self, target: FileSystem, ctx: NodeContext) -> Any:
         path = target.path(ctx.text(self.path))
@@ -125,13 +123,8 @@ class FileWrite(Operation[FileSystem]):
         description="What to write: a file reference from another node, bytes, text, or any "
         "other JSON value (written as JSON)."
     )
-    encoding: str = Field("utf-8", description="Encoding of text and JSON content.")
+    encoding: Encoding = Field("utf-8", description="Encoding of text and JSON content.")
     mkdirs: bool = Field(False, description="Create missing parent directories first.")
-
-    @field_validator("encoding")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _known_encoding(value)
 
     async def run(self, target: FileSystem, ctx: NodeContext) -> Any:
         path = target.path(ctx.text(self.path))
@@ -146,14 +139,9 @@ class FileAppend(Operation[LocalFileSystem]):
         description="What to append: a file reference, bytes, text, or any other JSON value "
         "(written as JSON)."
     )
-    encoding: str = Field("utf-8", description="Encoding of text and JSON content.")
+    encoding: Encoding = Field("utf-8", description="Encoding of text and JSON content.")
     newline: bool = Field(False, description="Add a line break after the content (JSON Lines).")
     mkdirs: bool = Field(False, description="Create missing parent directories first.")
-
-    @field_validator("encoding")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _known_encoding(value)
 
     async def run(self, target: LocalFileSystem, ctx: NodeContext) -> Any:
         path = target.path(ctx.text(self.path))
