@@ -59,14 +59,16 @@ class RequestGuards:
         ``headers`` must look names up case-insensitively; ``chunks`` may be the whole body
         when it has already arrived."""
         check_declared_size(content_length, spec.maxBodySize)
-        auth, secrets = spec.auth, self.service.secrets()
-        if auth is not None:
-            if self.problem(spec) is not None:
-                raise unavailable()
-            if not needs_body(auth):
-                check_auth(auth, headers, b"", secrets)
+        auth = spec.auth
+        if auth is None:  # no secrets to look up
+            return await read_body(chunks, spec.maxBodySize, self.body_timeout)
+        secrets = self.service.secrets()
+        if self.credentials.problem(auth, secrets) is not None:
+            raise unavailable()
+        if not needs_body(auth):
+            check_auth(auth, headers, b"", secrets)
         body = await read_body(chunks, spec.maxBodySize, self.body_timeout)
-        if auth is not None and needs_body(auth):
+        if needs_body(auth):
             check_auth(auth, headers, body, secrets)
         return body
 
