@@ -103,9 +103,8 @@ class RunnerMetrics(ExecutionListener):
         if seconds is None:
             seconds = self._node_seconds[key] = self.node_seconds.labels(*key)
         seconds.observe(record.finished_at - record.started_at)
-        attempts = record.attempts
-        if len(attempts) > 1:  # one attempt is a first one
-            retries = sum(1 for a in attempts if a.get("attempt", 1) > 1)  # forEach: per item
+        if len(record.attempts) > 1:  # one attempt is a first one
+            retries = record.retries
             if retries:
                 self._child(self.retries, flow, record.node).inc(retries)
         if record.error:

@@ -19,7 +19,7 @@ class ProgressPrinter(ExecutionListener):
 
     def node_finished(self, record: NodeRunRecord) -> None:
         mark = "✓" if record.status == Status.SUCCEEDED else "✗"
-        retries = sum(1 for a in record.attempts if a.get("attempt", 1) > 1)  # forEach: per item
+        retries = record.retries
         tries = (
             f"  ({retries + 1} attempts)"
             if retries and len(record.attempts) == retries + 1

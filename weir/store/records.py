@@ -125,3 +125,8 @@ class NodeRunRecord:
     @property
     def duration_ms(self) -> float:
         return (self.finished_at - self.started_at) * 1000
+
+    @property
+    def retries(self) -> int:
+        """Attempts after a first one (under forEach, counted per item)."""
+        return sum(1 for a in self.attempts if a.get("attempt", 1) > 1)
