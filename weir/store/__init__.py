@@ -18,7 +18,6 @@ __all__ = [
     "RecordingUnavailable",
     "StoreSchemaError",
     "default_store_path",
-    "hide_password",
     "open_store",
 ]
 
