@@ -9,10 +9,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from weir.flow.load import CompiledFlow, walk
+from weir.flow.load import CompiledFlow
 from weir.flow.secretref import FlowSecretRefSpec
 from weir.kube.client import Kube, NotFound, resource_path, valid_name
-from weir.lang.types import SecretRef
 from weir.operator.render import checksum, secrets_checksum
 
 
@@ -30,13 +29,8 @@ class SecretsCheck:
 def keys_used(flow: CompiledFlow) -> dict[str, set[str]]:
     """Logical secret name → the keys the flow's nodes and trigger read."""
     used: dict[str, set[str]] = {}
-    spec = flow.flow.spec
-    for _loc, value in [
-        *walk(spec.nodes, ("spec", "nodes")),
-        *walk(spec.trigger, ("spec", "trigger")),
-    ]:
-        if isinstance(value, SecretRef):
-            used.setdefault(value.secret, set()).add(value.key)
+    for ref in flow.secret_refs():
+        used.setdefault(ref.secret, set()).add(ref.key)
     return used
 
 
