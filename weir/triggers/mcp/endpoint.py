@@ -190,8 +190,9 @@ class McpEndpoint:
 def _success(value: Any) -> Any:
     import mcp_types as types
 
-    text = value if isinstance(value, str) else json.dumps(value, default=json_default)
-    structured = json.loads(json.dumps(value, default=json_default))
+    dumped = json.dumps(value, default=json_default)
+    text = value if isinstance(value, str) else dumped
+    structured = json.loads(dumped)
     return types.CallToolResult(
         content=[types.TextContent(text=text)],
         structured_content=structured if isinstance(structured, dict) else None,
