@@ -322,8 +322,14 @@ def _secretref_status(check: SecretRefCheck, flows: list[str]) -> dict[str, Any]
     }
 
 
-@kopf.on.delete(GROUP, VERSION, "flowsecretrefs", optional=True)
-async def flowsecretref_delete(name: str, namespace: str | None, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, "flowsecretrefs")
+async def flowsecretref_delete(
+    type: str | None, name: str, namespace: str | None, **_: Any
+) -> None:
+    # The watch's DELETED event, not an on.delete handler: without a finalizer the object is
+    # gone at once, and kopf runs an optional delete handler only if it still sees it.
+    if type != "DELETED":
+        return
     namespace = namespace or "default"
     STATE.secret_digests.pop((namespace, name), None)
     STATE.secret_refs.pop((namespace, name), None)
