@@ -72,9 +72,19 @@ class ExecutionRecord:
     error: dict[str, Any] | None = None
     result: Any = None
     replay_of: str | None = None
+    namespace: str = ""
+    """The Kubernetes namespace of the flow that ran it; empty outside a cluster. The store
+    that records it stamps it (``WEIR_NAMESPACE``), the engine does not know it."""
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # read back from a store as text
+
+    @property
+    def error_type(self) -> str | None:
+        """The error's ``type`` (``timeout``, ``http`` …), what lists filter on."""
+        error = self.error
+        kind = error.get("type") if isinstance(error, dict) else None
+        return kind if isinstance(kind, str) else None
 
     @property
     def duration_ms(self) -> float | None:
