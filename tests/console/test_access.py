@@ -1,9 +1,10 @@
 """The console's access checks over real HTTP: token extraction, loopback, problem bodies, an
 unreachable API server (503, never allowed) and the review caches. The decisions themselves
-are the API server's: tests/kube/test_access.py asks a real one."""
+are the API server's: tests/kube/test_access_rbac.py asks a real one."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def access_app(access: Access) -> web.Application:
     return app
 
 
+@contextlib.asynccontextmanager
 async def serving(access: Access) -> AsyncIterator[TestClient[Any, Any]]:
     client: TestClient[Any, Any] = TestClient(TestServer(access_app(access)))
     await client.start_server()
@@ -97,7 +99,7 @@ async def unreachable(tmp_path: Path) -> AsyncIterator[Kube]:
 
 @pytest.fixture
 async def open_client() -> AsyncIterator[TestClient[Any, Any]]:
-    async for client in serving(OpenAccess()):
+    async with serving(OpenAccess()) as client:
         yield client
 
 
@@ -117,26 +119,32 @@ async def problem_of(response: Any, status: int) -> dict[str, Any]:
 
 async def test_no_token_from_loopback_is_let_in_only_when_allowed(unreachable: Kube) -> None:
     # Neither case reaches the (unreachable) API server: no token, no review.
-    async for client in serving(KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)):
+    async with serving(
+        KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)
+    ) as client:
         assert (await client.get("/ns/a")).status == 200
         assert await (await client.get("/list")).json() == {"namespaces": None}
         remote = await client.get("/ns/a", headers={PEER_HEADER: "10.1.2.3"})
         body = await problem_of(remote, 401)
         assert "bearer token is required" in body["detail"]
         assert remote.headers["WWW-Authenticate"] == 'Bearer realm="weir"'
-    async for client in serving(KubernetesAccess(unreachable)):
+    async with serving(KubernetesAccess(unreachable)) as client:
         await problem_of(await client.get("/ns/a"), 401)
         await problem_of(await client.get("/list"), 401)
 
 
 async def test_ipv6_loopback_counts_as_loopback(unreachable: Kube) -> None:
-    async for client in serving(KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)):
+    async with serving(
+        KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)
+    ) as client:
         assert (await client.get("/ns/a", headers={PEER_HEADER: "::1"})).status == 200
         await problem_of(await client.get("/ns/a", headers={PEER_HEADER: "fe80::1"}), 401)
 
 
 async def test_only_bearer_tokens_are_accepted(unreachable: Kube) -> None:
-    async for client in serving(KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)):
+    async with serving(
+        KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)
+    ) as client:
         # A wrong scheme is refused even on loopback: a client meant to send a token.
         for header in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer   "):
             body = await problem_of(
@@ -147,7 +155,7 @@ async def test_only_bearer_tokens_are_accepted(unreachable: Kube) -> None:
 
 async def test_an_unreachable_api_server_answers_503_never_allows(unreachable: Kube) -> None:
     access = KubernetesAccess(unreachable, allow_loopback_unauthenticated=True)
-    async for client in serving(access):
+    async with serving(access) as client:
         for method, headers in (
             ("GET", {"Authorization": "Bearer some-token"}),
             ("GET", {"Cookie": "weir_token=some-token"}),
@@ -160,7 +168,7 @@ async def test_an_unreachable_api_server_answers_503_never_allows(unreachable: K
 
 async def test_the_cookie_is_taken_for_get_only(unreachable: Kube) -> None:
     # A cross-site form could POST with the cookie: it must not count as a credential there.
-    async for client in serving(KubernetesAccess(unreachable)):
+    async with serving(KubernetesAccess(unreachable)) as client:
         post = await client.post("/ns/a", headers={"Cookie": "weir_token=some-token"})
         assert "bearer token is required" in (await problem_of(post, 401))["detail"]
 

@@ -102,7 +102,7 @@ def from_loopback(request: web.Request) -> bool:
 TOKEN_COOKIE = "weir_token"
 """The browser's EventSource cannot set headers, so the UI puts its token in this cookie; it is
 taken for GET only, so a cross-site form cannot replay, cancel or run with it."""
-USER_KEY = "weir.user"
+USER_KEY = web.RequestKey("weir.user", str)
 """The request key under which the authenticated user's name is left, for logs and audit."""
 
 
