@@ -19,6 +19,31 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
+class OutboxMetrics:
+    """Shipping the local store's records to the console (weir.serve.ship)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = CollectorRegistry() if registry is None else registry
+        self.backlog = Gauge(
+            "weir_outbox_backlog",
+            "Recorded changes (execution and node events) not yet shipped to the console.",
+            registry=r,
+        )
+        self.shipped = Counter(
+            "weir_outbox_shipped", "Executions the console took (each shipment counts).", registry=r
+        )
+        self.failures = Counter(
+            "weir_outbox_failures",
+            "Shipments that failed: the console unreachable, slow, or not answering 2xx.",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "weir_outbox_rejected",
+            "Executions the console refused for good (400, 413, 422): kept locally only.",
+            registry=r,
+        )
+
+
 class RunnerMetrics(ExecutionListener):
     """``flow`` labels node metrics (node records carry only the execution id); a runner
     serves one flow, and the service updates it when a reload renames the flow."""
@@ -78,6 +103,7 @@ class RunnerMetrics(ExecutionListener):
             "1 when the flow file on disk is the revision being served, 0 when it is invalid.",
             registry=r,
         )
+        self.outbox = OutboxMetrics(r)
         self.build = Info("weir_build", "The runner's version.", registry=r)
         self.build.info({"version": __version__})
         self.flow_valid.set(1)

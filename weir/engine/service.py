@@ -2,6 +2,10 @@
 
 A reload swaps the compiled flow in one assignment: an execution takes the revision current
 when it starts and finishes on it, so in-flight work is never switched mid-way.
+
+Executions in flight are kept by id, so that one can be cancelled (a user asked the console):
+its task is cancelled, which aborts what its nodes await (an HTTP call, a script), and the
+execution is recorded ``cancelled``; a caller waiting for it gets that outcome, not an error.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from weir.engine.executor import Engine
 from weir.engine.metrics import RunnerMetrics
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, load_flow_file
+from weir.lang.ids import new_execution_id
 from weir.secrets.resolve import Secrets
 from weir.store.base import RecordingUnavailable
 
@@ -68,6 +74,8 @@ class FlowService:
         self._idle = asyncio.Event()
         self._idle.set()
         self._background: set[asyncio.Task[ExecutionResult]] = set()
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._cancel_requested: set[str] = set()
 
     @property
     def name(self) -> str:
@@ -76,6 +84,11 @@ class FlowService:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def running(self) -> list[str]:
+        """Ids of the executions running here."""
+        return list(self._running)
 
     def secrets(self) -> Secrets:
         """Secrets of the current revision, for triggers that check credentials."""
@@ -91,9 +104,38 @@ class FlowService:
         (the records stay queued and are written once the store answers)."""
         flow = flow or self.flow
         with self._counted():
-            result = await self.engine.execute(flow, event)
+            execution = Execution(self.engine, flow, event, new_execution_id(), None)
+            result = await self._run_here(execution)
             await self._recorded(flow, result.id)
             return result
+
+    async def _run_here(self, execution: Execution) -> ExecutionResult:
+        """Run in the caller's task, cancellable by id; a cancel asked through ``cancel`` ends
+        in the cancelled outcome, any other cancellation (the caller's) propagates."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[execution.id] = task
+        try:
+            return await execution.run()
+        except asyncio.CancelledError:
+            if execution.id not in self._cancel_requested or task.uncancel() > 0:
+                raise
+            return _outcome(execution)
+        finally:
+            del self._running[execution.id]
+            self._cancel_requested.discard(execution.id)
+
+    def cancel(self, execution_id: str) -> bool:
+        """Cancel an execution running here; False when none of that id is running."""
+        task = self._running.get(execution_id)
+        if task is None or task.done():
+            return False
+        if execution_id in self._cancel_requested:
+            return True  # asked already: it is stopping
+        self._cancel_requested.add(execution_id)
+        task.cancel(f"execution {execution_id} was cancelled")
+        log.info("cancelling execution %s", execution_id)
+        return True
 
     async def accept(self, event: TriggerEvent, execution_id: str) -> None:
         """Start an execution the caller does not wait for (an async REST call). With
@@ -107,7 +149,7 @@ class FlowService:
 
         async def run() -> ExecutionResult:
             with self._counted():
-                return await execution.run()
+                return await self._run_here(execution)
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
@@ -195,3 +237,19 @@ class FlowService:
                 "%d executions still running after %.0fs; stopping anyway", self._in_flight, grace
             )
             return False
+
+
+def _outcome(execution: Execution) -> ExecutionResult:
+    """The outcome of an execution that was cancelled: as recorded when it stopped."""
+    record = execution.record
+    assert record is not None
+    return ExecutionResult(
+        execution.id,
+        record.flow,
+        record.status,
+        record.result,
+        record.error,
+        record.started_at,
+        record.finished_at or time.time(),
+        execution.records,
+    )
