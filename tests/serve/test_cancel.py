@@ -135,3 +135,49 @@ async def test_unknown_ids_and_the_callers_own_cancellation(tmp_path: Path) -> N
         await asyncio.wait_for(running, 1)
     assert svc.running == []
     await svc.engine.aclose()
+
+
+async def test_a_cancel_named_by_the_console_stops_the_execution_within_a_second(
+    tmp_path: Path,
+) -> None:
+    from tests.serve.consoles import FakeConsole, eventually
+    from weir.serve.cancels import CancelListener
+    from weir.serve.console_client import ConsoleClient
+
+    console = FakeConsole()
+    await console.start()
+    svc = await service(tmp_path, "{name: spin, code: {script: 'while (true) {}'}}")
+    client = ConsoleClient(console.url)
+    asked: list[str] = []
+
+    def cancel(execution_id: str) -> bool:
+        asked.append(execution_id)
+        return svc.cancel(execution_id)
+
+    listener = CancelListener(client, "runner-1", cancel, flow="slow", namespace="ns", wait=5)
+    polling = asyncio.create_task(listener.run())
+    running = asyncio.create_task(svc.execute(TriggerEvent(kind="manual", payload={})))
+    execution_id = await started(svc)
+    await eventually(lambda: len(console.polls) >= 1, what="a long poll")
+
+    console.cancel = [execution_id]
+    requested = time.monotonic()
+    result = await asyncio.wait_for(running, 2)
+    assert time.monotonic() - requested < 1
+    assert result.status == Status.CANCELLED
+    assert console.polls[0] == {
+        "runner": "runner-1",
+        "wait": "5",
+        "flow": "slow",
+        "namespace": "ns",
+    }
+
+    console.cancel = [execution_id, "unknown"]  # named again until the console hears it ended
+    await eventually(lambda: "unknown" in asked, what="the next poll")
+    assert asked == [execution_id, "unknown"]  # not cancelled twice
+
+    polling.cancel()
+    await asyncio.gather(polling, return_exceptions=True)
+    await client.aclose()
+    await console.stop()
+    await svc.engine.aclose()

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from weir.cli.common import UsageError, load_or_report, open_store, secrets_option, store_option
+from weir.cli.serve_command import console_option, console_url_of
 
 NOT_RECORDED = 3
-"""Exit code: the execution ran (and succeeded) but its records could not be written."""
+"""Exit code: the execution ran (and succeeded) but its records could not be written, or not
+shipped to the console given."""
 FLUSH_TIMEOUT_ENV = "WEIR_STORE_FLUSH_TIMEOUT"
+SHIP_WAIT_ENV = "WEIR_SHIP_WAIT"
+SHIP_WAIT = 60.0
 
 
 def add_validate(commands: Any) -> None:
@@ -29,6 +33,7 @@ def add_run(commands: Any) -> None:
     run.add_argument("--input", default=None, help="JSON input, or @file.json")
     store_option(run)
     run.add_argument("--no-store", action="store_true", help="do not record the execution")
+    console_option(run)
     secrets_option(run)
     run.add_argument(
         "--trigger",
@@ -123,6 +128,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
 
     flush_timeout = _flush_timeout()
+    console = _console(args)
 
     async def run_once() -> int:
         store = None if getattr(args, "no_store", False) else await open_store(args.store)
@@ -140,8 +146,11 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
             listeners=listeners,
             redactor=redactor,
         )
+        unshipped = None
         try:
             result = await engine.execute(flow, event, replay=replay)
+            if console is not None and store is not None:
+                unshipped = await _ship(store, console, flush_timeout)
         finally:
             await engine.aclose()
             if reporter is not None:
@@ -154,15 +163,52 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
                 f"execution is not recorded ({FLUSH_TIMEOUT_ENV} sets how long to wait)",
                 file=sys.stderr,
             )
+        if unshipped:
+            print(f"weir: execution {result.id} {unshipped}", file=sys.stderr)
         if result.ok:
             print(json.dumps(result.result, indent=2, default=json_default))
-            return NOT_RECORDED if lost else 0
+            return NOT_RECORDED if lost or unshipped else 0
         error = result.error or {}
         where = f"node {error['node']!r}: " if error.get("node") else ""
         print(f"weir: execution {result.id} failed: {where}{error.get('message')}", file=sys.stderr)
         return 1
 
     return asyncio.run(run_once())
+
+
+def _console(args: argparse.Namespace) -> tuple[str, float] | None:
+    """The console to ship to and how long to wait for it, when one is given."""
+    from weir.serve.settings import seconds_from_environment
+
+    url = console_url_of(args) if hasattr(args, "console") else None
+    if url is None:
+        return None
+    if getattr(args, "no_store", False):
+        raise UsageError("--console ships the execution's records: it cannot go with --no-store")
+    try:
+        return url, seconds_from_environment(SHIP_WAIT_ENV, SHIP_WAIT)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def _ship(store: Any, console: tuple[str, float], flush_timeout: float) -> str | None:
+    """Ship the store's records to the console before exiting; why not, when they did not go."""
+    from weir.serve.ship import ship_outbox
+    from weir.store.base import RecordingUnavailable
+
+    url, wait = console
+    try:
+        await store.durable(flush_timeout)
+    except RecordingUnavailable:
+        return None  # not recorded: said once the store is closed
+    problem = await ship_outbox(store, url, wait)
+    if problem is None:
+        return None
+    return (
+        f"could not be shipped to the console at {url} within {wait:g}s ({problem}): its "
+        f"record stays in the local store, and a later weir run or weir serve on that store "
+        f"ships it ({SHIP_WAIT_ENV} sets how long to wait)"
+    )
 
 
 def _flush_timeout() -> float:

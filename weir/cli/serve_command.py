@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from weir.cli.common import secrets_option, store_option
+from weir.cli.common import UsageError, secrets_option, store_option
+
+if TYPE_CHECKING:
+    from weir.serve.link import ConsoleSettings
+
+
+def console_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--console",
+        default=None,
+        metavar="URL",
+        help="ship executions to the Weir console at URL (default $WEIR_CONSOLE_URL); "
+        "token from $WEIR_CONSOLE_TOKEN or the pod's ServiceAccount",
+    )
+
+
+def console_url_of(args: argparse.Namespace) -> str | None:
+    """The console URL from --console or $WEIR_CONSOLE_URL; a bad one is a usage error."""
+    from weir.serve.console_client import console_url
+
+    try:
+        return console_url(args.console)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def add_serve(commands: Any) -> None:
@@ -32,6 +55,7 @@ def add_serve(commands: Any) -> None:
     )
     store_option(serve)
     serve.add_argument("--no-store", action="store_true", help="do not record executions")
+    console_option(serve)
     secrets_option(serve)
     serve.add_argument("--watch-interval", type=float, default=1.0, help=argparse.SUPPRESS)
     serve.set_defaults(handler=cmd_serve)
@@ -40,6 +64,7 @@ def add_serve(commands: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from weir.serve.server import ServeOptions, serve
 
+    console = _console_settings(args)
     return serve(
         ServeOptions(
             file=args.file,
@@ -50,5 +75,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             no_store=args.no_store,
             secrets_dir=args.secrets_dir,
             watch_interval=args.watch_interval,
+            console=console,
         )
     )
+
+
+def _console_settings(args: argparse.Namespace) -> ConsoleSettings | None:
+    from weir.serve.link import ConsoleSettings
+    from weir.serve.retention import retention_from_environment
+    from weir.serve.ship import outbox_limit_from_environment
+
+    url = console_url_of(args)
+    if url is None:
+        return None
+    try:
+        return ConsoleSettings(url, outbox_limit_from_environment(), retention_from_environment())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +30,17 @@ from weir.engine.service import FlowService
 from weir.flow.load import CompiledFlow
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
+from weir.serve.link import ConsoleLink, ConsoleSettings
 from weir.serve.watch import watch
+from weir.store.base import RecordingUnavailable
 from weir.triggers import TRIGGER_KINDS
 from weir.triggers.guards.body import body_timeout_from_environment
 from weir.triggers.kind import TriggerRuntime, TriggerSettings
 
 log = logging.getLogger("weir.serve")
+SHIP_AT_STOP = 3.0
+"""Seconds shipping gets at stop when draining executions took the whole grace period: the
+operator gives a pod 5 s more than that."""
 
 
 class _HttpLog(logging.LoggerAdapter[logging.Logger]):
@@ -61,6 +68,7 @@ class ServeOptions:
     no_store: bool = False
     secrets_dir: str | None = None
     watch_interval: float = 1.0
+    console: ConsoleSettings | None = None
 
 
 class Runner:
@@ -72,6 +80,7 @@ class Runner:
         self.metrics = RunnerMetrics()
         self.service: FlowService | None = None
         self.trigger: TriggerRuntime | None = None
+        self.console: ConsoleLink | None = None
         self.ready = False
         self.port: int | None = None
         self._stop = asyncio.Event()
@@ -102,6 +111,7 @@ class Runner:
         service = self.service = FlowService(self.options.file, engine, self.metrics)
         service.reload_hooks.append(self._on_reload)
         try:
+            self._link_console(store, service)
             self.trigger = self._make_trigger(service)
             await self._start_http(self.trigger)
             await self.trigger.start()
@@ -124,10 +134,31 @@ class Runner:
         finally:
             if self._app_runner is not None:
                 await self._app_runner.cleanup()
+            if self.console is not None:
+                await self.console.aclose()
             await engine.aclose()
             if reporter is not None:
                 await reporter.aclose()
         return 0
+
+    def _link_console(self, store: Any, service: FlowService) -> None:
+        settings = self.options.console
+        if settings is None:
+            return
+        if store is None:
+            log.warning(
+                "not shipping to the console at %s: --no-store records nothing", settings.url
+            )
+            return
+        self.console = ConsoleLink(
+            settings,
+            store,
+            self.metrics.outbox,
+            service.cancel,
+            flow=service.name,
+            namespace=os.environ.get("WEIR_NAMESPACE", ""),
+        )
+        self.console.start()
 
     def _make_trigger(self, service: FlowService) -> TriggerRuntime:
         kind = TRIGGER_KINDS[service.flow.flow.spec.trigger.kind]
@@ -163,6 +194,7 @@ class Runner:
 
     async def _shutdown(self) -> None:
         assert self.service is not None
+        began = time.monotonic()
         log.info(
             "stopping: no new work; waiting up to %.0fs for %d executions",
             self.options.grace,
@@ -175,7 +207,23 @@ class Runner:
         if self.trigger is not None:
             await self.trigger.stop()
         await self.service.drain(self.options.grace)
+        if self.console is not None:
+            await self._ship_rest(self.options.grace - (time.monotonic() - began))
         log.info("stopped")
+
+    async def _ship_rest(self, left: float) -> None:
+        """Commit what the executions recorded and ship it in what is left of the grace
+        period; at least SHIP_AT_STOP seconds (the pod's grace is a little longer)."""
+        assert self.console is not None
+        left = max(left, SHIP_AT_STOP)
+        store = self.service.engine.store if self.service is not None else None
+        began = time.monotonic()
+        if store is not None:
+            try:
+                await store.durable(left)
+            except RecordingUnavailable as exc:
+                log.error("not shipping at stop: %s", exc)
+        await self.console.stop(left - (time.monotonic() - began))
 
     # HTTP handlers
 
@@ -194,6 +242,8 @@ class Runner:
             reason = f"the {service.flow.flow.spec.trigger.kind} trigger is not live yet"
         else:
             reason = trigger.problem()
+            if reason is None and self.console is not None:
+                reason = self.console.problem()
         ready = reason is None
         body: dict[str, Any] = {"ready": ready}
         if reason is not None:

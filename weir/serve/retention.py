@@ -1,0 +1,37 @@
+"""A runner that ships to the console keeps only a short history in its own store (an
+emptyDir in a pod, which must not fill): executions shipped and older than
+``WEIR_OUTBOX_RETENTION`` seconds (a day by default) are pruned every few minutes. Nothing
+not yet shipped is pruned, and nothing still running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from weir.serve.settings import seconds_from_environment
+
+log = logging.getLogger("weir.ship")
+
+RETENTION_ENV = "WEIR_OUTBOX_RETENTION"
+DEFAULT_RETENTION = 86_400.0
+EVERY = 600.0
+"""Seconds between prunes."""
+
+
+def retention_from_environment() -> float:
+    return seconds_from_environment(RETENTION_ENV, DEFAULT_RETENTION)
+
+
+async def prune_shipped(store: Any, target: str, max_age: float, every: float = EVERY) -> None:
+    """Prune what was shipped to ``target`` and is older than ``max_age``, now and every
+    ``every`` seconds, until cancelled."""
+    while True:
+        try:
+            pruned = await store.prune(max_age=max_age, max_per_flow=None, keep_unshipped=target)
+        except Exception as exc:  # the store is busy or away: the next round tries again
+            log.warning("could not prune shipped executions from the local store: %s", exc)
+        else:
+            if pruned:
+                log.info("pruned %d shipped executions older than %.0fs", pruned, max_age)
+        await asyncio.sleep(every)
