@@ -1,0 +1,46 @@
+"""What every handler reaches through its request: the console's parts (store, flows, runs,
+events, metrics) and the `Access` that decides who may do what (access.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from weir.console.access import Access
+
+if TYPE_CHECKING:
+    from weir.console.events import EventHub
+    from weir.console.flows import FlowSource
+    from weir.console.metrics import ConsoleMetrics
+    from weir.console.runs import Runs
+
+ACCESS = "access"
+"""The app key of the `Access` (a plain string: access.py's implementations read it too)."""
+
+
+@dataclass
+class Console:
+    store: Any
+    """The started execution store (weir.store.sql.SqlExecutionStore)."""
+    flows: FlowSource
+    runs: Runs
+    hub: EventHub
+    metrics: ConsoleMetrics
+    ready: bool = False
+    stopping: bool = False
+    openapi: bytes = b""
+    """The OpenAPI document, rendered once when the app is built."""
+
+
+CONSOLE = web.AppKey("console", Console)
+
+
+def console_of(request: web.Request) -> Console:
+    return request.app[CONSOLE]
+
+
+def access_of(request: web.Request) -> Access:
+    access: Access = request.app[ACCESS]
+    return access

@@ -1,0 +1,195 @@
+"""Reading executions: the filtered, cursor-paged list, one execution with its node runs (no
+payloads), and one node run with its input and output.
+
+Lists read only summary rows (weir.store.query); payloads are read one execution, or one node,
+at a time. Executions of namespaces the caller may not read are filtered out in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from weir.console.access import READ
+from weir.console.context import access_of, console_of
+from weir.console.models import (
+    ExecutionDetail,
+    ExecutionPage,
+    ExecutionQuery,
+    ExecutionSummary,
+    ExecutionView,
+    NodeDetail,
+    NodeSummary,
+)
+from weir.console.parsing import parse_query, respond
+from weir.console.problems import bad_request, not_found
+from weir.store.query import ExecutionFilter, InvalidQuery
+from weir.store.records import ExecutionRecord, NodeRunRecord, Status, iso_time
+
+ERROR_MESSAGE_LIMIT = 200
+STATUSES = {status.value for status in Status}
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else iso_time(epoch)
+
+
+def summary_view(row: Any) -> ExecutionSummary:
+    """A store's ExecutionSummary (weir.store.query) as the API shows it."""
+    return ExecutionSummary(
+        id=row.id,
+        flow=row.flow,
+        namespace=row.namespace,
+        revision=row.revision,
+        trigger_kind=row.trigger_kind,
+        status=str(row.status),  # type: ignore[arg-type]
+        started_at=iso_time(row.started_at),
+        finished_at=_iso(row.finished_at),
+        duration_ms=row.duration_ms,
+        error_type=row.error_type,
+        error_message=row.error_message,
+        replay_of=row.replay_of,
+    )
+
+
+def execution_view(record: ExecutionRecord) -> ExecutionDetail:
+    error = record.error
+    message = error.get("message") if isinstance(error, dict) else None
+    return ExecutionDetail(
+        id=record.id,
+        flow=record.flow,
+        namespace=record.namespace,
+        revision=record.revision,
+        trigger_kind=record.trigger_kind,
+        status=str(record.status),  # type: ignore[arg-type]
+        started_at=iso_time(record.started_at),
+        finished_at=_iso(record.finished_at),
+        duration_ms=record.duration_ms,
+        error_type=record.error_type,
+        error_message=str(message)[:ERROR_MESSAGE_LIMIT] if message is not None else None,
+        replay_of=record.replay_of,
+        trigger=record.trigger,
+        result=record.result,
+        error=error,
+    )
+
+
+def _node_fields(node: NodeRunRecord) -> dict[str, Any]:
+    return {
+        "seq": node.seq,
+        "node": node.node,
+        "kind": node.kind,
+        "status": str(node.status),
+        "started_at": iso_time(node.started_at),
+        "finished_at": iso_time(node.finished_at),
+        "duration_ms": node.duration_ms,
+        "attempts": node.attempts,
+        "error": node.error,
+    }
+
+
+def parse_time(text: str | None, name: str) -> float | None:
+    """ISO 8601 (a time without a zone is UTC) or epoch seconds."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(
+            f"query parameter {name}: {text!r} is neither ISO 8601 (2026-01-31T12:00:00Z) "
+            "nor epoch seconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def _statuses(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in STATUSES]
+    if unknown:
+        raise bad_request(
+            f"query parameter status: unknown status {unknown[0]!r}; "
+            f"choose from {', '.join(sorted(STATUSES))}"
+        )
+    return chosen
+
+
+def execution_filter(query: ExecutionQuery, allowed: frozenset[str] | None) -> ExecutionFilter:
+    since, until = parse_time(query.since, "since"), parse_time(query.until, "until")
+    return ExecutionFilter(
+        flow=query.flow or None,
+        namespace=query.namespace,
+        namespaces=allowed,
+        statuses=_statuses(query.status),
+        trigger=query.trigger or None,
+        error_type=query.error_type or None,
+        started_after=since,
+        started_before=until,
+        min_duration_ms=query.min_duration_ms,
+        max_duration_ms=query.max_duration_ms,
+        text=query.q or None,
+        jsonpath=query.jsonpath or None,
+        replay_of=query.replay_of or None,
+    )
+
+
+async def list_executions(request: web.Request) -> web.Response:
+    console, access = console_of(request), access_of(request)
+    query = parse_query(request, ExecutionQuery)
+    if query.namespace is not None:
+        await access.require(request, *READ, namespace=query.namespace)
+    allowed = await access.namespaces(request, *READ)
+    chosen = execution_filter(query, allowed)
+    try:
+        page = await console.store.list_summaries(chosen, cursor=query.cursor, limit=query.limit)
+    except InvalidQuery as exc:
+        raise bad_request(str(exc)) from None
+    items = [summary_view(row) for row in page.items]
+    return respond(ExecutionPage(items=items, next_cursor=page.next_cursor))
+
+
+async def readable_execution(
+    request: web.Request, execution_id: str
+) -> tuple[ExecutionRecord, list[NodeRunRecord]]:
+    """The execution with exactly this id, once the caller may read its namespace; 404 when
+    there is none (or a prefix of several: the API takes whole ids)."""
+    console, access = console_of(request), access_of(request)
+    try:
+        found = await console.store.get_execution(execution_id)
+    except LookupError:  # an ambiguous prefix
+        found = None
+    if found is None or found[0].id != execution_id:
+        raise not_found(f"no execution with id {execution_id!r}")
+    await access.require(request, *READ, namespace=found[0].namespace)
+    return found
+
+
+async def get_execution(request: web.Request) -> web.Response:
+    record, nodes = await readable_execution(request, request.match_info["id"])
+    view = ExecutionView(
+        execution=execution_view(record),
+        nodes=[NodeSummary(**_node_fields(node)) for node in nodes],
+    )
+    return respond(view)
+
+
+async def get_node_run(request: web.Request) -> web.Response:
+    execution_id, text = request.match_info["id"], request.match_info["seq"]
+    try:
+        seq = int(text)
+    except ValueError:
+        raise bad_request(f"path: node run seq {text!r} is not an integer") from None
+    record, _nodes = await readable_execution(request, execution_id)
+    node = await console_of(request).store.get_node_run(record.id, seq)
+    if node is None:
+        raise not_found(f"execution {execution_id!r} has no node run {seq}")
+    return respond(NodeDetail(**_node_fields(node), input=node.input, output=node.output))

@@ -1,0 +1,191 @@
+"""Starting and cancelling executions from the console: the `Runs` protocol and `LocalRuns`,
+which runs them in this process with the engine, over the flow files the console was given.
+
+In a cluster, `ClusterRuns` (cluster_runs.py) creates FlowRun resources instead, and the
+operator runs them as Jobs from the flow's runner pod template.
+
+A local run is recorded into the console's own store like any other execution (it is the same
+engine `weir run` uses); it is cancelled by cancelling its task, which the engine records as
+``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from weir.console.flows import FlowSource
+from weir.engine.events import ExecutionListener, ExecutionResult, Replay, TriggerEvent
+from weir.engine.execution import Execution
+from weir.engine.executor import Engine
+from weir.engine.replay import ReplayRefused, plan_replay
+from weir.lang.ids import new_execution_id
+from weir.secrets.redact import Redactor
+from weir.secrets.store import local_resolver
+from weir.store.base import RecordingUnavailable
+from weir.store.records import ExecutionRecord, NodeRunRecord
+
+log = logging.getLogger("weir.console")
+
+RECORD_WAIT = 10.0
+"""How long a start waits for the new execution's ``running`` record to commit."""
+
+
+class UnknownFlow(LookupError):
+    """No flow by that name (in that namespace) to run."""
+
+
+class NotRunnable(ValueError):
+    """The flow exists but cannot be run from here (an invalid file, say)."""
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_id: str
+    flow_run: str | None = None
+    """The FlowRun's name when a cluster runs it."""
+
+
+class Runs(Protocol):
+    async def start(
+        self,
+        flow: str,
+        namespace: str,
+        input: Any,
+        *,
+        replay_of: str | None = None,
+        from_node: str | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> Started:
+        """Start a run of ``flow`` with ``input`` as its trigger payload, or a replay of the
+        execution ``replay_of`` (``input`` None: its recorded payload), from ``from_node``
+        with the recorded outputs before it, ``outputs`` replacing some of them. Raises
+        UnknownFlow, NotRunnable or ReplayRefused."""
+        ...
+
+    async def cancel(self, record: ExecutionRecord) -> bool:
+        """Stop the execution if this backend runs it; False when it does not."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class _WakeOnCommit(ExecutionListener):
+    """Calls ``notify`` once what the engine recorded is committed, so that event streams
+    show a local run's progress at once instead of at the next poll."""
+
+    def __init__(self, store: Any, notify: Callable[[], None]) -> None:
+        self.store = store
+        self.notify = notify
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+
+    def _changed(self) -> None:
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                await self.store.durable(RECORD_WAIT)
+            except RecordingUnavailable:
+                return  # the poll notices the records once they are written
+            self.notify()
+
+    def execution_started(self, record: ExecutionRecord) -> None:
+        self._changed()
+
+    def node_finished(self, record: NodeRunRecord) -> None:
+        self._changed()
+
+    def execution_finished(self, result: ExecutionResult) -> None:
+        self._changed()
+
+
+class LocalRuns:
+    def __init__(
+        self,
+        store: Any,
+        flows: FlowSource,
+        notify: Callable[[], None],
+        *,
+        secrets_dir: str | None = None,
+        redactor: Redactor | None = None,
+        grace: float = 0.0,
+    ) -> None:
+        self.store = store
+        self.grace = grace
+        self.flows = flows
+        self.notify = notify
+        self.engine = Engine(
+            store=store,
+            secrets=local_resolver(secrets_dir),
+            redactor=redactor or Redactor(),
+            listeners=[_WakeOnCommit(store, notify)],
+        )
+        self.running: dict[str, asyncio.Task[ExecutionResult]] = {}
+
+    async def start(
+        self,
+        flow: str,
+        namespace: str,
+        input: Any,
+        *,
+        replay_of: str | None = None,
+        from_node: str | None = None,
+        outputs: dict[str, Any] | None = None,
+    ) -> Started:
+        entry = await self.flows.get(namespace, flow)
+        if entry is None:
+            raise UnknownFlow(f"no flow {flow!r} among the console's flow files")
+        compiled = entry.compiled
+        if compiled is None:
+            reason = "; ".join(str(c.get("message", "")) for c in entry.conditions)
+            raise NotRunnable(f"flow {flow!r} is invalid and cannot run: {reason}")
+        event = TriggerEvent(kind="manual", payload=input)
+        replay: Replay | None = None
+        if replay_of is not None:
+            found = await self.store.get_execution(replay_of)
+            if found is None or found[0].id != replay_of:
+                raise ReplayRefused(f"no execution with id {replay_of!r} to replay")
+            plan = plan_replay(compiled, found[0], found[1], start=from_node)
+            for warning in plan.warnings:
+                log.info("replay of %s: %s", replay_of, warning)
+            event, replay = plan.event, plan.replay
+            if input is not None:
+                event.payload = input
+            if outputs:
+                unknown = sorted(set(outputs) - set(compiled.graph.nodes))
+                if unknown:
+                    raise ReplayRefused(f"outputs: flow {flow!r} has no node {unknown[0]!r}")
+                replay.outputs.update(outputs)
+        execution = Execution(self.engine, compiled, event, new_execution_id(), replay)
+        execution.begin()
+        task = asyncio.get_running_loop().create_task(execution.run())
+        self.running[execution.id] = task
+        task.add_done_callback(lambda _task: self.running.pop(execution.id, None))
+        await self.store.durable(RECORD_WAIT)  # a GET right after the 202 finds it
+        self.notify()
+        return Started(execution.id)
+
+    async def cancel(self, record: ExecutionRecord) -> bool:
+        task = self.running.get(record.id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    async def aclose(self) -> None:
+        """Let runs finish for ``grace`` seconds, then cancel the rest (recorded cancelled)."""
+        tasks = list(self.running.values())
+        if tasks and self.grace > 0:
+            await asyncio.wait(tasks, timeout=self.grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.engine.resources.aclose()  # the store is the console's: it closes it
