@@ -27,6 +27,7 @@ from weir.cli import (
     store_commands,
 )
 from weir.cli.common import CommandError, store_problem
+from weir.cli.console_command import add_console
 from weir.cli.serve_command import add_serve
 
 CLOSED_STDOUT = 128 + 13
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     run_commands.add_validate(commands)
     run_commands.add_run(commands)
     add_serve(commands)
+    add_console(commands)
     execution_commands.add_replay(commands)
     cluster_commands.add_crds(commands)
     cluster_commands.add_render(commands)
