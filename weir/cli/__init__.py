@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     add_serve(commands)
     add_console(commands)
     execution_commands.add_replay(commands)
+    execution_commands.add_cancel(commands)
+    execution_commands.add_runs(commands)
     cluster_commands.add_crds(commands)
     cluster_commands.add_render(commands)
     cluster_commands.add_operator(commands)
