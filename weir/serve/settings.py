@@ -5,31 +5,27 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 
 
 def seconds_from_environment(name: str, default: float) -> float:
     """A number of seconds above 0 from ``$name``; ``default`` when unset or empty."""
-    text = os.environ.get(name, "")
-    if not text:
-        return default
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise ValueError(f"{name}={text!r}: give a number of seconds above 0")
-    return seconds
+    return _positive(name, default, float, "a number of seconds above 0")
 
 
 def count_from_environment(name: str, default: int) -> int:
     """A whole number above 0 from ``$name``; ``default`` when unset or empty."""
+    return int(_positive(name, default, int, "a whole number above 0"))
+
+
+def _positive(name: str, default: float, parse: Callable[[str], float], expected: str) -> float:
     text = os.environ.get(name, "")
     if not text:
         return default
     try:
-        count = int(text)
+        value = parse(text)
     except ValueError:
-        count = 0
-    if count < 1:
-        raise ValueError(f"{name}={text!r}: give a whole number above 0")
-    return count
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise ValueError(f"{name}={text!r}: give {expected}")
+    return value
