@@ -15,7 +15,7 @@ import yaml
 
 from tests.operator.test_render import TRIGGERS, compiled
 from weir.kube.client import PLURALS
-from weir.operator.render import RenderInput, render, render_manual_job
+from weir.operator.render import Owner, RenderInput, render, render_flowrun_job
 from weir.operator.settings import RenderSettings
 
 ROOT = Path(__file__).parents[2]
@@ -157,7 +157,7 @@ def rendered_kinds() -> Iterator[tuple[str, str]]:
         data = RenderInput(flow, "shop", RenderSettings())
         objects = [*render(data)]
         if flow.flow.spec.trigger.manual is not None:
-            objects.append(render_manual_job(data, "t1"))
+            objects.append(render_flowrun_job(data, Owner("run-1", "u1", kind="FlowRun")))
         for obj in objects:
             yield group_of(obj["apiVersion"]), PLURALS[obj["kind"]]
 
@@ -175,12 +175,19 @@ def namespaced_needs() -> set[Triple]:
     needs: set[Triple] = set()
     for group, plural in rendered_kinds():  # apply: get, then create or patch; stale: delete
         needs |= {(group, plural, verb) for verb in ("get", "create", "patch")}
-        if plural != "jobs":  # manual-run Jobs are never deleted: TTL and garbage collection
+        if plural != "jobs":  # FlowRuns' Jobs are never deleted: they go with their FlowRun
             needs.add((group, plural, "delete"))
     # kopf handlers: list and watch what they observe, patch their annotations and status.
-    for group, plural in [("weir.dev", "flows"), ("weir.dev", "flowsecretrefs")]:
+    for group, plural in [
+        ("weir.dev", "flows"), ("weir.dev", "flowsecretrefs"), ("weir.dev", "flowruns")
+    ]:  # fmt: skip
         needs |= {(group, plural, v) for v in ("get", "list", "watch", "patch")}
         needs.add((group, f"{plural}/status", "patch"))
+    # FlowRuns: created for a weir.dev/run annotation, deleted after their TTL; their Jobs
+    # (owned by them, blockOwnerDeletion) are watched to notice one that failed.
+    needs |= {("weir.dev", "flowruns", v) for v in ("create", "delete")}
+    needs.add(("weir.dev", "flowruns/finalizers", "update"))
+    needs |= {("batch", "jobs", v) for v in ("list", "watch")}
     needs.add(("weir.dev", "flows/status", "get"))  # held because runner Roles grant it
     needs |= {("apps", "deployments", v) for v in ("list", "watch")}  # readiness from the runner
     needs |= {("", "secrets", "get")}  # FlowSecretRef checks and polling, by name

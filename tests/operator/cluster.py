@@ -85,6 +85,7 @@ RESOURCES = {
     "v1/namespaces": ("Namespace", False),
     "weir.dev/v1alpha1/flows": ("Flow", True),
     "weir.dev/v1alpha1/flowsecretrefs": ("FlowSecretRef", True),
+    "weir.dev/v1alpha1/flowruns": ("FlowRun", True),
     "v1/configmaps": ("ConfigMap", True),
     "v1/secrets": ("Secret", True),
     "v1/services": ("Service", True),
@@ -102,6 +103,7 @@ VERBS = ["list", "watch", "get", "create", "patch", "update", "delete"]
 API_VERSIONS = {
     "Flow": "weir.dev/v1alpha1",
     "FlowSecretRef": "weir.dev/v1alpha1",
+    "FlowRun": "weir.dev/v1alpha1",
     "ConfigMap": "v1",
     "Secret": "v1",
     "Service": "v1",

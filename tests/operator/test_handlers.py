@@ -251,12 +251,21 @@ async def test_a_manual_run_annotation_creates_one_job_per_token(
             return [run for run in runs if run["token"] == token]
 
         await cluster.wait_for(f"run {token}", recorded)
-    jobs = await cluster.list("Job")
-    assert len(jobs) == 2
-    assert sorted(job["metadata"]["annotations"]["weir.dev/run-token"] for job in jobs) == [
+    # A token makes a FlowRun (named after it, carrying it), and the FlowRun its Job.
+    flowruns = await cluster.list("FlowRun")
+    assert sorted(run["metadata"]["annotations"]["weir.dev/run-token"] for run in flowruns) == [
         "first",
         "second",
     ]
+
+    async def two_jobs() -> Any:
+        jobs = await cluster.list("Job")
+        return jobs if len(jobs) == 2 else None
+
+    jobs = await cluster.wait_for("two Jobs", two_jobs)
+    assert sorted(job["metadata"]["annotations"]["weir.dev/flowrun"] for job in jobs) == sorted(
+        run["metadata"]["name"] for run in flowruns
+    )
 
 
 async def test_api_errors_converge_without_duplicates(kmock: Any, cluster: Cluster) -> None:
@@ -410,6 +419,9 @@ async def test_a_manual_run_takes_its_input_from_the_run_input_annotation(
 
         (record,) = await cluster.wait_for(f"run {token}", recorded)
     assert "weir.dev/run-input is not JSON" in record["error"] and "job" not in record
-    (job,) = await cluster.list("Job")
+    # The input goes in the FlowRun's spec; its Job runs `weir flowrun NAME`, which reads it.
+    (flowrun,) = await cluster.list("FlowRun")
+    assert flowrun["spec"] == {"flowRef": "orders", "input": {"name": "Ada"}}
+    (job,) = await cluster.wait_for("the FlowRun's Job", lambda: cluster.list("Job"))
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert command[-2:] == ["--input", '{"name": "Ada"}']
+    assert command[:3] == ["weir", "flowrun", flowrun["metadata"]["name"]]

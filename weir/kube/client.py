@@ -97,6 +97,7 @@ PLURALS = {
     "ScaledObject": "scaledobjects",
     "Flow": "flows",
     "FlowSecretRef": "flowsecretrefs",
+    "FlowRun": "flowruns",
 }
 
 

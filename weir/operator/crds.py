@@ -18,6 +18,7 @@ from weir.flow.model import MAX_NAME, NAME_PATTERN, Flow
 from weir.flow.secretref import FlowSecretRef
 from weir.flow.triggers import TRIGGER_KINDS
 from weir.nodes import NODE_KINDS
+from weir.operator.flowrun_model import FlowRunSpec, flowrun_status_schema
 
 GROUP = "weir.dev"
 VERSION = "v1alpha1"
@@ -124,6 +125,22 @@ def secretref_schema() -> dict[str, Any]:
     return schema
 
 
+def flowrun_schema() -> dict[str, Any]:
+    spec = structural(FlowRunSpec)
+    for name in ("input", "outputs"):
+        spec["properties"][name]["x-kubernetes-preserve-unknown-fields"] = True
+    spec["properties"]["outputs"]["type"] = "object"
+    spec["x-kubernetes-validations"] = [
+        {"rule": "self == oldSelf", "message": "spec is immutable: create another FlowRun"},
+        {"rule": "!has(self.from) || has(self.replayOf)", "message": "spec.from needs replayOf"},
+    ]
+    return {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {"spec": spec, "status": flowrun_status_schema()},
+    }
+
+
 def _condition(kind: str) -> str:
     return f'.status.conditions[?(@.type=="{kind}")]'
 
@@ -173,6 +190,27 @@ def secretref_crd() -> dict[str, Any]:
                 "jsonPath": _condition("Ready") + ".message",
             },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+def flowrun_crd() -> dict[str, Any]:
+    return _crd(
+        kind="FlowRun",
+        plural="flowruns",
+        short_names=["fr"],
+        schema=flowrun_schema(),
+        columns=[
+            {"name": "Flow", "type": "string", "jsonPath": ".spec.flowRef"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Execution", "type": "string", "jsonPath": ".status.executionId"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+            {
+                "name": "Error",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": ".status.error.message",
+            },
         ],
     )
 
@@ -254,6 +292,7 @@ def render_crds() -> dict[str, str]:
     crds = [
         flow_crd(),
         secretref_crd(),
+        flowrun_crd(),
         peering_crd(clusterwide=True),
         peering_crd(clusterwide=False),
     ]

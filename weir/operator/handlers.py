@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections import defaultdict
 from typing import Any
 
 import kopf
@@ -20,11 +19,12 @@ import kopf
 from weir.kube.client import ApiError, Kube, NotFound, connection_info, resource_path
 from weir.operator import metrics
 from weir.operator.apply import remove_stale
-from weir.operator.peering import Peering, is_leader
+from weir.operator.flowrun_handlers import expire_flowruns  # also registers FlowRun handlers
+from weir.operator.peering import is_leader
 from weir.operator.reconcile import Outcome, reconcile_flow, status_patch
 from weir.operator.render import Owner, object_name
 from weir.operator.secretrefs import SecretRefCheck, check_secret_ref
-from weir.operator.settings import RenderSettings
+from weir.operator.state import STATE, to_kopf
 
 GROUP, VERSION = "weir.dev", "v1alpha1"
 RESYNC_INTERVAL = float(os.environ.get("WEIR_RESYNC_INTERVAL", "300"))
@@ -34,33 +34,6 @@ SECRET_POLL_INTERVAL = float(os.environ.get("WEIR_SECRET_POLL_INTERVAL", "30"))
 REFRESH_ATTEMPTS = 5
 MANAGED = {"app.kubernetes.io/managed-by": "weir-operator"}
 log = logging.getLogger("weir.operator")
-
-
-class OperatorState:
-    """What the handlers share: the API client, render settings, per-flow locks."""
-
-    def __init__(self) -> None:
-        self.kube: Kube | None = None
-        self.settings = RenderSettings.from_env()
-        self.locks: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.secret_digests: dict[tuple[str, str], str] = {}
-        """(namespace, FlowSecretRef name) → digest of its Secret's keys when last polled."""
-        self.flows: set[tuple[str, str]] = set()
-        """(namespace, name) of the Flows this operator reconciles, for the periodic resync."""
-        self.secret_refs: dict[tuple[str, str], dict[str, Any]] = {}
-        """(namespace, name) → spec of the FlowSecretRefs whose Secrets are polled."""
-        self.peering: Peering | None = None
-        self.namespaced = False
-        """Serving listed namespaces only: kopf then needs nothing cluster-wide."""
-        self.background: list[asyncio.Task[None]] = []
-
-    def api(self) -> Kube:
-        if self.kube is None:
-            raise kopf.TemporaryError("not logged in to the API yet", delay=1)
-        return self.kube
-
-
-STATE = OperatorState()
 
 
 @kopf.on.login()
@@ -104,8 +77,8 @@ async def operator_cleanup(**_: Any) -> None:
 
 
 async def _periodic() -> None:
-    """In the leader only: poll the FlowSecretRefs' Secrets every SECRET_POLL_INTERVAL and
-    resync every flow every RESYNC_INTERVAL. The first round, soon after start, tells the log
+    """In the leader only: poll the FlowSecretRefs' Secrets and delete FlowRuns past their
+    TTL every SECRET_POLL_INTERVAL, and resync every flow every RESYNC_INTERVAL. The first round, soon after start, tells the log
     who leads."""
     loop = asyncio.get_running_loop()
     delay, leading, next_resync = min(SECRET_POLL_INTERVAL, 1.0), None, 0.0
@@ -121,6 +94,7 @@ async def _periodic() -> None:
             if not leading:
                 continue
             await _poll_secret_refs()
+            await expire_flowruns()
             if loop.time() >= next_resync:
                 if next_resync:  # at start, kopf's resume handlers have just reconciled all
                     await _resync_flows()
@@ -148,12 +122,6 @@ async def _poll_secret_refs() -> None:
             )
 
 
-def _to_kopf(exc: ApiError) -> kopf.PermanentError | kopf.TemporaryError:
-    if exc.retryable:
-        return kopf.TemporaryError(str(exc), delay=5)
-    return kopf.PermanentError(str(exc))
-
-
 async def _reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     """Reconcile under the flow's lock (held by the caller); the outcome holds the status."""
     meta = body["metadata"]
@@ -162,7 +130,7 @@ async def _reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
         outcome = await reconcile_flow(kube, body, STATE.settings)
     except ApiError as exc:
         metrics.RECONCILE_ERRORS.inc()
-        raise _to_kopf(exc) from None
+        raise to_kopf(exc) from None
     metrics.observe(key, outcome.status.get("phase", "Unknown"))
     return outcome
 
@@ -196,7 +164,7 @@ async def flow_event(
     try:
         removed = await _remove_runner(namespace, dict(body))
     except ApiError as exc:
-        raise _to_kopf(exc) from None
+        raise to_kopf(exc) from None
     STATE.flows.discard((namespace, name))
     log.info("flow %s/%s was deleted; removed %s", namespace, name, ", ".join(removed) or "nothing")
     metrics.forget((namespace, name))
@@ -276,7 +244,7 @@ async def flowsecretref_reconcile(
     try:
         status = await _sync_secret_ref(namespace, name, dict(spec), force=True)
     except ApiError as exc:
-        raise _to_kopf(exc) from None
+        raise to_kopf(exc) from None
     assert status is not None
     patch.status.update(status)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,9 @@ from weir.flow.load import CompiledFlow, compile_flow
 from weir.flow.schedule import next_fire
 from weir.kube.client import Kube, NotFound, resource_path
 from weir.operator.apply import NotOwned, apply, apply_all, object_key, remove_stale
-from weir.operator.render import Owner, RenderInput, object_name, render, render_manual_job
+from weir.operator.flowrun_model import API_VERSION
+from weir.operator.render import Owner, RenderInput, flowrun_job_name, object_name, render
+from weir.operator.render.common import metadata
 from weir.operator.secretrefs import SecretsCheck, check_secrets
 from weir.operator.settings import RenderSettings
 from weir.operator.status import Conditions, now
@@ -42,7 +45,7 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
 
     try:
         # Off the event loop: compiling checks code nodes' scripts in V8 and reads YAML.
-        flow = await asyncio.to_thread(compile_flow, _document(body, namespace))
+        flow = await asyncio.to_thread(compile_flow, user_document(body, namespace))
     except FlowInvalid as exc:
         return _invalid(exc, status, conditions)
     conditions.set("Valid", True, "Valid", "the flow is valid")
@@ -135,7 +138,7 @@ def status_patch(outcome: Outcome, previous: dict[str, Any]) -> dict[str, Any]:
     return {**cleared, **outcome.status}
 
 
-def _document(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+def user_document(body: dict[str, Any], namespace: str) -> dict[str, Any]:
     """The Flow as the user wrote it: no status, no server-side metadata."""
     document = {k: v for k, v in body.items() if k in ("apiVersion", "kind", "spec")}
     document["metadata"] = {"name": body["metadata"]["name"], "namespace": namespace}
@@ -254,24 +257,40 @@ def _rollout(deployment: dict[str, Any], status: dict[str, Any], conditions: Con
 async def _manual_runs(
     kube: Kube, data: RenderInput, meta: dict[str, Any], runs: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
-    """One Job per distinct `weir.dev/run` token, recorded in status.manualRuns."""
+    """One FlowRun per distinct `weir.dev/run` token (the FlowRun handler makes its Job),
+    recorded in status.manualRuns."""
     annotations = meta.get("annotations") or {}
     token = annotations.get(RUN_ANNOTATION)
     if not token or any(run.get("token") == token for run in runs):
         return runs, []
     run_input = annotations.get(RUN_INPUT_ANNOTATION)
+    spec: dict[str, Any] = {"flowRef": data.flow.name}
     if run_input is not None:
         try:
-            json.loads(run_input)
+            spec["input"] = json.loads(run_input)
         except ValueError as exc:
             message = (
                 f"annotation {RUN_INPUT_ANNOTATION} is not JSON ({exc}); run {token!r} not started"
             )
             record = {"token": token, "error": message, "createdAt": now()}
             return [*runs, record][-MANUAL_RUNS_KEPT:], [("Warning", "ManualRunInput", message)]
-    job = render_manual_job(data, token, run_input)
-    await apply(kube, job)
-    record = {"token": token, "job": job["metadata"]["name"], "createdAt": now()}
-    return [*runs, record][-MANUAL_RUNS_KEPT:], [
-        ("Normal", "ManualRun", f"created Job {record['job']}")
-    ]
+    flowrun = manual_flowrun(data, token, spec)
+    await apply(kube, flowrun)
+    name = flowrun["metadata"]["name"]
+    record = {
+        "token": token,
+        "flowRun": name,
+        "job": flowrun_job_name(data.flow.name, name),
+        "createdAt": now(),
+    }
+    return [*runs, record][-MANUAL_RUNS_KEPT:], [("Normal", "ManualRun", f"created FlowRun {name}")]
+
+
+def manual_flowrun(data: RenderInput, token: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The FlowRun of one `weir.dev/run=<token>`, owned by the Flow and named after the token:
+    ``weir-<flow>-run-<6 hex>``, at most 63 characters, so its Job takes the same name."""
+    suffix = hashlib.sha256(token.encode()).hexdigest()[:6]
+    flowrun = metadata(data, "FlowRun", API_VERSION, f"{object_name(data.flow.name)}-run-{suffix}")
+    flowrun["metadata"]["annotations"] = {"weir.dev/run-token": token}
+    flowrun["spec"] = spec
+    return flowrun

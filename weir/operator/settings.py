@@ -26,6 +26,8 @@ class RenderSettings:
     grace_period_seconds: int = 30
     store_secret: tuple[str, str] | None = None
     """A Secret name and key holding the execution-store URL (e.g. PostgreSQL); else SQLite."""
+    console_url: str = ""
+    """The console runners ship their executions to (WEIR_CONSOLE_URL in their pods)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> RenderSettings:
@@ -40,4 +42,5 @@ class RenderSettings:
         if env.get("WEIR_RUNNER_STORE_SECRET"):
             name, _, key = env["WEIR_RUNNER_STORE_SECRET"].partition("/")
             settings.store_secret = (name, key or "url")
+        settings.console_url = env.get("WEIR_CONSOLE_URL", "").rstrip("/")
         return settings

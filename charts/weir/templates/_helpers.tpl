@@ -53,10 +53,18 @@ app.kubernetes.io/component: operator
 - apiGroups: ["weir.dev"]
   resources: ["flowsecretrefs/status"]
   verbs: ["patch"]
+# FlowRuns: watched, created for a weir.dev/run annotation, deleted after their TTL; their
+# status is Pending (the Job made) or Failed (a Job that failed without its runner reporting).
+- apiGroups: ["weir.dev"]
+  resources: ["flowruns"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["weir.dev"]
+  resources: ["flowruns/status"]
+  verbs: ["patch"]
 # Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement
 # admission is on.
 - apiGroups: ["weir.dev"]
-  resources: ["flows/finalizers"]
+  resources: ["flows/finalizers", "flowruns/finalizers"]
   verbs: ["update"]
 # Only the Secrets FlowSecretRefs name, read by name: no list, no watch.
 - apiGroups: [""]
@@ -71,10 +79,11 @@ app.kubernetes.io/component: operator
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
   verbs: ["get", "create", "patch", "delete"]
-# Manual-run Jobs go with their TTL or their Flow (garbage collection): never deleted.
+# FlowRuns' Jobs, watched to notice one that failed; they go with their FlowRun (garbage
+# collection): never deleted by the operator.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "create", "patch", "delete"]

@@ -5,7 +5,7 @@ named ``weir-<flow>``; the pod template carries checksums of the flow and of its
 that a change to either rolls the runner out.
 
 The modules: ``common`` (the input, names, labels, checksums), ``pod`` (the runner's pod),
-``workloads`` (ConfigMap, RBAC, Deployment, Service, CronJob, manual Job) and ``scaling``
+``workloads`` (ConfigMap, RBAC, Deployment, Service, CronJob, a FlowRun's Job) and ``scaling``
 (KEDA or HPA).
 """
 
@@ -26,7 +26,8 @@ from weir.operator.render.common import (
 from weir.operator.render.scaling import autoscaler
 from weir.operator.render.workloads import (
     flow_config_map,
-    render_manual_job,
+    flowrun_job_name,
+    render_flowrun_job,
     runner_cron_job,
     runner_deployment,
     runner_rbac,
@@ -38,10 +39,11 @@ __all__ = [
     "Owner",
     "RenderInput",
     "checksum",
+    "flowrun_job_name",
     "labels",
     "object_name",
     "render",
-    "render_manual_job",
+    "render_flowrun_job",
     "secrets_checksum",
     "to_yaml",
 ]

@@ -132,6 +132,8 @@ def _env(data: RenderInput) -> list[dict[str, Any]]:
         )
     else:
         env.append({"name": "WEIR_STORE", "value": f"sqlite:///{DATA_DIR}/executions.db"})
+    if settings.console_url:
+        env.append({"name": "WEIR_CONSOLE_URL", "value": settings.console_url})
     rabbitmq = data.flow.flow.spec.trigger.rabbitmq
     if rabbitmq is not None:  # for KEDA's scaler, which reads the broker URL from the pod
         env.append({"name": "WEIR_AMQP_URL", **_value_or_secret(data, rabbitmq.url)})

@@ -8,6 +8,7 @@ from typing import Any
 
 from weir.operator.render.common import (
     FLOW_FILE,
+    Owner,
     RenderInput,
     flow_document,
     metadata,
@@ -18,22 +19,27 @@ from weir.operator.render.pod import pod_template
 from weir.operator.render.scaling import autoscaler
 
 
-def render_manual_job(
-    data: RenderInput, token: str, run_input: str | None = None
-) -> dict[str, Any]:
-    """One Job for one `weir.dev/run=<token>` annotation; the name is derived from the token,
-    the input (JSON text, from `weir.dev/run-input`) is passed to `weir run --input`."""
-    # 6 hex digits: weir-<47 characters>-run-<6> is 63, the longest a Job name may be
-    # (its Pods carry it as a label value).
-    suffix = hashlib.sha256(token.encode()).hexdigest()[:6]
-    job = metadata(data, "Job", "batch/v1", f"{object_name(data.flow.name)}-run-{suffix}")
-    job["metadata"]["annotations"] = {"weir.dev/run-token": token}
-    command = ["weir", "run", FLOW_FILE, "--quiet"]
-    if run_input is not None:
-        command += ["--input", run_input]
+def flowrun_job_name(flow_name: str, flowrun: str) -> str:
+    """The FlowRun's own name when a Job may carry it (its Pods hold it as a label value: at
+    most 63, a DNS label), else ``weir-<flow>-run-<6 hex of it>`` (at most 63 too)."""
+    if len(flowrun) <= 63 and "." not in flowrun:
+        return flowrun
+    suffix = hashlib.sha256(flowrun.encode()).hexdigest()[:6]
+    return f"{object_name(flow_name)}-run-{suffix}"
+
+
+def render_flowrun_job(data: RenderInput, flowrun: Owner) -> dict[str, Any]:
+    """The Job of one FlowRun: the flow's runner pod running `weir flowrun NAME`, which reads
+    the FlowRun and writes its status; owned by the FlowRun, collected with it."""
+    name = flowrun_job_name(data.flow.name, flowrun.name)
+    job = metadata(data, "Job", "batch/v1", name)
+    job["metadata"]["ownerReferences"] = [flowrun.reference()]
+    job["metadata"]["annotations"] = {"weir.dev/flowrun": flowrun.name}
+    command = ["weir", "flowrun", flowrun.name, "--file", FLOW_FILE, "--quiet"]
     pod = pod_template(data, command, long_lived=False)
     pod["spec"]["restartPolicy"] = "Never"
-    job["spec"] = {"backoffLimit": 0, "ttlSecondsAfterFinished": 86400, "template": pod}
+    # One try: the flow's nodes retry on their own, and a second pod would run it again.
+    job["spec"] = {"backoffLimit": 0, "template": pod}
     return job
 
 
@@ -44,7 +50,9 @@ def flow_config_map(data: RenderInput) -> dict[str, Any]:
 
 
 def runner_rbac(data: RenderInput) -> list[dict[str, Any]]:
-    """The runner may read its own Flow and patch its status, nothing else."""
+    """The runner may read its own Flow and patch its status, and read FlowRuns and write
+    their status (`weir flowrun`; FlowRun names are not known in advance, so these rules name
+    none: a runner may write the status of other FlowRuns of its namespace)."""
     name = object_name(data.flow.name)
     account = metadata(data, "ServiceAccount", "v1")
     account["automountServiceAccountToken"] = True
@@ -62,6 +70,8 @@ def runner_rbac(data: RenderInput) -> list[dict[str, Any]]:
             "resourceNames": [data.flow.name],
             "verbs": ["get", "patch"],
         },
+        {"apiGroups": ["weir.dev"], "resources": ["flowruns"], "verbs": ["get"]},
+        {"apiGroups": ["weir.dev"], "resources": ["flowruns/status"], "verbs": ["patch"]},
     ]
     binding = metadata(data, "RoleBinding", "rbac.authorization.k8s.io/v1")
     binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
