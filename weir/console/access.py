@@ -22,14 +22,13 @@ executions, and no user role needs a new rule for it.
 
 from __future__ import annotations
 
-import http
 import ipaddress
-import json
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from aiohttp import web
 
+from weir.console.problems import CONTENT_TYPE, problem_response
 from weir.kube.access import TTL, Reviews, ReviewUnavailable, User
 from weir.kube.client import Kube
 
@@ -207,10 +206,10 @@ def bearer_token(request: web.Request) -> str | None:
 def problem(
     kind: type[web.HTTPException], detail: str, *, headers: dict[str, str] | None = None
 ) -> web.HTTPException:
-    """An aiohttp HTTP error whose body is application/problem+json (RFC 9457)."""
-    status = kind.status_code
-    body = {"title": http.HTTPStatus(status).phrase, "status": status, "detail": detail}
-    return kind(text=json.dumps(body), content_type="application/problem+json", headers=headers)
+    """An aiohttp HTTP error whose body is application/problem+json (RFC 9457): raised, not
+    returned, it carries its headers (WWW-Authenticate, Retry-After) through the middleware."""
+    text = problem_response(kind.status_code, detail).text
+    return kind(text=text, content_type=CONTENT_TYPE, headers=headers)
 
 
 def unauthorized(detail: str, *, invalid_token: bool = False) -> web.HTTPException:
