@@ -1,0 +1,203 @@
+"""The event stream: every event of many executions reaches two subscribers in order, a
+reconnect with Last-Event-ID misses nothing and repeats nothing, a local run shows at once, and
+what another process writes into the same store shows within the poll."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.console.client import ROOT, Api, Event, events, wire_execution
+from weir.console.events import EventHub
+from weir.console.server import ConsoleServer
+
+EXECUTIONS = 300
+BATCH = 25
+NODES = 2
+
+
+async def ship(api: Api, count: int) -> None:
+    for first in range(0, count, BATCH):
+        batch = [
+            wire_execution(f"e{n:05d}", nodes=NODES, started=1_700_000_000.0 + n)
+            for n in range(first, min(first + BATCH, count))
+        ]
+        assert (await api.post("/api/v1/ingest", {"runner": "r", "executions": batch}))[
+            "accepted"
+        ] == len(batch)
+
+
+def complete(expected: int) -> Callable[[list[Event]], bool]:
+    return lambda found: len(found) >= expected
+
+
+def check_in_order(found: list[Event], expected: int) -> None:
+    seqs = [event.id for event in found]
+    assert len(seqs) == expected and seqs == sorted(set(seqs)), (
+        "events lost, repeated or out of order"
+    )
+    assert all(event.data["seq"] == event.id for event in found)
+
+
+async def test_two_subscribers_get_every_event_in_order(api: Api, console: ConsoleServer) -> None:
+    expected = EXECUTIONS * (1 + NODES)
+    url = f"{api.base}/api/v1/events?lastEventId=0"
+    subscribers = [
+        asyncio.create_task(events(api.session, url, until=complete(expected))) for _ in range(2)
+    ]
+    await asyncio.sleep(0.2)  # both streams open: what follows arrives live
+    await ship(api, EXECUTIONS)
+    first, second = await asyncio.gather(*subscribers)
+    check_in_order(first, expected)
+    assert [e.id for e in first] == [e.id for e in second]
+    assert [(e.type, e.data) for e in first] == [(e.type, e.data) for e in second]
+    by_type = {kind: sum(1 for e in first if e.type == kind) for kind in ("execution", "node")}
+    assert by_type == {"execution": EXECUTIONS, "node": EXECUTIONS * NODES}
+    node = next(e for e in first if e.type == "node")
+    assert node.data["node"] == "step1" and node.data["nodeSeq"] == 1
+    assert node.data["executionId"] == "e00000" and node.data["namespace"] == "team-a"
+
+
+async def test_a_reconnect_with_last_event_id_misses_nothing(api: Api) -> None:
+    expected = EXECUTIONS * (1 + NODES)
+    url = f"{api.base}/api/v1/events?lastEventId=0"
+    shipping = asyncio.create_task(ship(api, EXECUTIONS))
+    part = await events(api.session, url, until=complete(expected // 3))
+    # Dropped mid-stream while shipping goes on; resumed from the last event seen.
+    resumed = await events(
+        api.session,
+        f"{api.base}/api/v1/events",
+        headers={"Last-Event-ID": str(part[-1].id)},
+        until=complete(expected - len(part)),
+    )
+    await shipping
+    check_in_order([*part, *resumed], expected)
+
+
+async def test_filters_narrow_the_stream(api: Api) -> None:
+    await ship(api, 3)
+    other = wire_execution("z1", namespace="team-z", nodes=NODES)
+    await api.post("/api/v1/ingest", {"runner": "r", "executions": [other]})
+    one = await events(
+        api.session,
+        f"{api.base}/api/v1/events?lastEventId=0&execution=e00001",
+        until=complete(1 + NODES),
+    )
+    assert {event.data["executionId"] for event in one} == {"e00001"}
+    team_z = await events(
+        api.session,
+        f"{api.base}/api/v1/events?lastEventId=0&namespace=team-z",
+        until=complete(1 + NODES),
+    )
+    assert {event.data["executionId"] for event in team_z} == {"z1"}
+
+
+async def test_a_local_run_shows_on_the_stream_at_once(api: Api) -> None:
+    url = f"{api.base}/api/v1/events"
+    watching = asyncio.create_task(
+        events(
+            api.session,
+            url,
+            until=lambda found: any(
+                e.type == "execution" and e.data["status"] == "succeeded" for e in found
+            ),
+            timeout=5,
+        )
+    )
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    execution_id = await api.run("hello", {"name": "Ada"})
+    found = await watching
+    assert time.monotonic() - started < 1.0
+    assert [(e.type, e.data["status"]) for e in found] == [
+        ("execution", "running"),
+        ("node", "succeeded"),
+        ("node", "succeeded"),
+        ("execution", "succeeded"),
+    ]
+    assert {e.data["executionId"] for e in found} == {execution_id}
+
+
+async def test_what_another_process_records_into_the_store_shows_on_the_stream(
+    api: Api, console: ConsoleServer, tmp_path: Path
+) -> None:
+    watching = asyncio.create_task(
+        events(
+            api.session,
+            f"{api.base}/api/v1/events?flow=hello",
+            until=lambda found: any(
+                e.data["status"] == "succeeded" for e in found if e.type == "execution"
+            ),
+            timeout=30,
+        )
+    )
+    await asyncio.sleep(0.2)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "weir.cli", "run", "examples/hello/flow.yaml", "-q",
+         "--input", '{"name": "Lin"}', "--store", f"sqlite:///{tmp_path}/console.db"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = await watching
+    assert found[-1].data["flow"] == "hello"
+
+
+async def test_an_idle_stream_gets_heartbeats(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from weir.console import events as module
+
+    monkeypatch.setattr(module, "HEARTBEAT", 0.2)
+    async with api.session.get(f"{api.base}/api/v1/events") as response:
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert response.headers["X-Accel-Buffering"] == "no"
+        lines = []
+        async with asyncio.timeout(5):
+            async for raw in response.content:
+                lines.append(raw.decode().strip())
+                if ": heartbeat" in lines:
+                    break
+    assert lines[0] == "retry: 2000"
+
+
+async def test_a_stream_refuses_a_bad_last_event_id(api: Api) -> None:
+    problem = await api.get("/api/v1/events", headers={"Last-Event-ID": "x1"}, expect=400)
+    assert "Last-Event-ID" in problem["detail"]
+
+
+class Sequence:
+    """A store whose last event number the test sets (what PostgreSQL shows)."""
+
+    dialect = "postgresql"
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    async def last_event_seq(self) -> int:
+        return self.last
+
+
+async def test_on_postgresql_an_event_is_sent_once_its_number_has_settled() -> None:
+    store = Sequence()
+    hub = EventHub(store, poll=0.02)
+    assert hub.settle > 0 and hub.horizon == 0
+    polling = asyncio.create_task(hub.run())
+    try:
+        store.last = 11  # 11 committed; 10 may still be committing
+        await asyncio.sleep(0.05)
+        pending = [Event(10, "node", {}), Event(11, "node", {})]
+        as_events = [type("E", (), {"seq": e.id})() for e in pending]
+        assert hub.sendable(as_events) == []
+        await asyncio.sleep(hub.settle + 0.1)
+        assert [e.seq for e in hub.sendable(as_events)] == [10, 11]
+    finally:
+        hub.close()
+        await polling
+    sqlite_like = EventHub(object())
+    assert sqlite_like.horizon is None and sqlite_like.sendable([1, 2]) == [1, 2]
