@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from weir.console.access import Access
+from weir.console.access import READ, Access
 
 if TYPE_CHECKING:
     from weir.console.events import EventHub
@@ -44,3 +44,12 @@ def console_of(request: web.Request) -> Console:
 def access_of(request: web.Request) -> Access:
     access: Access = request.app[ACCESS]
     return access
+
+
+async def readable_namespaces(request: web.Request, namespace: str | None) -> frozenset[str] | None:
+    """The namespaces the caller may read (None: all), once the one asked for, if any, is
+    checked: a caller naming a namespace they may not read gets a 403, not an empty list."""
+    access = access_of(request)
+    if namespace is not None:
+        await access.require(request, *READ, namespace=namespace)
+    return await access.namespaces(request, *READ)

@@ -21,8 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from weir.console.access import READ
-from weir.console.context import access_of, console_of
+from weir.console.context import console_of, readable_namespaces
 from weir.console.models import EventData, EventsQuery
 from weir.console.parsing import parse_query
 from weir.console.problems import bad_request
@@ -143,11 +142,9 @@ def _resume_from(request: web.Request, query: EventsQuery) -> int | None:
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    console, access = console_of(request), access_of(request)
+    console = console_of(request)
     query = parse_query(request, EventsQuery)
-    if query.namespace is not None:
-        await access.require(request, *READ, namespace=query.namespace)
-    allowed = await access.namespaces(request, *READ)
+    allowed = await readable_namespaces(request, query.namespace)
     hub = console.hub
     waiter = hub.waiter()  # subscribed: whatever commits from here on wakes it
     after = _resume_from(request, query)

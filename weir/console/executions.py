@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from weir.console.access import READ
-from weir.console.context import access_of, console_of
+from weir.console.context import access_of, console_of, readable_namespaces
 from weir.console.models import (
     ExecutionDetail,
     ExecutionPage,
@@ -143,11 +143,9 @@ def execution_filter(query: ExecutionQuery, allowed: frozenset[str] | None) -> E
 
 
 async def list_executions(request: web.Request) -> web.Response:
-    console, access = console_of(request), access_of(request)
+    console = console_of(request)
     query = parse_query(request, ExecutionQuery)
-    if query.namespace is not None:
-        await access.require(request, *READ, namespace=query.namespace)
-    allowed = await access.namespaces(request, *READ)
+    allowed = await readable_namespaces(request, query.namespace)
     chosen = execution_filter(query, allowed)
     try:
         page = await console.store.list_summaries(chosen, cursor=query.cursor, limit=query.limit)

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from weir.console.access import READ
-from weir.console.context import Console, access_of, console_of
+from weir.console.context import Console, access_of, console_of, readable_namespaces
 from weir.console.executions import summary_view
 from weir.console.flows import FlowEntry
 from weir.console.models import FlowDetail, FlowList, FlowQuery, FlowSummary
@@ -41,11 +41,9 @@ async def _recent(console: Console, flow: FlowEntry) -> dict[str, Any]:
 
 
 async def list_flows(request: web.Request) -> web.Response:
-    console, access = console_of(request), access_of(request)
+    console = console_of(request)
     namespace = parse_query(request, FlowQuery).namespace
-    if namespace is not None:
-        await access.require(request, *READ, namespace=namespace)
-    allowed = await access.namespaces(request, *READ)
+    allowed = await readable_namespaces(request, namespace)
     flows = await console.flows.entries(namespace=namespace, namespaces=allowed)
     flows.sort(key=lambda flow: (flow.namespace, flow.name))
     rows = await asyncio.gather(*(_recent(console, flow) for flow in flows))
