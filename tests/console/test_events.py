@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.console.client import ROOT, Api, Event, events, wire_execution
-from weir.console.events import EventHub
 from weir.console.server import ConsoleServer
 
 EXECUTIONS = 300
@@ -169,35 +168,3 @@ async def test_an_idle_stream_gets_heartbeats(api: Api, monkeypatch: pytest.Monk
 async def test_a_stream_refuses_a_bad_last_event_id(api: Api) -> None:
     problem = await api.get("/api/v1/events", headers={"Last-Event-ID": "x1"}, expect=400)
     assert "Last-Event-ID" in problem["detail"]
-
-
-class Sequence:
-    """A store whose last event number the test sets (what PostgreSQL shows)."""
-
-    dialect = "postgresql"
-
-    def __init__(self) -> None:
-        self.last = 0
-
-    async def last_event_seq(self) -> int:
-        return self.last
-
-
-async def test_on_postgresql_an_event_is_sent_once_its_number_has_settled() -> None:
-    store = Sequence()
-    hub = EventHub(store, poll=0.02)
-    assert hub.settle > 0 and hub.horizon == 0
-    polling = asyncio.create_task(hub.run())
-    try:
-        store.last = 11  # 11 committed; 10 may still be committing
-        await asyncio.sleep(0.05)
-        pending = [Event(10, "node", {}), Event(11, "node", {})]
-        as_events = [type("E", (), {"seq": e.id})() for e in pending]
-        assert hub.sendable(as_events) == []
-        await asyncio.sleep(hub.settle + 0.1)
-        assert [e.seq for e in hub.sendable(as_events)] == [10, 11]
-    finally:
-        hub.close()
-        await polling
-    sqlite_like = EventHub(object())
-    assert sqlite_like.horizon is None and sqlite_like.sendable([1, 2]) == [1, 2]

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
-from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -37,25 +35,13 @@ RETRY_MS = 2000
 """How long an EventSource waits before it reconnects (it resends Last-Event-ID then)."""
 
 
-SETTLE = {"postgresql": 0.5}
-"""Seconds an event's sequence number must have been committed before it is sent, by store
-dialect. PostgreSQL hands out sequence numbers at insert and concurrent transactions commit in
-any order, so number 11 can be visible while 10 is not yet: a stream that sent 11 would never
-send 10. Sending only numbers seen committed this long ago lets such a transaction finish first.
-SQLite has one writer at a time, committing in sequence order: nothing to wait for there."""
-
-
 class EventHub:
-    def __init__(self, store: Any, poll: float = POLL, settle: float | None = None) -> None:
+    def __init__(self, store: Any, poll: float = POLL) -> None:
         self.store = store
         self.poll = poll
-        self.settle = SETTLE.get(getattr(store, "dialect", ""), 0.0) if settle is None else settle
         self.closed = False
-        self.horizon: int | None = 0 if self.settle else None
-        """The last sequence number a stream may send; None: any committed one."""
         self._changed = asyncio.Event()
         self._seen = 0
-        self._samples: deque[tuple[float, int]] = deque()
         self._failing = False
 
     def waiter(self) -> asyncio.Event:
@@ -70,13 +56,6 @@ class EventHub:
         """End every stream (graceful stop): their clients reconnect to another replica."""
         self.closed = True
         self.wake()
-
-    def sendable(self, events: list[Any]) -> list[Any]:
-        """The events a stream may send now, in order (all of them unless settling)."""
-        horizon = self.horizon
-        if horizon is None:
-            return events
-        return list(itertools.takewhile(lambda event: event.seq <= horizon, events))
 
     async def run(self) -> None:
         """Poll for events other processes commit; wake subscribers when there are some."""
@@ -95,20 +74,7 @@ class EventHub:
             if last != self._seen:
                 self._seen = last
                 self.wake()
-            self._settled(last)
             await asyncio.sleep(self.poll)
-
-    def _settled(self, last: int) -> None:
-        if self.horizon is None:
-            return
-        now = time.monotonic()
-        self._samples.append((now, last))
-        horizon = self.horizon
-        while self._samples and now - self._samples[0][0] >= self.settle:
-            horizon = max(horizon, self._samples.popleft()[1])
-        if horizon != self.horizon:
-            self.horizon = horizon
-            self.wake()
 
 
 def _event_bytes(event: Any) -> bytes:
@@ -171,7 +137,6 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 namespaces=allowed,
                 limit=BATCH,
             )
-            events = hub.sendable(events)
             if events:
                 await response.write(b"".join(_event_bytes(event) for event in events))
                 after = events[-1].seq
