@@ -63,6 +63,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "ScaledObject": ("keda.sh/v1alpha1", "scaledobjects"),
     "Flow": (FLOWS, "flows"),
     "FlowSecretRef": (FLOWS, "flowsecretrefs"),
+    "FlowRun": (FLOWS, "flowruns"),
     "ClusterKopfPeering": ("kopf.dev/v1", "clusterkopfpeerings"),
     "KopfPeering": ("kopf.dev/v1", "kopfpeerings"),
 }

@@ -22,6 +22,7 @@ from weir import __version__
 from weir.cli import (
     cluster_commands,
     execution_commands,
+    flowrun_command,
     run_commands,
     secret_commands,
     store_commands,
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     cluster_commands.add_crds(commands)
     cluster_commands.add_render(commands)
     cluster_commands.add_operator(commands)
+    flowrun_command.add_flowrun(commands)
     execution_commands.add_executions(commands)
     store_commands.add_store(commands)
     secret_commands.register(commands)

@@ -1,0 +1,268 @@
+"""`weir flowrun NAME`: run one FlowRun, in the pod of the Job the operator made for it.
+
+It reads the FlowRun (namespace from $WEIR_NAMESPACE), writes Running with the execution id,
+runs the flow file the Job mounts (a replay fetches the original execution from the console,
+$WEIR_CONSOLE_URL, or else from the execution store), and writes the outcome: phase, times,
+error and the result when it is small. A FlowRun cancelled meanwhile keeps its Cancelled.
+Exit codes: 0 succeeded (or already finished), 1 failed, 2 a FlowRun or flow that cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from weir.cli.common import CommandError, UsageError, open_store, secrets_option, store_option
+from weir.cli.serve_command import console_option
+
+
+def add_flowrun(commands: Any) -> None:
+    flowrun = commands.add_parser(
+        "flowrun",
+        help="run a FlowRun and write its status (what a FlowRun's Job runs)",
+        description="Reads FlowRun NAME from the API server ($WEIR_NAMESPACE), runs FILE with "
+        "its input (or replays spec.replayOf) and writes the FlowRun's status.",
+    )
+    flowrun.add_argument("name", metavar="NAME")
+    flowrun.add_argument("--file", required=True, metavar="FILE", help="the flow file")
+    flowrun.add_argument(
+        "--namespace", "-n", default=os.environ.get("WEIR_NAMESPACE"), help="($WEIR_NAMESPACE)"
+    )
+    store_option(flowrun)
+    console_option(flowrun)
+    secrets_option(flowrun)
+    flowrun.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    flowrun.set_defaults(handler=cmd_flowrun)
+
+
+def cmd_flowrun(args: argparse.Namespace) -> int:
+    import asyncio
+
+    if not args.namespace:
+        raise UsageError("give the FlowRun's namespace: --namespace or $WEIR_NAMESPACE")
+    return asyncio.run(_flowrun(args))
+
+
+async def _flowrun(args: argparse.Namespace) -> int:
+    from weir.kube.client import Kube, NotFound
+    from weir.lang.ids import new_execution_id
+    from weir.operator.flowrun_model import FINISHED, FlowRunInvalid, parse_spec
+    from weir.operator.flowrun_status import failed_status, iso, outcome_status, phase_status
+    from weir.operator.flowruns import FlowRunKey, report_unless_finished
+
+    kube = Kube()
+    key = FlowRunKey(args.namespace, args.name)
+    try:
+        try:
+            body = await kube.get(key.path)
+        except NotFound:
+            raise CommandError(f"no FlowRun {args.name!r} in namespace {args.namespace}") from None
+        phase = (body.get("status") or {}).get("phase")
+        if phase in FINISHED:
+            print(f"weir: FlowRun {args.name} is {phase} already; nothing to run", file=sys.stderr)
+            return 0
+        try:
+            spec = parse_spec(body.get("spec"), args.name)
+            flow = _load(args.file, spec.flowRef)
+        except (FlowRunInvalid, UsageError) as exc:
+            await report_unless_finished(kube, key, failed_status("Invalid", str(exc)))
+            raise UsageError(str(exc)) from None
+        execution_id = new_execution_id()
+        running = phase_status(
+            "Running", "Running", f"execution {execution_id} is running",
+            executionId=execution_id, startedAt=iso(_now()),
+        )  # fmt: skip
+        if not await report_unless_finished(kube, key, running):
+            print(f"weir: FlowRun {args.name} finished meanwhile; not running", file=sys.stderr)
+            return 0
+        try:
+            event, replay = await _what_to_run(args, spec, flow)
+        except CommandError as exc:
+            await report_unless_finished(kube, key, failed_status("ReplayRefused", str(exc)))
+            raise
+        result = await _execute(args, flow, event, replay, execution_id)
+        outcome = outcome_status(
+            result.id, str(result.status), result.started_at, result.finished_at,
+            result.result, result.error,
+        )  # fmt: skip
+        await report_unless_finished(kube, key, outcome)
+        print(f"weir: FlowRun {args.name}: execution {result.id} {result.status}", file=sys.stderr)
+        return 0 if result.ok else 1
+    finally:
+        await kube.close()
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _load(file: str, flow_ref: str) -> Any:
+    from weir.cli.common import load_or_report
+
+    flow = load_or_report(file)
+    if flow is None:
+        raise UsageError(f"the flow file {file} cannot be loaded (see above)")
+    if flow.name != flow_ref:
+        raise UsageError(f"spec.flowRef is {flow_ref!r} but {file} holds flow {flow.name!r}")
+    return flow
+
+
+async def _what_to_run(args: argparse.Namespace, spec: Any, flow: Any) -> tuple[Any, Any]:
+    """The trigger event and, for a replay, what to reuse of the original execution."""
+    from weir.engine.executor import TriggerEvent
+    from weir.engine.replay import ReplayRefused, plan_replay
+
+    if spec.replayOf is None:
+        return TriggerEvent(kind="manual", payload=spec.input), None
+    record, nodes = await _original(args, spec.replayOf)
+    try:
+        plan = plan_replay(flow, record, nodes, start=spec.from_)
+    except ReplayRefused as exc:
+        raise UsageError(str(exc)) from None
+    for warning in plan.warnings:
+        print(f"weir: warning: {warning}", file=sys.stderr)
+    unknown = sorted(set(spec.outputs) - set(flow.graph.nodes))
+    if unknown:
+        raise UsageError(f"spec.outputs names nodes flow {flow.name!r} has not: {unknown}")
+    if spec.input is not None:
+        plan.event.payload = spec.input
+    plan.replay.outputs.update(spec.outputs)
+    return plan.event, plan.replay
+
+
+async def _original(args: argparse.Namespace, execution_id: str) -> tuple[Any, list[Any]]:
+    """The execution to replay, with its nodes' outputs: from the console when there is one
+    (the original may have run in any pod), else from the execution store."""
+    from weir.cli.serve_command import console_url_of
+
+    url = console_url_of(args)
+    if url is not None:
+        return await _from_console(url, execution_id)
+    store = await open_store(args.store)
+    try:
+        found = await store.get_execution(execution_id)
+    finally:
+        await store.aclose()
+    if found is None:
+        raise UsageError(f"no execution {execution_id!r} in the store, and no console is set")
+    record, nodes = found
+    return record, nodes
+
+
+async def _from_console(url: str, execution_id: str) -> tuple[Any, list[Any]]:
+    """GET /api/v1/executions/{id}, then each finished node's output (/nodes/{seq}), with the
+    pod's ServiceAccount token."""
+    import httpx
+
+    from weir.serve.console_client import bearer_token
+    from weir.store.records import Status
+    from weir.store.wire import WireError, execution_from_wire
+
+    token = bearer_token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    base = f"{url}/api/v1/executions/{execution_id}"
+    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+        detail = await _get_json(client, base)
+        execution = dict(detail.get("execution") or {})
+        nodes = [dict(node) for node in detail.get("nodes") or []]
+        for node in nodes:
+            if node.get("status") == Status.SUCCEEDED:
+                full = await _get_json(client, f"{base}/nodes/{node['seq']}")
+                node["output"] = full.get("output")
+    execution["nodes"] = [_epoch_times(node) for node in nodes]
+    try:
+        return execution_from_wire(
+            _epoch_times(execution), f"the console's execution {execution_id}"
+        )
+    except WireError as exc:
+        raise CommandError(str(exc)) from None
+
+
+async def _get_json(client: Any, url: str) -> Any:
+    import httpx
+
+    try:
+        answer = await client.get(url)
+    except httpx.HTTPError as exc:
+        raise CommandError(f"cannot reach the console at {url}: {exc}") from None
+    if answer.status_code != 200:
+        detail = answer.text[:300]
+        raise CommandError(f"the console answered {answer.status_code} to GET {url}: {detail}")
+    return answer.json()
+
+
+def _epoch_times(data: dict[str, Any]) -> dict[str, Any]:
+    """The console's times (ISO 8601 text) as the wire codec reads them (epoch seconds)."""
+    from weir.operator.flowrun_status import epoch
+
+    times = {
+        k: epoch(v)
+        for k, v in data.items()
+        if k in ("startedAt", "finishedAt") and isinstance(v, str)
+    }
+    return {**data, **times}
+
+
+async def _execute(
+    args: argparse.Namespace, flow: Any, event: Any, replay: Any, execution_id: str
+) -> Any:
+    """Run the execution as `weir run` does (its store, secrets, progress, Flow status
+    reporting, shipping to the console before exiting), under the id already written to the
+    FlowRun. SIGTERM (the Job deleted: a cancel) cancels it, and it is recorded cancelled."""
+    import asyncio
+    import signal
+
+    from weir.cli.run_commands import _console, _flush_timeout, _ship
+    from weir.engine.executor import Engine, ExecutionListener, ExecutionResult
+    from weir.engine.progress import ProgressPrinter
+    from weir.logs import configure_logging
+    from weir.secrets.redact import Redactor
+    from weir.secrets.store import local_resolver
+    from weir.serve.reporting import StatusReporter
+
+    class Outcome(ExecutionListener):
+        result: ExecutionResult | None = None
+
+        def execution_finished(self, result: ExecutionResult) -> None:
+            self.result = result
+
+    redactor = Redactor()
+    configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
+    flush_timeout, console = _flush_timeout(), _console(args)
+    store = await open_store(args.store)
+    store.close_timeout = flush_timeout
+    outcome = Outcome()
+    listeners: list[ExecutionListener] = [outcome]
+    if not args.quiet:
+        listeners.append(ProgressPrinter(sys.stderr, redactor))
+    reporter = StatusReporter.from_environment()
+    if reporter is not None:
+        listeners.append(reporter)
+    secrets = local_resolver(args.secrets_dir)
+    engine = Engine(store=store, secrets=secrets, listeners=listeners, redactor=redactor)
+    run = asyncio.ensure_future(
+        engine.execute(flow, event, execution_id=execution_id, replay=replay)
+    )
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, run.cancel)
+    try:
+        try:
+            await run
+        except asyncio.CancelledError:
+            if not run.cancelled():
+                raise
+        if console is not None:
+            unshipped = await _ship(store, console, flush_timeout)
+            if unshipped:
+                print(f"weir: execution {execution_id} {unshipped}", file=sys.stderr)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        await engine.aclose()
+        if reporter is not None:
+            await reporter.aclose()
+    assert outcome.result is not None  # the engine reports every execution it ends
+    return outcome.result
