@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weir.lang.ids import new_execution_id
+from weir.store import events
 from weir.store.base import Interrupted
 from weir.store.records import Status, iso_time
 from weir.store.tables import executions, runners
@@ -40,6 +41,9 @@ HEARTBEAT = 5.0
 """Seconds between heartbeats (and sweeps)."""
 STALE_AFTER = 30.0
 """A runner whose heartbeat is older than this is taken for gone."""
+
+INTERRUPTED = "interrupted"
+"""The error type of an execution marked interrupted."""
 
 _DB_NOW = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
@@ -70,6 +74,7 @@ class Runners:
         self.identity = identity
         self.stale_after = stale_after
         self.registered = False
+        self._dialect = dialect
         self._mark = "?" if dialect == "sqlite" else "%s"
         self._now = _DB_NOW["sqlite" if dialect == "sqlite" else "postgresql"]
 
@@ -121,6 +126,8 @@ class Runners:
             return []
         noticed = time.time()
         async with engine.begin() as connection:
+            if (lock := events.lock(self._dialect)) is not None:
+                await connection.exec_driver_sql(lock[0], lock[1][0])
             for runner, heartbeat_at in gone:  # unless it came back meanwhile
                 await connection.exec_driver_sql(
                     f"DELETE FROM {runners.name} WHERE id = {self._mark} "
@@ -130,18 +137,26 @@ class Runners:
             marked = await connection.exec_driver_sql(
                 f"UPDATE {executions.name} SET status = {self._mark}, "
                 f"finished_at = {self._mark}, duration_ms = ({self._mark} - started_at) * 1000, "
-                f"error = {self._mark} {_ORPHANS} RETURNING id, flow",
-                (Status.INTERRUPTED.value, noticed, noticed, self._error(noticed)),
+                f"error = {self._mark}, error_type = {self._mark} {_ORPHANS} RETURNING id, flow",
+                (Status.INTERRUPTED.value, noticed, noticed, self._error(noticed), INTERRUPTED),
             )
             returned: list[Any] = list(marked.all())
             found = [Interrupted(row[0], row[1]) for row in returned]
+            if found:
+                await connection.exec_driver_sql(
+                    events.insert_sql(self._dialect),
+                    [
+                        events.execution_event(item.id, Status.INTERRUPTED, noticed, noticed)
+                        for item in found
+                    ],
+                )
         return found
 
     def _error(self, noticed: float) -> str:
         me = self.identity
         return json.dumps(
             {
-                "type": "interrupted",
+                "type": INTERRUPTED,
                 "message": "the runner stopped while this execution ran (killed, crashed or "
                 f"its machine lost); noticed at {iso_time(noticed)} by runner {me.id} "
                 f"(host {me.host}, pid {me.pid})",

@@ -11,21 +11,26 @@ recorded so far: the engine waits for it before a trigger answers (docs/recordin
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import os
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weir.store import events
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
 from weir.store.batches import BatchWriter, batch_writer
 from weir.store.connect import store_engine
-from weir.store.encode import decode, encode
+from weir.store.encode import encode
+from weir.store.events import StoreEvent, execution_event, node_event
 from weir.store.migrations import upgrade
-from weir.store.records import ExecutionRecord, NodeRunRecord, iso_attempts
+from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.rows import Snapshot, execution_of, execution_row, node_of, node_row, snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
+from weir.store.statements import Statements
 from weir.store.tables import executions, metadata, node_runs
 from weir.store.writer import GroupCommit, committed_within
 
@@ -35,9 +40,6 @@ log = logging.getLogger("weir.store")
 
 DEFAULT_VALUE_LIMIT = 1024 * 1024
 
-Snapshot = tuple[Any, ...]
-"""An execution record as it stood when recorded, in the order of ``_execution_row``'s fields:
-a tuple costs a third of copying the dataclass."""
 Record = Snapshot | NodeRunRecord
 
 
@@ -66,6 +68,8 @@ class SqlExecutionStore:
         """Records still unwritten when the store was closed (given up on: lost)."""
         self.identity = Identity.of_this_process()
         """This process as a runner: its executions carry ``identity.id``."""
+        self.namespace = os.environ.get("WEIR_NAMESPACE", "")
+        """The namespace of the executions it records that do not carry one."""
         self.interrupted: list[Interrupted] = []
         """Executions this store marked interrupted."""
         self._hooks: list[InterruptedHook] = []
@@ -81,6 +85,7 @@ class SqlExecutionStore:
             tick_every=heartbeat,
         )
         self._writer: asyncio.Task[None] | None = None
+        self._sql = Statements(self.dialect)
 
     @property
     def dialect(self) -> str:
@@ -114,21 +119,7 @@ class SqlExecutionStore:
 
     def record_execution(self, record: ExecutionRecord) -> None:
         # The engine updates its record in place when the execution ends; queue how it is now.
-        self._commits.add(
-            (
-                record.id,
-                record.flow,
-                record.revision,
-                record.trigger_kind,
-                record.trigger,
-                record.status,
-                record.started_at,
-                record.finished_at,
-                record.error,
-                record.result,
-                record.replay_of,
-            )
-        )
+        self._commits.add(snapshot(record))
 
     def record_node(self, record: NodeRunRecord) -> None:
         self._commits.add(record)
@@ -208,81 +199,40 @@ class SqlExecutionStore:
     async def _write(self, batch: Sequence[Record]) -> None:
         assert self._batches is not None and self._runners is not None
         latest: dict[str, Snapshot] = {}
-        nodes = []
         for item in batch:
             if isinstance(item, tuple):
                 latest[item[0]] = item  # the last state in the batch wins; encode only that
+        nodes = []
+        happened = []  # events in the order recorded; an execution's at its last snapshot
+        for item in batch:
+            if isinstance(item, tuple):
+                if latest[item[0]] is item:
+                    happened.append(execution_event(item[0], item[5], item[6], item[7]))
             else:
-                nodes.append(self._node_row(item))
+                nodes.append(node_row(item, self._encode))
+                happened.append(
+                    node_event(
+                        item.execution_id, item.status, item.node, item.seq, item.finished_at
+                    )
+                )
         # Plain driver executemany: compiling the statements per row costs more than the write.
         statements = []
+        if (lock := events.lock(self.dialect)) is not None:
+            statements.append(lock)
         if not self._runners.registered:  # with its first records: never one without it
             statements.append(self._runners.registration())
         if latest:
-            rows = [self._execution_row(record) for record in latest.values()]
-            statements.append((self._upsert_executions, rows))
+            runner, namespace = self.identity.id, self.namespace
+            rows = [execution_row(r, self._encode, runner, namespace) for r in latest.values()]
+            statements.append((self._sql.upsert_executions, rows))
         if nodes:
-            statements.append((self._insert_nodes, nodes))
+            statements.append((self._sql.insert_nodes, nodes))
+        statements.append((self._sql.insert_events, happened))
         await self._batches.write(statements)
         self._runners.registered = True
 
-    @functools.cached_property
-    def _upsert_executions(self) -> str:
-        # The same ON CONFLICT clause serves SQLite and PostgreSQL.
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        names = [c.name for c in executions.columns]
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
-        return (
-            f"INSERT INTO {executions.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join(mark for _ in names)}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}"
-        )
-
     def _encode(self, value: Any) -> str | None:
         return encode(value, self.value_limit)
-
-    def _execution_row(self, record: Snapshot) -> tuple[Any, ...]:
-        # In the order of executions' columns.
-        id, flow, revision, kind, trigger, status, started, finished, error, result, of = record
-        return (
-            id,
-            flow,
-            revision,
-            kind,
-            self._encode(trigger),
-            status,
-            started,
-            finished,
-            None if finished is None else (finished - started) * 1000,
-            self._encode(error),
-            self._encode(result),
-            of,
-            self.identity.id,
-        )
-
-    @functools.cached_property
-    def _insert_nodes(self) -> str:
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        columns = ", ".join(c.name for c in node_runs.columns)
-        marks = ", ".join(mark for _ in node_runs.columns)
-        return f"INSERT INTO {node_runs.name} ({columns}) VALUES ({marks})"
-
-    def _node_row(self, record: NodeRunRecord) -> tuple[Any, ...]:
-        # In the order of node_runs' columns.
-        return (
-            record.execution_id,
-            record.seq,
-            record.node,
-            record.kind,
-            record.status,
-            self._encode(record.attempts),
-            record.started_at,
-            record.finished_at,
-            record.duration_ms,
-            self._encode(record.input),
-            self._encode(record.output),
-            self._encode(record.error),
-        )
 
     # Reading.
 
@@ -297,7 +247,7 @@ class SqlExecutionStore:
             query = query.where(executions.c.status == status)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
-        return [_execution(row) for row in rows]
+        return [execution_of(row) for row in rows]
 
     async def get_execution(
         self, execution_id: str
@@ -320,43 +270,54 @@ class SqlExecutionStore:
                 raise AmbiguousId(
                     f"execution id prefix {execution_id!r} is ambiguous: {candidates}"
                 )
-            found = _execution(rows[0])
+            found = execution_of(rows[0])
             query = (
                 select(node_runs)
                 .where(node_runs.c.execution_id == found.id)
                 .order_by(node_runs.c.seq)
             )
-            nodes = [_node(row) for row in (await connection.execute(query)).mappings().all()]
+            nodes = [node_of(row) for row in (await connection.execute(query)).mappings().all()]
         return found, nodes
 
+    async def get_node_run(self, execution_id: str, seq: int) -> NodeRunRecord | None:
+        """One node run with its input and output, by full execution id."""
+        query = select(node_runs).where(
+            node_runs.c.execution_id == execution_id, node_runs.c.seq == seq
+        )
+        async with self._reading() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return None if row is None else node_of(row)
 
-def _execution(row: Any) -> ExecutionRecord:
-    return ExecutionRecord(
-        id=row["id"],
-        flow=row["flow"],
-        revision=row["revision"],
-        trigger_kind=row["trigger_kind"],
-        trigger=decode(row["trigger"]) or {},
-        status=row["status"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        error=decode(row["error"]),
-        result=decode(row["result"]),
-        replay_of=row["replay_of"],
-    )
+    # Events: what changed, in commit order (weir.store.events).
 
+    async def events_after(
+        self,
+        seq: int,
+        *,
+        execution_id: str | None = None,
+        flow: str | None = None,
+        namespace: str | None = None,
+        namespaces: frozenset[str] | None = None,
+        limit: int = 500,
+    ) -> list[StoreEvent]:
+        """Events numbered above ``seq``, oldest first; ``namespaces`` (authorised ones)
+        None means any."""
+        async with self._reading() as connection:
+            return await events.after(
+                connection,
+                seq,
+                execution_id=execution_id,
+                flow=flow,
+                namespace=namespace,
+                namespaces=namespaces,
+                limit=limit,
+            )
 
-def _node(row: Any) -> NodeRunRecord:
-    return NodeRunRecord(
-        execution_id=row["execution_id"],
-        seq=row["seq"],
-        node=row["node"],
-        kind=row["kind"],
-        status=row["status"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        attempts=iso_attempts(decode(row["attempts"]) or []),
-        input=decode(row["input"]),
-        output=decode(row["output"]),
-        error=decode(row["error"]),
-    )
+    async def last_event_seq(self) -> int:
+        """The newest event's number; 0 when there is none."""
+        async with self._reading() as connection:
+            return await events.last_seq(connection)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        assert self._engine is not None, "the store is not started"
+        return self._engine.connect()

@@ -1,9 +1,26 @@
 """The execution store's tables, as the queries use them; the migrations in
-``weir.store.migrations`` create them, and a test checks that both agree."""
+``weir.store.migrations`` create them, and a test checks that both agree.
+
+Lists page by keyset on ``(started_at, id)``, newest first: every index a list may walk ends
+with those two columns, so that a filtered page is read in order, without sorting ties.
+PostgreSQL also has GIN indexes on ``trigger::jsonb`` and ``result::jsonb`` for content
+search (``weir.store.search`` queries the same expressions).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 metadata = MetaData()
 
@@ -11,12 +28,12 @@ executions = Table(
     "weir_executions",
     metadata,
     Column("id", String(32), primary_key=True),
-    Column("flow", String(253), nullable=False, index=True),
+    Column("flow", String(253), nullable=False),
     Column("revision", String(64), nullable=False),
     Column("trigger_kind", String(16), nullable=False),
     Column("trigger", Text),
-    Column("status", String(16), nullable=False, index=True),
-    Column("started_at", Float, nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
     Column("finished_at", Float),
     Column("duration_ms", Float),
     Column("error", Text),
@@ -24,7 +41,27 @@ executions = Table(
     Column("replay_of", String(32)),
     # The runner process that recorded it (weir_runners.id): whose heartbeat keeps it running.
     Column("runner", String(32)),
+    # The Kubernetes namespace of its flow; '' outside a cluster.
+    Column("namespace", String(63), nullable=False, server_default=""),
+    # The error's "type" (timeout, http …), kept apart so that lists filter on it.
+    Column("error_type", String(64)),
 )
+Index("ix_weir_executions_started", executions.c.started_at, executions.c.id)
+for _column in ("flow", "status", "namespace"):
+    Index(
+        f"ix_weir_executions_{_column}_started",
+        executions.c[_column],
+        executions.c.started_at,
+        executions.c.id,
+    )
+for _column in ("trigger", "result"):
+    Index(
+        f"ix_weir_executions_{_column}_json",
+        text(f"(CAST({_column} AS jsonb))"),
+        postgresql_using="gin",
+        postgresql_ops={f"(CAST({_column} AS jsonb))": "jsonb_path_ops"},
+        _table=executions,
+    ).ddl_if(dialect="postgresql")
 
 node_runs = Table(
     "weir_node_runs",
@@ -55,3 +92,44 @@ runners = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
 )
+
+events = Table(
+    "weir_events",
+    metadata,
+    # Written in commit order (PostgreSQL: under a lock, weir.store.events), never reused
+    # (SQLite: AUTOINCREMENT): a reader that saw seq N has seen everything before it.
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("execution_id", String(32), nullable=False),
+    Column("flow", String(253), nullable=False),
+    Column("namespace", String(63), nullable=False),
+    Column("type", String(16), nullable=False),  # 'execution' or 'node'
+    Column("status", String(16), nullable=False),
+    Column("node", String(63)),  # node events only
+    Column("node_seq", Integer),
+    Column("at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""Appended to at the end, never indexed otherwise: an index on the execution id doubled the
+cost of writing a batch (docs/recording.md). Readers walk it by seq from a recent number."""
+
+shipping = Table(
+    "weir_shipping",
+    metadata,
+    # Where executions are shipped to (the console's URL), and the last event seq shipped.
+    Column("target", String(512), primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+)
+
+cancellations = Table(
+    "weir_cancellations",
+    metadata,
+    Column("execution_id", String(32), primary_key=True),
+    Column("runner", String(32)),
+    Column("requested_at", Float, nullable=False),
+)
+Index("ix_weir_cancellations_runner", cancellations.c.runner)

@@ -7,7 +7,7 @@ and upgraded from there. Concurrent starts are safe: one process upgrades while 
 (PostgreSQL: an advisory lock; SQLite: the database's write lock), the others wait and then
 find the schema current. A store already current costs one query and does not load Alembic.
 
-Adding a revision: change the tables in ``weir/store/sql.py``, run
+Adding a revision: change the tables in ``weir/store/tables.py``, run
 ``python -m weir.store.migrations revision "what changed" --store URL`` against a store at the
 current head, review the file it writes in ``versions/``, and set ``HEAD`` to its id.
 """
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD = "0002"
+HEAD = "0003"
 """The newest revision in ``versions/``; a test checks that Alembic agrees."""
 UNVERSIONED = "0001"
 """The revision of a store created before migrations existed."""
