@@ -20,13 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weir.store import events
+from weir.store import events, query
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
 from weir.store.batches import BatchWriter, batch_writer
 from weir.store.connect import store_engine
 from weir.store.encode import encode
 from weir.store.events import StoreEvent, execution_event, node_event
 from weir.store.migrations import upgrade
+from weir.store.query import ExecutionFilter, SummaryPage
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.rows import Snapshot, execution_of, execution_row, node_of, node_row, snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
@@ -278,6 +279,14 @@ class SqlExecutionStore:
             )
             nodes = [node_of(row) for row in (await connection.execute(query)).mappings().all()]
         return found, nodes
+
+    async def list_summaries(
+        self, filter: ExecutionFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> SummaryPage:
+        """A page of list rows, newest first (weir.store.query); InvalidQuery for a filter,
+        cursor or limit it cannot run."""
+        async with self._reading() as connection:
+            return await query.summaries(connection, self.dialect, filter, cursor, limit)
 
     async def get_node_run(self, execution_id: str, seq: int) -> NodeRunRecord | None:
         """One node run with its input and output, by full execution id."""
