@@ -105,7 +105,7 @@ async def test_one_execution_and_one_node_run_with_its_payload(api: Api) -> None
     assert [node["node"] for node in nodes] == ["received", "summarise"]
     assert all("input" not in node and "output" not in node for node in nodes)
     node = await api.get(f"/api/v1/executions/{execution_id}/nodes/2")
-    assert node["node"] == "summarise" and node["input"]["customer"] == "Ada"
+    assert node["node"] == "summarise" and node["input"]["input"]["customer"] == "Ada"
     assert node["output"]["total"] == 19.0
     missing = await api.get(f"/api/v1/executions/{execution_id}/nodes/9", expect=404)
     assert "no node run 9" in missing["detail"]

@@ -73,7 +73,7 @@ def test_the_console_example_end_to_end(tmp_path: Path) -> None:
                 "/api/v1/executions", params={"jsonpath": '$.input.customer == "Bob"'}
             ).json()
             assert [item["id"] for item in by_input["items"]] == [row["id"]]
-            corrected = {"customer": "Bob", "lines": [{"sku": "A1", "qty": 2, "price": 4}]}
+            corrected = {"customer": "Bob", "lines": [{"sku": "A1", "qty": 2, "price": 4.5}]}
             replay = client.post(
                 f"/api/v1/executions/{row['id']}/replay", json={"input": corrected}
             )
@@ -86,7 +86,7 @@ def test_the_console_example_end_to_end(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             assert view["execution"]["status"] == "succeeded"
-            assert view["execution"]["result"]["lines"] == [{"sku": "A1", "total": 8.0}]
+            assert view["execution"]["result"]["lines"] == [{"sku": "A1", "total": 9.0}]
             flows = {flow["name"] for flow in client.get("/api/v1/flows").json()["items"]}
             assert {"price-order", "hello", "code-example"} <= flows
     finally:

@@ -3,9 +3,9 @@ not fit is a 400 problem naming the parameter or the field, never a traceback.""
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -44,13 +44,13 @@ def parse_query(request: web.Request, model: type[Model]) -> Model:
 
 
 async def read_json(request: web.Request) -> Any:
-    text = await request.text()
-    if not text.strip():
+    data = await request.read()
+    if not data.strip():
         return {}
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise bad_request(f"body: not valid JSON: {exc}") from None
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"body: not valid JSON (UTF-8): {exc}") from None
 
 
 async def parse_body(request: web.Request, model: type[Model]) -> Model:
