@@ -25,10 +25,9 @@ from weir.console.models import (
 )
 from weir.console.parsing import parse_query, respond
 from weir.console.problems import bad_request, not_found
-from weir.store.query import ExecutionFilter, InvalidQuery
+from weir.store.query import MESSAGE_LIMIT, ExecutionFilter, InvalidQuery
 from weir.store.records import ExecutionRecord, NodeRunRecord, Status, iso_time
 
-ERROR_MESSAGE_LIMIT = 200
 STATUSES = {status.value for status in Status}
 
 
@@ -36,43 +35,35 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else iso_time(epoch)
 
 
+def _summary_fields(row: Any, error_message: str | None) -> dict[str, Any]:
+    """What a list row shows, from a store's summary row or a whole execution record."""
+    return {
+        "id": row.id,
+        "flow": row.flow,
+        "namespace": row.namespace,
+        "revision": row.revision,
+        "trigger_kind": row.trigger_kind,
+        "status": str(row.status),
+        "started_at": iso_time(row.started_at),
+        "finished_at": _iso(row.finished_at),
+        "duration_ms": row.duration_ms,
+        "error_type": row.error_type,
+        "error_message": error_message,
+        "replay_of": row.replay_of,
+    }
+
+
 def summary_view(row: Any) -> ExecutionSummary:
     """A store's ExecutionSummary (weir.store.query) as the API shows it."""
-    return ExecutionSummary(
-        id=row.id,
-        flow=row.flow,
-        namespace=row.namespace,
-        revision=row.revision,
-        trigger_kind=row.trigger_kind,
-        status=str(row.status),  # type: ignore[arg-type]
-        started_at=iso_time(row.started_at),
-        finished_at=_iso(row.finished_at),
-        duration_ms=row.duration_ms,
-        error_type=row.error_type,
-        error_message=row.error_message,
-        replay_of=row.replay_of,
-    )
+    return ExecutionSummary(**_summary_fields(row, row.error_message))
 
 
 def execution_view(record: ExecutionRecord) -> ExecutionDetail:
     error = record.error
     message = error.get("message") if isinstance(error, dict) else None
+    shown = str(message)[:MESSAGE_LIMIT] if message is not None else None
     return ExecutionDetail(
-        id=record.id,
-        flow=record.flow,
-        namespace=record.namespace,
-        revision=record.revision,
-        trigger_kind=record.trigger_kind,
-        status=str(record.status),  # type: ignore[arg-type]
-        started_at=iso_time(record.started_at),
-        finished_at=_iso(record.finished_at),
-        duration_ms=record.duration_ms,
-        error_type=record.error_type,
-        error_message=str(message)[:ERROR_MESSAGE_LIMIT] if message is not None else None,
-        replay_of=record.replay_of,
-        trigger=record.trigger,
-        result=record.result,
-        error=error,
+        **_summary_fields(record, shown), trigger=record.trigger, result=record.result, error=error
     )
 
 
