@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from weir.console.server import ConsoleOptions, ConsoleServer
 
@@ -24,6 +25,10 @@ FLOWS = [
 GOOD_ORDER = {"customer": "Ada", "lines": [{"sku": "A1", "qty": 2, "price": 9.5}]}
 EMPTY_ORDER = {"customer": "Bob", "lines": []}
 """The code example fails on it: "order for Bob has no lines"."""
+
+
+BOTH_STORES = pytest.mark.parametrize("console", ["sqlite", "postgresql"], indirect=True)
+"""For a test that takes the ``console`` fixture (conftest.py): run it on either store."""
 
 
 class Api:

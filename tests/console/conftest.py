@@ -1,4 +1,5 @@
-"""A console per test, in this process, over its own SQLite file (tests/console/client.py)."""
+"""A console per test, in this process, over its own SQLite file, or over a fresh PostgreSQL
+schema for a test parametrized with ``indirect=["console"]`` (tests/console/client.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ from weir.console.server import ConsoleServer
 
 
 @pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[ConsoleServer]:
-    server = await start_console(f"sqlite:///{tmp_path}/console.db")
+async def console(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConsoleServer]:
+    kind = getattr(request, "param", "sqlite")
+    if kind == "postgresql":
+        store = request.getfixturevalue("fresh_postgres_url")
+    else:
+        store = f"sqlite:///{tmp_path}/console.db"
+    server = await start_console(store)
     try:
         yield server
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.console.client import EMPTY_ORDER, GOOD_ORDER, Api, wire_execution
+from tests.console.client import BOTH_STORES, EMPTY_ORDER, GOOD_ORDER, Api, wire_execution
 
 SHIPPED_AT = 1_700_000_000.0
 
@@ -41,6 +41,7 @@ async def ids(api: Api, query: str) -> list[str]:
     return [row["id"] for row in page["items"]]
 
 
+@BOTH_STORES
 async def test_every_filter_narrows_the_list(api: Api) -> None:
     seeded = await seed(api)
     everything = await api.get("/api/v1/executions?limit=500")
@@ -68,6 +69,7 @@ async def test_every_filter_narrows_the_list(api: Api) -> None:
     assert await ids(api, "flow=hello&status=failed") == []
 
 
+@BOTH_STORES
 async def test_cursor_pages_walk_the_whole_list_once(api: Api) -> None:
     await seed(api)
     whole = await ids(api, "limit=500")
@@ -85,6 +87,7 @@ async def test_cursor_pages_walk_the_whole_list_once(api: Api) -> None:
     assert walked == whole and pages == 4
 
 
+@BOTH_STORES
 async def test_content_search_by_text_and_by_jsonpath(api: Api) -> None:
     seeded = await seed(api)
     assert await ids(api, "q=ACME") == ["s1"]
@@ -95,6 +98,7 @@ async def test_content_search_by_text_and_by_jsonpath(api: Api) -> None:
     assert problem["status"] == 400 and "jsonpath" in problem["detail"].lower()
 
 
+@BOTH_STORES
 async def test_one_execution_and_one_node_run_with_its_payload(api: Api) -> None:
     execution_id = await api.run("code-example", GOOD_ORDER)
     view = await api.finished(execution_id)
