@@ -263,6 +263,9 @@ async def _execute(
         loop.remove_signal_handler(signal.SIGTERM)
         await engine.aclose()
         if reporter is not None:
+            # Wait for a report on its way: StatusReporter.aclose cancels one in flight,
+            # and its status is then lost (the Flow's lastExecution never written).
+            await reporter.flush()
             await reporter.aclose()
     assert outcome.result is not None  # the engine reports every execution it ends
     return outcome.result
