@@ -42,6 +42,12 @@ HEARTBEAT = 5.0
 STALE_AFTER = 30.0
 """A runner whose heartbeat is older than this is taken for gone."""
 
+REMOTE = "remote"
+"""The ``process`` of a runner known to a console only from what it ships (weir.store.ingest):
+alive while it ships or asks for its cancellations (``remote_heartbeat``)."""
+REMOTE_STALE_AFTER = 600.0
+"""A remote runner is taken for gone after this long without a word: it ships only when
+something changed, and a runner's long poll for cancellations may be off."""
 INTERRUPTED = "interrupted"
 """The error type of an execution marked interrupted."""
 
@@ -89,6 +95,25 @@ class Runners:
             [(me.id, me.host[:253], me.pid, me.process, me.started_at)],
         )
 
+    def remote_heartbeat(self, runner: str) -> tuple[str, list[tuple[Any, ...]]]:
+        """The statement registering a remote runner (REMOTE) or refreshing its heartbeat."""
+        m = self._mark
+        return (
+            f"INSERT INTO {runners.name} (id, host, pid, process, started_at, heartbeat_at) "
+            f"VALUES ({m}, {m}, 0, {m}, {self._now}, {self._now}) "
+            "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            [(runner, REMOTE, REMOTE)],
+        )
+
+    def remote_touch(self, runner: str) -> tuple[str, list[tuple[Any, ...]]]:
+        """Refreshes a remote runner's heartbeat, if it is one this store knows."""
+        m = self._mark
+        return (
+            f"UPDATE {runners.name} SET heartbeat_at = {self._now} "
+            f"WHERE id = {m} AND process = {m}",
+            [(runner, REMOTE)],
+        )
+
     async def heartbeat(self, engine: AsyncEngine) -> list[Interrupted]:
         """Refresh this runner's row (once it recorded something), then sweep."""
         if self.registered:
@@ -120,7 +145,7 @@ class Runners:
             (row[0], row[2])
             for row in rows
             if row[0] != self.identity.id
-            and (row[2] < row[3] - self.stale_after or process_gone(row[1]))
+            and (row[2] < row[3] - self._stale_after(row[1]) or process_gone(row[1]))
         ]
         if not gone and orphans is None:
             return []
@@ -151,6 +176,9 @@ class Runners:
                     ],
                 )
         return found
+
+    def _stale_after(self, process: str | None) -> float:
+        return REMOTE_STALE_AFTER if process == REMOTE else self.stale_after
 
     def _error(self, noticed: float) -> str:
         me = self.identity

@@ -11,28 +11,34 @@ recorded so far: the engine waits for it before a trigger answers (docs/recordin
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weir.store import events, query
+from weir.store import cancels, events, lookup, query
+from weir.store import ingest as ingesting
+from weir.store import outbox as outgoing
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
 from weir.store.batches import BatchWriter, batch_writer
 from weir.store.connect import store_engine
 from weir.store.encode import encode
 from weir.store.events import StoreEvent, execution_event, node_event
+from weir.store.lookup import AmbiguousId
 from weir.store.migrations import upgrade
 from weir.store.query import ExecutionFilter, SummaryPage
 from weir.store.records import ExecutionRecord, NodeRunRecord
-from weir.store.rows import Snapshot, execution_of, execution_row, node_of, node_row, snapshot
+from weir.store.retention import Pruning
+from weir.store.rows import Snapshot, execution_row, node_row, snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
 from weir.store.statements import Statements
-from weir.store.tables import executions, metadata, node_runs
+from weir.store.tables import metadata
+from weir.store.wire import Shipped
 from weir.store.writer import GroupCommit, committed_within
 
 __all__ = ["AmbiguousId", "SqlExecutionStore", "metadata"]
@@ -40,12 +46,9 @@ __all__ = ["AmbiguousId", "SqlExecutionStore", "metadata"]
 log = logging.getLogger("weir.store")
 
 DEFAULT_VALUE_LIMIT = 1024 * 1024
+RUNNER_ID_LIMIT = 32
 
 Record = Snapshot | NodeRunRecord
-
-
-class AmbiguousId(LookupError):
-    pass
 
 
 class SqlExecutionStore:
@@ -87,6 +90,9 @@ class SqlExecutionStore:
         )
         self._writer: asyncio.Task[None] | None = None
         self._sql = Statements(self.dialect)
+        self._ingesting = asyncio.Lock()
+        self._polled: dict[str, float] = {}
+        """When each runner last asked for its cancellations (monotonic)."""
 
     @property
     def dialect(self) -> str:
@@ -240,45 +246,15 @@ class SqlExecutionStore:
     async def list_executions(
         self, *, flow: str | None = None, status: str | None = None, limit: int = 20
     ) -> list[ExecutionRecord]:
-        assert self._engine is not None, "the store is not started"
-        query = select(executions).order_by(executions.c.started_at.desc()).limit(limit)
-        if flow:
-            query = query.where(executions.c.flow == flow)
-        if status:
-            query = query.where(executions.c.status == status)
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-        return [execution_of(row) for row in rows]
+        async with self._reading() as connection:
+            return await lookup.recent(connection, flow, status, limit)
 
     async def get_execution(
         self, execution_id: str
     ) -> tuple[ExecutionRecord, list[NodeRunRecord]] | None:
-        assert self._engine is not None, "the store is not started"
-        async with self._engine.connect() as connection:
-            query = (
-                select(executions)
-                .where(executions.c.id.startswith(execution_id, autoescape=True))
-                .limit(6)
-            )
-            rows = (await connection.execute(query)).mappings().all()
-            exact = [row for row in rows if row["id"] == execution_id]
-            if exact:
-                rows = exact
-            if not rows:
-                return None
-            if len(rows) > 1:
-                candidates = ", ".join(sorted(row["id"] for row in rows[:5]))
-                raise AmbiguousId(
-                    f"execution id prefix {execution_id!r} is ambiguous: {candidates}"
-                )
-            found = execution_of(rows[0])
-            query = (
-                select(node_runs)
-                .where(node_runs.c.execution_id == found.id)
-                .order_by(node_runs.c.seq)
-            )
-            nodes = [node_of(row) for row in (await connection.execute(query)).mappings().all()]
-        return found, nodes
+        """By full id or unique prefix; AmbiguousId when the prefix names several."""
+        async with self._reading() as connection:
+            return await lookup.find(connection, execution_id)
 
     async def list_summaries(
         self, filter: ExecutionFilter, *, cursor: str | None = None, limit: int = 50
@@ -290,12 +266,8 @@ class SqlExecutionStore:
 
     async def get_node_run(self, execution_id: str, seq: int) -> NodeRunRecord | None:
         """One node run with its input and output, by full execution id."""
-        query = select(node_runs).where(
-            node_runs.c.execution_id == execution_id, node_runs.c.seq == seq
-        )
         async with self._reading() as connection:
-            row = (await connection.execute(query)).mappings().first()
-        return None if row is None else node_of(row)
+            return await lookup.node_run(connection, execution_id, seq)
 
     # Events: what changed, in commit order (weir.store.events).
 
@@ -326,6 +298,90 @@ class SqlExecutionStore:
         """The newest event's number; 0 when there is none."""
         async with self._reading() as connection:
             return await events.last_seq(connection)
+
+    # The console's store: executions shipped by runners (weir.store.ingest).
+
+    async def ingest(self, items: Sequence[Shipped], *, runner: str | None = None) -> int:
+        """Upsert shipped executions, idempotently; how many changed. ``runner`` (the id of
+        the runner that shipped them) is what ``request_cancel`` answers for them and is kept
+        alive by its shipments and its polls for ``cancellations``; None: this store's own."""
+        if runner is not None and not 0 < len(runner) <= RUNNER_ID_LIMIT:
+            raise ValueError(f"runner: {runner[:40]!r}; 1 to {RUNNER_ID_LIMIT} characters")
+        async with self._ingesting:  # one at a time: what was read holds until written
+            async with self._reading() as connection:
+                have = await ingesting.stored(connection, list({r.id: 0 for r, _ in items}))
+            found = ingesting.changes(items, have, self._encode, runner or self.identity.id)
+            if found.changed:
+                await self._write_now(
+                    ingesting.statements(found, self._sql, self.dialect, self._registration(runner))
+                )
+        return found.changed
+
+    def _registration(self, runner: str | None) -> Callable[[], Any] | None:
+        assert self._runners is not None
+        if runner is not None:
+            return functools.partial(self._runners.remote_heartbeat, runner)
+        return None if self._runners.registered else self._runners.registration
+
+    # The runner's store as its outbox (weir.store.outbox).
+
+    async def outbox(self, target: str, *, limit: int = 200) -> tuple[list[Shipped], int]:
+        """Executions changed since ``target``'s cursor, whole, and the last event covered."""
+        async with self._reading() as connection:
+            return await outgoing.pending(connection, target, limit)
+
+    async def mark_shipped(self, target: str, seq: int) -> None:
+        await self._write_now([outgoing.mark(self.dialect, target, seq)])
+
+    async def backlog(self, target: str) -> int:
+        """Changes (events) not shipped to ``target`` yet."""
+        async with self._reading() as connection:
+            return await outgoing.backlog(connection, target)
+
+    async def prune(
+        self,
+        *,
+        max_age: float | None,
+        max_per_flow: int | None,
+        keep_unshipped: str | None = None,
+    ) -> int:
+        """Delete finished executions older than ``max_age`` seconds or beyond the newest
+        ``max_per_flow`` of their flow, except those not shipped to ``keep_unshipped``;
+        how many (weir.store.retention)."""
+        pruning = Pruning(self.dialect, self._reading, self._write_now)
+        return await pruning.prune(
+            max_age=max_age, max_per_flow=max_per_flow, keep_unshipped=keep_unshipped
+        )
+
+    # Cancel requests (weir.store.cancels).
+
+    async def request_cancel(self, execution_id: str) -> str | None:
+        """Record a cancel request; the runner holding the execution, None if it is not
+        running (finished or unknown)."""
+        async with self._reading() as connection:
+            runner = await cancels.holder(connection, execution_id)
+        if runner is not None:
+            row = (execution_id, runner or None, time.time())
+            await self._write_now([(cancels.request_sql(self.dialect), [row])])
+        return runner
+
+    async def cancellations(self, runner: str) -> list[str]:
+        """The running executions of ``runner`` whose cancel was requested. Asking keeps a
+        remote runner alive (weir.store.runners)."""
+        assert self._runners is not None, "the store is not started"
+        if time.monotonic() - self._polled.get(runner, -HEARTBEAT) >= HEARTBEAT:
+            self._polled[runner] = time.monotonic()
+            await self._write_now([self._runners.remote_touch(runner)])
+        async with self._reading() as connection:
+            return await cancels.requested(connection, runner)
+
+    async def clear_cancellation(self, execution_id: str) -> None:
+        await self._write_now([(cancels.clear_sql(self.dialect), [(execution_id,)])])
+
+    async def _write_now(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """One transaction beside the recording batches (on SQLite, on the writer's thread)."""
+        assert self._batches is not None, "the store is not started"
+        await self._batches.write(statements)
 
     def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         assert self._engine is not None, "the store is not started"
