@@ -26,6 +26,7 @@ from weir.console.models import (
 )
 from weir.console.parsing import parse_query, read_json, respond
 from weir.console.problems import bad_request
+from weir.store.sql import RUNNER_ID_LIMIT
 from weir.store.wire import Shipped, WireError, execution_from_wire
 
 CANCEL_POLL = 1.0
@@ -36,8 +37,10 @@ def read_batch(data: Any) -> tuple[str, list[Shipped]]:
     if not isinstance(data, dict):
         raise bad_request("body: expected an object {runner, executions}")
     runner = data.get("runner")
-    if not isinstance(runner, str) or not runner or len(runner) > 253:
-        raise bad_request("body.runner: expected the runner's id (1 to 253 characters)")
+    if not isinstance(runner, str) or not 0 < len(runner) <= RUNNER_ID_LIMIT:
+        raise bad_request(
+            f"body.runner: expected the runner's id (1 to {RUNNER_ID_LIMIT} characters)"
+        )
     items = data.get("executions")
     if not isinstance(items, list):
         raise bad_request("body.executions: expected a list of executions")
@@ -69,7 +72,7 @@ async def ingest(request: web.Request) -> web.Response:
     runner, shipped = read_batch(await read_json(request))
     for namespace, flow in sorted({(record.namespace, record.flow) for record, _ in shipped}):
         await access.require(request, *SHIP, namespace=namespace, name=flow)
-    changed = await console.store.ingest(shipped) if shipped else 0
+    changed = await console.store.ingest(shipped, runner=runner) if shipped else 0
     console.metrics.ingest_batches.labels(runner).inc()
     console.metrics.ingested.inc(changed)
     if changed:

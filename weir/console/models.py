@@ -213,7 +213,7 @@ class WireExecution(ApiModel):
 
 
 class IngestRequest(ApiModel):
-    runner: str = Field(min_length=1, max_length=253, description="the shipping runner's id")
+    runner: str = Field(min_length=1, max_length=32, description="the shipping runner's id")
     executions: list[WireExecution] = Field(max_length=10_000)
 
 
@@ -222,7 +222,7 @@ class IngestAccepted(ApiModel):
 
 
 class CancellationsQuery(ApiModel):
-    runner: str = Field(min_length=1, max_length=253)
+    runner: str = Field(min_length=1, max_length=32)
     wait: float = Field(0, ge=0, le=60, description="seconds to wait for one (long poll)")
     flow: str | None = Field(None, description="the runner's flow: what a runner may read")
     namespace: str = ""
