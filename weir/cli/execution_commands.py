@@ -320,7 +320,7 @@ def _remote_replay(target: Any, execution_id: str, args: argparse.Namespace) -> 
         body["input"] = _read_input(args.input)
     with Console(target) as console:
         accepted = console.post(f"/executions/{path_segment(execution_id)}/replay", body)
-        _accepted(f"replay of {accepted.get('replayOf', execution_id)}", accepted)
+        _accepted(f"replay of {accepted.get('replayOf', execution_id)}", accepted, args)
         return _wait(console, accepted["id"], args) if args.wait else 0
 
 
@@ -332,7 +332,7 @@ def _remote_run(target: Any, args: argparse.Namespace) -> int:
     with Console(target) as console:
         path = f"/flows/{path_segment(args.flow)}/runs"
         accepted = console.post(path, body, {"namespace": args.namespace})
-        _accepted(f"run of {args.flow}", accepted)
+        _accepted(f"run of {args.flow}", accepted, args)
         return _wait(console, accepted["id"], args) if args.wait else 0
 
 
@@ -345,11 +345,13 @@ def _remote_cancel(target: Any, execution_id: str) -> int:
     return 0
 
 
-def _accepted(what: str, accepted: dict[str, Any]) -> None:
-    """The new execution's id on stdout (for scripts), what happened on stderr."""
+def _accepted(what: str, accepted: dict[str, Any], args: argparse.Namespace) -> None:
+    """What started on stderr; the new execution's id on stdout for scripts, unless --wait
+    prints its result there."""
     flow_run = f" as FlowRun {accepted['flowRun']}" if accepted.get("flowRun") else ""
     print(f"weir: {what} started{flow_run}: execution {accepted['id']}", file=sys.stderr)
-    print(accepted["id"], flush=True)
+    if not args.wait:
+        print(accepted["id"], flush=True)
 
 
 def _wait(console: Any, execution_id: str, args: argparse.Namespace) -> int:
