@@ -121,7 +121,7 @@ class ConsoleServer:
 
         self._kube = Kube()
         access = KubernetesAccess(self._kube, scope=options.namespaces)
-        return ClusterFlows(self._kube), access, ClusterRuns(self._kube, store)
+        return ClusterFlows(self._kube), access, ClusterRuns(self._kube, store=store)
 
     async def _serve(self, app: web.Application) -> None:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
