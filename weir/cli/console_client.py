@@ -192,12 +192,8 @@ class Console:
         problem = _problem(response)
         detail = problem or f"{status} {response.reason_phrase}"
         if status == 401:
-            hint = (
-                "the token was not accepted"
-                if self.target.token
-                else f"a token is needed: --token, ${TOKEN_ENV}, or a context's token"
-            )
-            return f"{server}: not authenticated ({hint}): {detail}"
+            hint = "" if self.target.token else f"; give --token, ${TOKEN_ENV} or a context's token"
+            return f"{server}: not authenticated: {detail}{hint}"
         if status == 403:
             return f"{server}: not allowed: {detail}"
         if status == 404 and problem is None:
