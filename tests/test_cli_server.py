@@ -359,3 +359,24 @@ def test_bad_console_options_are_usage_errors(tmp_path: Path) -> None:
     assert watch.returncode == 2 and "which console? give --server URL" in watch.stderr
     replay = weir("replay", str(HELLO), "abc", "--input", "{}", "--store", "sqlite:///x.db")
     assert replay.returncode == 2 and "--input patches the trigger payload" in replay.stderr
+
+
+def test_the_event_stream_format_is_read_as_specified() -> None:
+    from weir.cli.console_client import parse_events
+
+    stream = [
+        ": heartbeat",
+        "",
+        "id: 7",
+        "event: node",
+        'data: {"a":',
+        "data:  1}",
+        "",
+        "event: execution",  # no data: dispatches nothing
+        "",
+        "retry: 500",
+        "id: 8",
+        "data: x",
+        "",
+    ]
+    assert list(parse_events(iter(stream))) == [(7, "node", '{"a":\n 1}'), (8, "message", "x")]
