@@ -4,7 +4,9 @@ the kubelet by running that Job's container command as a local process, with the
 environment and the token of the runner's ServiceAccount (so the runner acts with exactly the
 rights the rendered Role grants it). The FlowRun reaches Succeeded with its result, or Failed
 with the error; a Pod that fails without its runner reporting fails the run through the Job
-controller; a finished run is deleted after its TTL.
+controller; a finished run is deleted after its TTL; a replay with a patched input succeeds
+where the original failed; the console's ClusterRuns starts runs under the id it answers and
+cancels them (Cancelled, the Job deleted).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from tests.kube.operator_harness import (
     running_operator,
     uninstall,
 )
+from weir.console.cluster_runs import ClusterRuns
+from weir.console.runs import UnknownFlow
+from weir.kube.client import Kube
+from weir.store.records import ExecutionRecord, Status
 
 pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,6 +251,83 @@ def test_the_spec_of_a_flowrun_cannot_change(api: Api, namespace: str) -> None:
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert answer.status_code == 422 and "spec is immutable" in answer.text
+
+
+def test_a_replay_with_a_patched_input_succeeds_where_the_original_failed(
+    controlplane: ControlPlane, api: Api, namespace: str, wait: Wait, tmp_path: Path
+) -> None:
+    create_flowrun(api, namespace, "invoice-6", input={"customer": "ACME"})
+    job = wait(lambda: api.get("Job", namespace, "invoice-6"), "the FlowRun's Job")
+    wait(phase(api, namespace, "invoice-6", "Pending"), "Pending")
+    run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
+    original = wait(phase(api, namespace, "invoice-6", "Failed"), "Failed")["status"]
+    # No console here: the runner reads the original from its store (the same file).
+    create_flowrun(
+        api, namespace, "invoice-7", replayOf=original["executionId"],
+        input={"customer": "ACME", "amount": 10},
+    )  # fmt: skip
+    job = wait(lambda: api.get("Job", namespace, "invoice-7"), "the replay's Job")
+    wait(phase(api, namespace, "invoice-7", "Pending"), "Pending")
+    done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
+    assert done.returncode == 0, done.stderr
+    status = wait(phase(api, namespace, "invoice-7", "Succeeded"), "Succeeded")["status"]
+    assert status["result"] == {"customer": "ACME", "total": 12.1}
+    assert status["executionId"] != original["executionId"]
+
+
+def admin_runs(controlplane: ControlPlane) -> ClusterRuns:
+    return ClusterRuns(Kube(str(controlplane.kubeconfig)), store=None)
+
+
+def running_record(execution_id: str, namespace: str) -> ExecutionRecord:
+    return ExecutionRecord(
+        execution_id, FLOW, "r", "manual", {}, Status.RUNNING, 0.0, namespace=namespace
+    )
+
+
+async def test_a_run_the_console_starts_is_a_flowrun_under_the_id_it_answered(
+    controlplane: ControlPlane, api: Api, namespace: str, wait: Wait, tmp_path: Path
+) -> None:
+    runs = admin_runs(controlplane)
+    try:
+        started = await runs.start(FLOW, namespace, {"customer": "C", "amount": 5})
+        with pytest.raises(UnknownFlow, match="no flow 'nope'"):
+            await runs.start("nope", namespace, {})
+    finally:
+        await runs.kube.close()
+    name = started.flow_run or ""
+    assert name == f"{FLOW}-{started.execution_id[-8:]}"
+    job = wait(lambda: api.get("Job", namespace, name), "the FlowRun's Job")
+    wait(phase(api, namespace, name, "Pending"), "Pending")
+    done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = wait(phase(api, namespace, name, "Succeeded"), "Succeeded")
+    assert found["status"]["executionId"] == started.execution_id
+    assert found["status"]["result"] == {"customer": "C", "total": 6.05}
+
+
+async def test_cancelling_a_flowruns_execution_deletes_its_job_and_keeps_cancelled(
+    controlplane: ControlPlane, api: Api, namespace: str, wait: Wait, tmp_path: Path
+) -> None:
+    runs = admin_runs(controlplane)
+    try:
+        started = await runs.start(FLOW, namespace, {"customer": "C", "amount": 5})
+        name = started.flow_run or ""
+        job = wait(lambda: api.get("Job", namespace, name), "the FlowRun's Job")
+        wait(phase(api, namespace, name, "Pending"), "Pending")
+        record = running_record(started.execution_id, namespace)
+        assert await runs.cancel(record) is True
+        assert await runs.cancel(record) is False  # finished: the console asks no one else
+        assert await runs.cancel(running_record("0" * 26, namespace)) is False
+    finally:
+        await runs.kube.close()
+    found = wait(phase(api, namespace, name, "Cancelled"), "Cancelled")
+    assert found["status"]["conditions"][0]["status"] == "False"
+    wait(lambda: api.get("Job", namespace, name) is None, "the Job deleted")
+    # A runner that starts after all runs nothing and leaves Cancelled alone.
+    done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
+    assert done.returncode == 0 and "nothing to run" in done.stderr
+    assert api.get("FlowRun", namespace, name)["status"]["phase"] == "Cancelled"
 
 
 def test_the_operator_log_has_no_tracebacks(operator: OperatorProcess) -> None:

@@ -69,7 +69,9 @@ async def _flowrun(args: argparse.Namespace) -> int:
         except (FlowRunInvalid, UsageError) as exc:
             await report_unless_finished(kube, key, failed_status("Invalid", str(exc)))
             raise UsageError(str(exc)) from None
-        execution_id = new_execution_id()
+        # The console names the execution of a run it starts (in the status, which only
+        # it, the operator and runners may write); else the runner does.
+        execution_id = (body.get("status") or {}).get("executionId") or new_execution_id()
         running = phase_status(
             "Running", "Running", f"execution {execution_id} is running",
             executionId=execution_id, startedAt=iso(_now()),

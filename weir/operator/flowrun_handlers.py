@@ -49,10 +49,8 @@ async def flowrun_start(body: kopf.Body, name: str, namespace: str | None, **_: 
     except FlowRunWaiting as exc:
         # Written now, not with kopf's patch, which a handler that failed does not apply.
         waiting = phase_status("Pending", "Waiting", str(exc))
-        try:
-            await kube.merge_patch(key.path + "/status", {"status": waiting})
-        except NotFound:
-            return
+        if not await report_unless_finished(kube, key, waiting):
+            return  # deleted or cancelled meanwhile
         raise kopf.TemporaryError(str(exc), delay=WAITING_RETRY) from None
     except ApiError as exc:
         raise to_kopf(exc) from None

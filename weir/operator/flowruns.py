@@ -45,12 +45,13 @@ def flowrun_owner(body: dict[str, Any]) -> Owner:
 async def start(kube: Kube, body: dict[str, Any], settings: RenderSettings) -> None:
     """Create the FlowRun's Job and write its status: Pending with the Job's name (before the
     Job exists, so that the runner's Running is never overwritten), or Failed with the reason
-    it cannot run. Raises FlowRunWaiting while its Flow or secrets are missing."""
+    it cannot run; nothing for a FlowRun finished meanwhile (cancelled before it started).
+    Raises FlowRunWaiting while its Flow or secrets are missing."""
     key = FlowRunKey(body["metadata"].get("namespace") or "default", body["metadata"]["name"])
     try:
         job = await _render_job(kube, body, settings)
     except FlowRunFailed as exc:
-        await kube.merge_patch(key.path + "/status", {"status": exc.status})
+        await report_unless_finished(kube, key, exc.status)
         return
     name = job["metadata"]["name"]
     path = resource_path("batch/v1", "jobs", key.namespace, name)
@@ -60,13 +61,10 @@ async def start(kube: Kube, body: dict[str, Any], settings: RenderSettings) -> N
         existing = None
     if existing is not None and not _owned_by(existing, body["metadata"].get("uid", "")):
         message = f"Job {key.namespace}/{name} exists and is not this run's"
-        await kube.merge_patch(
-            key.path + "/status", {"status": failed_status("NameTaken", message)}
-        )
+        await report_unless_finished(kube, key, failed_status("NameTaken", message))
         return
     pending = phase_status("Pending", "JobCreated", f"Job {name} created", job=name)
-    await kube.merge_patch(key.path + "/status", {"status": pending})
-    if existing is None:
+    if await report_unless_finished(kube, key, pending) and existing is None:
         await kube.server_side_apply(job, path=path)
 
 
