@@ -125,6 +125,11 @@ async def test_flows_with_their_recent_runs(api: Api) -> None:
     assert hello["successRate"] == 1.0 and len(hello["recentDurationsMs"]) == 2
     assert hello["lastRun"]["status"] == "succeeded"
     assert flows["slow"]["lastRun"] is None and flows["slow"]["successRate"] is None
+    broken = flows["broken"]
+    assert broken["status"] == "Invalid" and broken["conditions"][0]["status"] == "False"
+    assert "teleport" in broken["conditions"][0]["message"]
+    refused = await api.post("/api/v1/flows/broken/runs", {"input": {}}, expect=409)
+    assert "invalid" in refused["detail"]
     detail = await api.get("/api/v1/flows/hello")
     assert detail["spec"]["nodes"][0]["name"] == "greet" and "kind: Flow" in detail["yaml"]
     assert (await api.get("/api/v1/flows?namespace=elsewhere"))["items"] == []
