@@ -17,7 +17,7 @@ import pytest
 from tests.console.client import ROOT, Api, Event, events, wire_execution
 from weir.console.server import ConsoleServer
 
-EXECUTIONS = 300
+EXECUTIONS = 1000
 BATCH = 25
 NODES = 2
 
