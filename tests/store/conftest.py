@@ -6,11 +6,23 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from weir.store import open_store
+from weir.store.sql import SqlExecutionStore
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
+    """A started store on each database (``store_url``), closed after the test."""
+    opened = open_store(store_url)
+    await opened.start()
+    yield opened
+    await opened.aclose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

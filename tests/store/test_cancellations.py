@@ -5,7 +5,6 @@ remote runner alive, whose executions a console marks interrupted only once it w
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,14 +13,6 @@ from tests.store.conftest import Reader
 from weir.store import open_store
 from weir.store.sql import SqlExecutionStore
 from weir.store.wire import execution_from_wire, execution_to_wire
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
-    opened = open_store(store_url)
-    await opened.start()
-    yield opened
-    await opened.aclose()
 
 
 async def test_a_cancel_request_names_the_runner_and_waits_for_it(

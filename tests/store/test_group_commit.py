@@ -9,7 +9,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,6 @@ def service(
     path = where / f"{mode}.yaml"
     path.write_text(FLOW.replace("MODE", mode))
     return FlowService(path, Engine(store=store), RunnerMetrics(), record_wait=record_wait)
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
-    opened = open_store(store_url)
-    await opened.start()
-    yield opened
-    await opened.aclose()
 
 
 def record_one(store: SqlExecutionStore) -> str:

@@ -6,24 +6,14 @@ changed, and the shipping runner as the one that holds the execution."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.store.builders import execution, node
 from tests.store.conftest import Reader
-from weir.store import open_store
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.sql import SqlExecutionStore
 from weir.store.wire import execution_from_wire, execution_to_wire
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
-    opened = open_store(store_url)
-    await opened.start()
-    yield opened
-    await opened.aclose()
 
 
 def shipped(

@@ -5,21 +5,12 @@ backlog; a runner's outbox shipped into a console store arrives once, whole."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.store.builders import execution, node
 from weir.store import open_store
 from weir.store.sql import SqlExecutionStore
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
-    opened = open_store(store_url)
-    await opened.start()
-    yield opened
-    await opened.aclose()
 
 
 async def test_the_outbox_hands_over_whole_executions_and_moves_with_its_cursor(

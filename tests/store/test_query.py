@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from weir.store import open_store
 from weir.store.query import ExecutionFilter, InvalidQuery, SummaryPage
 from weir.store.records import ExecutionRecord
 from weir.store.sql import SqlExecutionStore
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
-    opened = open_store(store_url)
-    await opened.start()
-    yield opened
-    await opened.aclose()
 
 
 async def recorded(store: SqlExecutionStore, *records: ExecutionRecord) -> list[ExecutionRecord]:

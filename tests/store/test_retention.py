@@ -5,23 +5,13 @@ event log is trimmed to what the executions kept (and the unshipped changes) nee
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.store.builders import execution, node
 from tests.store.conftest import Reader
-from weir.store import open_store
 from weir.store.records import ExecutionRecord
 from weir.store.sql import SqlExecutionStore
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlExecutionStore]:
-    opened = open_store(store_url)
-    await opened.start()
-    yield opened
-    await opened.aclose()
 
 
 async def recorded(store: SqlExecutionStore, *records: ExecutionRecord) -> None:
