@@ -14,6 +14,11 @@ whose runner has no row: those of the runners just found gone, and those recorde
 runners were tracked. Several replicas sweeping one PostgreSQL store at once mark each
 execution once: the update re-checks ``status = 'running'`` on rows another sweep just changed.
 
+A console's store also holds the executions runners ship to it (``weir.store.ingest``): their
+runner is REMOTE, registered by its shipments and kept alive by them and by its polls for
+cancellations; it is taken for gone only after REMOTE_STALE_AFTER without a word. Every
+execution marked interrupted gets an event (``weir.store.events``), as every other change.
+
 A runner taken for gone while it lives (it could not reach the store for ``stale_after``) has
 its executions marked interrupted; the outcome it writes when they finish replaces the mark,
 and its next heartbeat registers it again.
