@@ -7,9 +7,10 @@ A flow is shown whether or not it is valid; only a valid local flow can be run i
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,6 +20,8 @@ from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, decode_flow_text, load_flows_text
 from weir.flow.model import API_VERSION
 from weir.flow.triggers import TRIGGER_KINDS
+
+log = logging.getLogger("weir.console")
 
 FLOW_DOCUMENT = re.compile(r"^kind:\s*Flow\s*$", re.MULTILINE)
 """A YAML file in a directory is read as flows only when it declares one."""
@@ -62,7 +65,7 @@ class LocalFlows:
 
     def __init__(self, paths: list[str | Path]) -> None:
         self.paths = [Path(path) for path in paths]
-        self._cache: dict[Path, tuple[tuple[int, int], list[FlowEntry]]] = {}
+        self._cache: dict[tuple[Path, bool], tuple[tuple[int, int], list[FlowEntry]]] = {}
 
     async def entries(
         self, *, namespace: str | None = None, namespaces: frozenset[str] | None = None
@@ -79,44 +82,50 @@ class LocalFlows:
     async def aclose(self) -> None:
         return None
 
-    def files(self) -> list[Path]:
-        found: list[Path] = []
+    def files(self) -> list[tuple[Path, bool]]:
+        """Each file to read, and whether it was named (else found in a directory)."""
+        found: list[tuple[Path, bool]] = []
         for path in self.paths:
             if path.is_dir():
                 candidates = sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
-                found += [file for file in candidates if _declares_a_flow(file)]
+                found += [(file, False) for file in candidates]
             else:
-                found.append(path)  # named explicitly: a file that is no flow is reported
+                found.append((path, True))
         return found
 
     def _load_all(self) -> list[FlowEntry]:
         flows: list[FlowEntry] = []
-        seen: dict[str, Path] = {}
-        for file in self.files():
-            for flow in self._load(file):
-                if flow.name in seen and flow.compiled is not None:
-                    flow = _invalid(
-                        flow.name,
-                        flow.yaml,
-                        f"{file}: flow {flow.name!r} is also defined in {seen[flow.name]}",
-                    )
-                elif flow.name in seen:
+        first: dict[str, tuple[int, Path]] = {}
+        for file, named in self.files():
+            for flow in self._load(file, named):
+                if flow.name not in first:
+                    first[flow.name] = (len(flows), file)
+                    flows.append(flow)
                     continue
-                seen[flow.name] = file
-                flows.append(flow)
+                index, where = first[flow.name]
+                note = _condition(False, "Duplicate", f"{file} defines flow {flow.name!r} too")
+                kept = flows[index]
+                flows[index] = replace(kept, conditions=[*kept.conditions, note])
+                log.warning(
+                    "flow %r is defined in %s and in %s; serving %s", flow.name, where, file, where
+                )
         return flows
 
-    def _load(self, file: Path) -> list[FlowEntry]:
+    def _load(self, file: Path, named: bool) -> list[FlowEntry]:
+        """The flows in ``file``, read again only when it changed. A file found in a
+        directory counts only if it declares a Flow; a file named explicitly always does."""
         try:
             stat = file.stat()
         except OSError as exc:
             return [_invalid(file.stem, "", f"{file}: cannot read file: {exc.strerror}")]
         version = (stat.st_mtime_ns, stat.st_size)
-        cached = self._cache.get(file)
+        cached = self._cache.get((file, named))
         if cached is not None and cached[0] == version:
             return cached[1]
-        flows = _read(file)
-        self._cache[file] = (version, flows)
+        flows = _read(file) if named or _declares_a_flow(file) else []
+        if named and not flows:
+            flows = [_invalid(file.stem, "", f"{file}: no Flow in the file")]
+        self._cache[file, named] = (version, flows)
         return flows
 
 

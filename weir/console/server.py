@@ -11,7 +11,6 @@ write what is queued, exit 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import signal
@@ -193,6 +192,4 @@ def serve_console(options: ConsoleOptions) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await ConsoleServer(options).run(stop)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(main())
-    return 130
+    return asyncio.run(main())
