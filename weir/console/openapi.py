@@ -38,7 +38,18 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "application/problem+json.",
         },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A Kubernetes token (kubectl create token), reviewed by the "
+                    "API server; GET also takes it from the weir_token cookie. None in local mode.",
+                }
+            },
+        },
+        "security": [{"bearer": []}, {}],
     }
 
 
