@@ -17,21 +17,11 @@ from pathlib import Path
 import httpx
 
 from tests.console.client import ROOT
+from tests.test_examples import weir
 
 FLOW = "examples/console/flow.yaml"
 GOOD = {"customer": "Ada", "lines": [{"sku": "A1", "qty": 2, "price": 9.5}]}
 NO_PRICE = {"customer": "Bob", "lines": [{"sku": "A1", "qty": 2}]}
-
-
-def weir(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "weir.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env={**os.environ},
-    )
 
 
 def started_console(*args: str) -> tuple[subprocess.Popen[str], str]:
