@@ -106,9 +106,9 @@ async def events(
 async def start_console(store: str, **options: Any) -> ConsoleServer:
     """A console serving FLOWS; retention is off unless asked for, so that what a test ships
     with old start times is not deleted under it."""
-    settings: dict[str, Any] = {"retain_days": 0, "retain_per_flow": 0, **options}
+    settings: dict[str, Any] = {"retain_days": 0, "retain_per_flow": 0, "grace": 2, **options}
     paths = [str(path) for path in FLOWS]
-    server = ConsoleServer(ConsoleOptions(paths=paths, store=store, port=0, grace=2, **settings))
+    server = ConsoleServer(ConsoleOptions(paths=paths, store=store, port=0, **settings))
     await server.start()
     return server
 
