@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tests.console.client import EMPTY_ORDER, GOOD_ORDER, Api
+from tests.console.client import BOTH_STORES, EMPTY_ORDER, GOOD_ORDER, Api
 
 
 async def test_a_manual_run_with_input(api: Api) -> None:
@@ -17,6 +17,7 @@ async def test_a_manual_run_with_input(api: Api) -> None:
     assert view["execution"]["result"] == {"greeting": "Hello, Ada!"}
 
 
+@BOTH_STORES
 async def test_a_replay_with_a_patched_input_succeeds_where_the_original_failed(api: Api) -> None:
     original = await api.run("code-example", EMPTY_ORDER)
     failed = await api.finished(original)
@@ -59,6 +60,7 @@ async def test_a_replay_without_patches_runs_the_recorded_input_again(api: Api) 
     assert replayed["execution"]["result"] == {"greeting": "Hello, Grace!"}
 
 
+@BOTH_STORES
 async def test_cancel_stops_a_running_execution_within_a_second(api: Api) -> None:
     execution_id = await api.run("slow", {"ms": 30_000})
     running = await api.get(f"/api/v1/executions/{execution_id}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.client import ROOT, Api, Event, events, wire_execution
+from tests.console.client import BOTH_STORES, ROOT, Api, Event, events, wire_execution
 from weir.console.server import ConsoleServer
 
 EXECUTIONS = 1000
@@ -45,6 +45,7 @@ def check_in_order(found: list[Event], expected: int) -> None:
     assert all(event.data["seq"] == event.id for event in found)
 
 
+@BOTH_STORES
 async def test_two_subscribers_get_every_event_in_order(api: Api, console: ConsoleServer) -> None:
     expected = EXECUTIONS * (1 + NODES)
     url = f"{api.base}/api/v1/events?lastEventId=0"
@@ -64,6 +65,7 @@ async def test_two_subscribers_get_every_event_in_order(api: Api, console: Conso
     assert node.data["executionId"] == "e00000" and node.data["namespace"] == "team-a"
 
 
+@BOTH_STORES
 async def test_a_reconnect_with_last_event_id_misses_nothing(api: Api) -> None:
     expected = EXECUTIONS * (1 + NODES)
     url = f"{api.base}/api/v1/events?lastEventId=0"

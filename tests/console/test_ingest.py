@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from tests.console.client import Api, wire_execution
+from tests.console.client import BOTH_STORES, Api, wire_execution
 
 
+@BOTH_STORES
 async def test_ingest_is_idempotent_by_execution_id(api: Api) -> None:
     batch = {"runner": "r1", "executions": [wire_execution(f"i{n}") for n in range(3)]}
     assert await api.post("/api/v1/ingest", batch) == {"accepted": 3}
@@ -68,6 +69,7 @@ async def test_a_bad_batch_is_refused_whole_naming_the_field(
     assert (await api.get("/api/v1/executions"))["items"] == []
 
 
+@BOTH_STORES
 async def test_a_runner_long_polls_for_the_cancels_of_its_executions(api: Api) -> None:
     running = wire_execution("c1", status="running", nodes=0)
     await api.post("/api/v1/ingest", {"runner": "runner-7", "executions": [running]})
