@@ -55,7 +55,7 @@ class FakeConsole:
         for index, execution in enumerate(body["executions"]):
             if execution["id"] in self.refuse:
                 detail = f"executions[{index}].status: one of running, succeeded, failed"
-                return web.json_response({"title": "bad", "status": 400, "detail": detail}, 400)
+                return web.json_response({"title": "bad", "detail": detail}, status=400)
         self.runners.add(body["runner"])
         for execution in body["executions"]:
             self.received[execution["id"]].append(execution)
@@ -124,3 +124,56 @@ async def eventually(check: Any, timeout: float = 10.0, what: str = "") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout}s: {what or check}")
         await asyncio.sleep(0.02)
+
+
+class InThread:
+    """A console (anything with async ``start(port)`` and ``stop()``) served from a thread of
+    its own, for tests that drive processes synchronously."""
+
+    def __init__(self, console: Any, port: int = 0) -> None:
+        import threading
+
+        self.console = console
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.url: str = self.call(console.start(port))
+
+    def call(self, coroutine: Any, timeout: float = 30.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.call(self.console.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def wait_until(check: Any, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what or check}")
+        time.sleep(0.05)
+
+
+class RealConsole:
+    """The console itself (weir.console) on a store of its own, local mode: what runners ship
+    to in the end-to-end tests. Stopped and started again on the same store and port, it is
+    a console restarting."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self.server: Any = None
+
+    async def start(self, port: int = 0) -> str:
+        from weir.console.server import ConsoleOptions, ConsoleServer
+
+        self.server = ConsoleServer(ConsoleOptions(store=self.store, port=port, poll=0.05))
+        await self.server.start()
+        return f"http://127.0.0.1:{self.server.port}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
