@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -203,3 +204,25 @@ async def test_the_token_is_sent_and_read_again_for_each_request(
     await client.ingest("r", [])
     await client.aclose()
     assert console.tokens == ["Bearer first", "Bearer rotated", "Bearer from-env"]
+
+
+async def test_local_retention_prunes_only_what_was_shipped(
+    store: Any, console: FakeConsole
+) -> None:
+    from weir.serve.retention import prune_once
+
+    await console.start()
+    two_days_ago = time.time() - 2 * 86400
+    shipped = finished(store, 3, started=two_days_ago)
+    recent = finished(store, 2)
+    await store.flush()
+    assert await ship_outbox(store, console.url, 5) is None
+    unshipped = finished(store, 2, started=two_days_ago)  # recorded late: not shipped yet
+    await store.flush()
+
+    assert await prune_once(store, console.url, 86400) == 3
+    for execution_id in shipped:
+        assert await store.get_execution(execution_id) is None
+    for execution_id in recent + unshipped:
+        assert await store.get_execution(execution_id) is not None
+    assert await prune_once(store, "http://another-console", 86400) == 0  # nothing went there

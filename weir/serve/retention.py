@@ -27,11 +27,17 @@ async def prune_shipped(store: Any, target: str, max_age: float, every: float = 
     """Prune what was shipped to ``target`` and is older than ``max_age``, now and every
     ``every`` seconds, until cancelled."""
     while True:
-        try:
-            pruned = await store.prune(max_age=max_age, max_per_flow=None, keep_unshipped=target)
-        except Exception as exc:  # the store is busy or away: the next round tries again
-            log.warning("could not prune shipped executions from the local store: %s", exc)
-        else:
-            if pruned:
-                log.info("pruned %d shipped executions older than %.0fs", pruned, max_age)
+        await prune_once(store, target, max_age)
         await asyncio.sleep(every)
+
+
+async def prune_once(store: Any, target: str, max_age: float) -> int:
+    """One round; how many executions were deleted."""
+    try:
+        pruned: int = await store.prune(max_age=max_age, max_per_flow=None, keep_unshipped=target)
+    except Exception as exc:  # the store is busy or away: the next round tries again
+        log.warning("could not prune shipped executions from the local store: %s", exc)
+        return 0
+    if pruned:
+        log.info("pruned %d shipped executions older than %.0fs", pruned, max_age)
+    return pruned
