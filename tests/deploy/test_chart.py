@@ -46,6 +46,19 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
 
+def component(obj: dict[str, Any]) -> str:
+    return str((obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component", ""))
+
+
+def operators(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The operator's objects of a kind: not the console's (its own Deployment and RBAC)."""
+    return [o for o in by_kind(objects, kind) if component(o) != "console"]
+
+
+def consoles(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in by_kind(objects, kind) if component(o) == "console"]
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -73,7 +86,7 @@ def test_every_rendered_object_validates_for_kubernetes_1_30_to_1_37(
 
 
 def test_the_operator_runs_restricted_with_probes_and_runner_defaults() -> None:
-    (deployment,) = by_kind(render_chart({"runner": {"storeSecret": "db/url"}}), "Deployment")
+    (deployment,) = operators(render_chart({"runner": {"storeSecret": "db/url"}}), "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["command"][:3] == ["weir", "operator", "--all-namespaces"]
@@ -91,15 +104,16 @@ def test_the_operator_runs_restricted_with_probes_and_runner_defaults() -> None:
 
 def test_namespaced_mode_watches_only_the_listed_namespaces() -> None:
     objects = render_chart({"watchNamespaces": ["team-a", "team-b"]})
-    (deployment,) = by_kind(objects, "Deployment")
+    (deployment,) = operators(objects, "Deployment")
     command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "--namespace=team-a" in command and "--namespace=team-b" in command
     assert "--all-namespaces" not in command
-    assert sorted(r["metadata"]["namespace"] for r in by_kind(objects, "Role")) == [
+    assert sorted(r["metadata"]["namespace"] for r in operators(objects, "Role")) == [
         "team-a",
         "team-b",
     ]
-    assert by_kind(objects, "ClusterRole") == []  # kopf's scanning is off: nothing cluster-wide
+    # kopf's scanning is off: nothing cluster-wide (the console's reviews are cluster-wide).
+    assert operators(objects, "ClusterRole") == []
     peerings = by_kind(objects, "KopfPeering")
     assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
     assert "--peering=weir-operator" in command
@@ -201,7 +215,7 @@ def test_every_rendered_kind_is_known_to_the_api_client() -> None:
 
 
 def test_cluster_wide_rbac_grants_exactly_what_the_operator_does() -> None:
-    (role,) = by_kind(render_chart(), "ClusterRole")
+    (role,) = operators(render_chart(), "ClusterRole")
     granted, needed = grants(role), namespaced_needs() | cluster_scoped_needs()
     assert needed - granted == set(), "missing permissions"
     assert granted - needed == set(), "permissions the operator never uses"
@@ -209,13 +223,13 @@ def test_cluster_wide_rbac_grants_exactly_what_the_operator_does() -> None:
 
 def test_namespaced_rbac_grants_exactly_what_the_operator_does() -> None:
     peering = {("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")}
-    for role in by_kind(render_chart({"watchNamespaces": ["team-a"]}), "Role"):
+    for role in operators(render_chart({"watchNamespaces": ["team-a"]}), "Role"):
         assert grants(role) == namespaced_needs() | peering
 
 
 def test_the_operator_holds_what_it_grants_runners() -> None:
     # RBAC forbids granting permissions one does not hold (escalation).
-    (role,) = by_kind(render_chart(), "ClusterRole")
+    (role,) = operators(render_chart(), "ClusterRole")
     for obj in render(RenderInput(compiled("rest"), "shop", RenderSettings())):
         if obj["kind"] == "Role":
             for rule in obj["rules"]:

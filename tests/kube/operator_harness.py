@@ -208,7 +208,9 @@ class Installation:
     watched: list[str] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [o for o in self.objects if o["kind"] == kind]
+        """The operator's objects of a kind (the chart's console has a Deployment and RBAC of
+        its own)."""
+        return [o for o in self.objects if o["kind"] == kind and not is_console(o)]
 
     @property
     def container(self) -> dict[str, Any]:
@@ -237,6 +239,11 @@ class Installation:
             for resource in rule["resources"]
             for verb in rule["verbs"]
         }
+
+
+def is_console(obj: dict[str, Any]) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    return labels.get("app.kubernetes.io/component") == "console"
 
 
 def kubectl_apply(plane: ControlPlane, objects: list[dict[str, Any]], path: Path) -> None:
@@ -280,9 +287,9 @@ def install(
 
 
 def uninstall(api: Api, installation: Installation) -> None:
-    for kind in CLUSTER_SCOPED:
-        for obj in installation.of_kind(kind):
-            api.delete(kind, None, obj["metadata"]["name"])
+    for obj in installation.objects:  # the operator's and the console's
+        if obj["kind"] in CLUSTER_SCOPED:
+            api.delete(obj["kind"], None, obj["metadata"]["name"])
     for name in [installation.namespace, *installation.watched]:
         api.delete("Namespace", None, name)
 

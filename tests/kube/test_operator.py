@@ -420,9 +420,13 @@ def test_a_47_character_flow_name_gets_every_object(
     )
     (run,) = found["status"]["manualRuns"]
     assert run["token"] == "first" and len(run["job"]) == 63
-    job = api.get("Job", namespace, run["job"])
-    assert job is not None
-    assert_owned(job, created)
+    # The run is a FlowRun of the Flow's (its name is the Job's); the Job is the FlowRun's.
+    flowrun = api.get("FlowRun", namespace, run["flowRun"])
+    assert flowrun is not None and run["flowRun"] == run["job"]
+    assert_owned(flowrun, created)
+    job = wait(lambda: api.get("Job", namespace, run["job"]), "the FlowRun's Job")
+    (owner,) = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"]) == ("FlowRun", flowrun["metadata"]["uid"])
     # The Job controller made its Pod (the Job name is a label value: at most 63).
     wait(lambda: api.items("Pod", namespace, **{"job-name": run["job"]}), "the run's Pod")
     if trigger == "rest":

@@ -167,7 +167,7 @@ def release(api: Api, namespace: str, kind: str, name: str) -> None:
 
 def exercise_every_permission(api: Api, deployed: Deployed, namespace: str) -> None:
     """Drive the operator through everything it does: every trigger kind, an HPA and a
-    ScaledObject, a manual run, an invalid Flow (an Event), drift of every object repaired,
+    ScaledObject, a manual run (a FlowRun and its Job), a FlowRun past its TTL, an invalid Flow (an Event), drift of every object repaired,
     spec changes, a trigger change and a deleted Flow."""
     wait = deployed.wait
     queue = flow(
@@ -198,6 +198,22 @@ def exercise_every_permission(api: Api, deployed: Deployed, namespace: str) -> N
         ),
         "the manual run",
     )
+    # The manual run is a FlowRun, and the FlowRun's Job is made (list and watch of Jobs: a
+    # Job that fails without its runner reporting fails the run). A finished FlowRun past its
+    # TTL is deleted.
+    (run,) = reconciled(api, namespace, "ondemand")()["status"]["manualRuns"]
+    wait(lambda: api.get("Job", namespace, run["job"]), "the manual run's Job")
+    expiring = {
+        "apiVersion": "weir.dev/v1alpha1",
+        "kind": "FlowRun",
+        "metadata": {"name": "expiring"},
+        "spec": {"flowRef": "ondemand", "ttlSecondsAfterFinished": 0},
+    }
+    api.create(expiring, namespace)
+    wait(lambda: api.get("Job", namespace, "expiring"), "the FlowRun's Job")
+    finished = {"phase": "Succeeded", "finishedAt": "2026-01-01T00:00:00Z"}
+    api.patch("FlowRun", namespace, "expiring", {"status": finished}, "status")
+    wait(lambda: api.get("FlowRun", namespace, "expiring") is None, "the expired FlowRun deleted")
     wait(has_condition(api, namespace, "broken", "Stalled", "True"), "the invalid Flow stalled")
     wait(
         lambda: (api.get("FlowSecretRef", namespace, "amqp") or {}).get("status"),
@@ -288,7 +304,10 @@ def implied_rules(api: Api, events: list[dict[str, Any]], namespace: str) -> set
         code = event.get("responseStatus", {}).get("code")
         if verb in ("patch", "create") and code == 201:
             implied.add((group, resource, "create"))
-            if resource != "events":  # runner objects all carry the Flow owner reference
+            # Runner objects carry the Flow owner reference, FlowRuns' Jobs their FlowRun's.
+            if resource == "jobs":
+                implied.add(("weir.dev", "flowruns/finalizers", "update"))
+            elif resource != "events":
                 implied.add(("weir.dev", "flows/finalizers", "update"))
     for role in api.items("Role", namespace, **{"app.kubernetes.io/managed-by": "weir-operator"}):
         for rule in role["rules"]:

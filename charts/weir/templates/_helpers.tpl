@@ -117,3 +117,53 @@ app.kubernetes.io/component: operator
   resources: ["clusterkopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
 {{- end -}}
+
+{{/* The console: its name, labels, image, URL (what runners ship to) and store. */}}
+{{- define "weir.consoleName" -}}
+{{- printf "%s-console" (include "weir.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "weir.consoleSelectorLabels" -}}
+app.kubernetes.io/name: weir
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: console
+{{- end -}}
+
+{{- define "weir.consoleImage" -}}
+{{- if .Values.console.image.repository -}}
+{{- printf "%s:%s" .Values.console.image.repository (default .Chart.AppVersion .Values.console.image.tag) -}}
+{{- else -}}
+{{- include "weir.runnerImage" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "weir.consoleURL" -}}
+{{- printf "http://%s.%s.svc:%v" (include "weir.consoleName" .) .Release.Namespace .Values.console.port -}}
+{{- end -}}
+
+{{/* NAME/KEY of the Secret with the console's store URL; empty: SQLite on the PVC. */}}
+{{- define "weir.consoleStoreSecret" -}}
+{{- if .Values.console.store.existingSecret -}}
+{{- .Values.console.store.existingSecret -}}
+{{- else if .Values.console.store.url -}}
+{{- printf "%s-store/url" (include "weir.consoleName" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What the console reads and does in each namespace it serves. */}}
+{{- define "weir.consoleRules" -}}
+- apiGroups: ["weir.dev"]
+  resources: ["flows"]
+  verbs: ["get", "list", "watch"]
+# Runs and replays are FlowRuns; the console names their execution in their status, and a
+# cancel marks one Cancelled and deletes its Job.
+- apiGroups: ["weir.dev"]
+  resources: ["flowruns"]
+  verbs: ["create", "get", "list", "watch", "delete"]
+- apiGroups: ["weir.dev"]
+  resources: ["flowruns/status"]
+  verbs: ["patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["delete"]
+{{- end -}}
