@@ -226,3 +226,14 @@ async def test_local_retention_prunes_only_what_was_shipped(
     for execution_id in recent + unshipped:
         assert await store.get_execution(execution_id) is not None
     assert await prune_once(store, "http://another-console", 86400) == 0  # nothing went there
+
+
+async def test_a_wake_ships_as_soon_as_the_records_commit(store: Any, console: FakeConsole) -> None:
+    await console.start()
+    shipping = Shipping(store, console.url)
+    shipping.shipper.poll = 30.0  # no looking by itself: only the wake can ship in time
+    await asyncio.sleep(0.2)  # idle, waiting
+    (execution_id,) = finished(store, 1)  # queued, not committed yet
+    shipping.shipper.wake()
+    await eventually(lambda: execution_id in console.received, timeout=1, what="shipped")
+    await shipping.stop()

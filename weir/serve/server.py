@@ -158,6 +158,7 @@ class Runner:
             flow=service.name,
             namespace=os.environ.get("WEIR_NAMESPACE", ""),
         )
+        service.engine.listeners.append(self.console.listener)
         self.console.start()
 
     def _make_trigger(self, service: FlowService) -> TriggerRuntime:

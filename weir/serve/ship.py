@@ -16,6 +16,7 @@ in the local store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -24,6 +25,7 @@ from weir.engine.metrics import OutboxMetrics
 from weir.serve.console_client import ConsoleClient, ConsoleUnavailable
 from weir.serve.settings import count_from_environment
 from weir.serve.streak import Backoff, FailureStreak
+from weir.store.base import RecordingUnavailable
 from weir.store.wire import execution_to_wire
 
 log = logging.getLogger("weir.ship")
@@ -33,8 +35,11 @@ DEFAULT_LIMIT = 100_000
 """Backlog (events not shipped) above which the runner is not ready."""
 BATCH = 200
 """Executions per shipment."""
-POLL = 0.2
-"""Seconds between looks at the outbox while nothing waits."""
+POLL = 1.0
+"""Seconds between looks at the outbox while nothing waits and nothing wakes the shipper (what
+another process wrote to a shared store, executions a sweep marked interrupted)."""
+COMMIT_WAIT = 10.0
+"""Seconds a woken shipper waits for the records to commit before it looks anyway."""
 BACKLOG_EVERY = 1.0
 """Seconds between counts of the backlog while records are shipped (a count reads the index)."""
 REFUSED = frozenset({400, 413, 422})
@@ -72,6 +77,12 @@ class Shipper:
         self.streak = FailureStreak(log, f"shipping executions to the console at {client.url}")
         self._marked = 0
         self._counted_at = 0.0
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was recorded: ship it once it is committed (an engine listener calls
+        this; without it the shipper looks every ``poll`` seconds)."""
+        self._woken.set()
 
     def problem(self) -> str | None:
         """Why the runner should not take more work (its readiness), or None."""
@@ -81,8 +92,20 @@ class Shipper:
         """Ship as records commit, until cancelled."""
         while True:
             delay = await self._step()
-            if delay:
+            if delay is None:
+                await self._records()
+            elif delay:
                 await asyncio.sleep(delay)
+
+    async def _records(self) -> None:
+        """Wait until something was recorded and committed, or ``poll`` seconds."""
+        try:
+            async with asyncio.timeout(self.poll):
+                await self._woken.wait()
+        except TimeoutError:
+            return
+        with contextlib.suppress(RecordingUnavailable):
+            await self.store.durable(COMMIT_WAIT)
 
     async def drain(self, timeout: float, *, cap: float = 5.0) -> bool:
         """Ship until nothing waits, for at most ``timeout`` seconds; whether all went."""
@@ -91,16 +114,17 @@ class Shipper:
             async with asyncio.timeout(timeout):
                 while True:
                     delay = await self._step()
-                    if delay == self.poll:  # nothing waits
+                    if delay is None:
                         return True
                     if delay:
                         await asyncio.sleep(delay)
         except TimeoutError:
             return False
 
-    async def _step(self) -> float:
-        """One shipment; the seconds to wait before the next: 0 when more waits, ``poll`` when
-        nothing does, a backoff delay after a failure."""
+    async def _step(self) -> float | None:
+        """One shipment; the seconds to wait before the next: 0 when more waits, a backoff
+        delay after a failure, None when nothing waits."""
+        self._woken.clear()  # before reading: what is recorded from now on wakes the next wait
         try:
             shipped = await self.ship_batch()
         except ConsoleUnavailable as exc:
@@ -110,7 +134,7 @@ class Shipper:
         except Exception as exc:  # the store: locked, unreachable; it answers again later
             return self.streak.failed(f"reading the outbox: {exc}")
         self.streak.succeeded()
-        return 0.0 if shipped >= self.batch else self.poll
+        return 0.0 if shipped >= self.batch else None
 
     async def ship_batch(self) -> int:
         """Ship the next executions from the outbox; how many (0: nothing waits).
