@@ -132,7 +132,7 @@ def _sqlite_condition(column: Any, path: str, predicate: Predicate) -> ColumnEle
         return kind == ("true" if wanted else "false")
     typed = kind == "text" if isinstance(value, str) else kind.in_(("integer", "real"))
     compared = func.json_extract(column, path).op(_SQL_OPERATORS[predicate.operator])(value)
-    return and_(typed, compared)
+    return and_(compared, typed)  # SQLite stops at the first false: one parse per miss
 
 
 def _pg_step(step: str | int) -> str:
