@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -140,3 +141,31 @@ def test_bad_console_settings_are_usage_errors(tmp_path: Path) -> None:
         "--store", store, "--console", "http://127.0.0.1:1", env={"WEIR_SHIP_WAIT": "x"}
     )
     assert done.returncode == 2 and "WEIR_SHIP_WAIT='x'" in done.stderr
+
+
+def test_a_console_away_at_sigterm_delays_the_exit_by_the_grace_at_most(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    store = f"sqlite:///{tmp_path}/runner.db"
+    served = Served(ECHO, "--store", store, "--console", url, "--grace", "1")
+    with served:
+        post(served, 2)
+        started = time.monotonic()
+        assert served.terminate() == 0
+        assert time.monotonic() - started < 3 + 2  # the 3 s shipping gets at least, and exit
+    output = served.output()
+    assert "recorded changes were not shipped to the console at " + url in output, output
+    assert "stay in the local store" in output
+
+
+def test_bad_outbox_settings_stop_weir_serve_with_exit_2(tmp_path: Path) -> None:
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "weir.cli", "serve", str(ECHO), "--console", "http://127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WEIR_OUTBOX_LIMIT": "lots"},
+        cwd=ROOT,
+    )
+    assert done.returncode == 2 and "WEIR_OUTBOX_LIMIT='lots'" in done.stderr
