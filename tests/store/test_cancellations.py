@@ -61,3 +61,15 @@ async def test_a_remote_runner_stays_alive_while_it_asks_and_is_swept_once_quiet
         assert [item.id for item in swept] == [theirs.id]
     finally:
         await store.aclose()
+
+
+async def test_executions_ingested_without_a_runner_are_held_by_the_store_itself(
+    store: SqlExecutionStore, store_url: str, reader_of: type[Reader]
+) -> None:
+    theirs = execution(status="running")
+    await store.ingest([execution_from_wire(execution_to_wire(theirs, []))])
+    assert await store.request_cancel(theirs.id) == store.identity.id
+    reader = reader_of(store_url)
+    query = "SELECT COUNT(*) FROM weir_runners WHERE id = ?"
+    assert reader.rows(query, store.identity.id) == [(1,)]  # its heartbeat keeps them running
+    assert store._runners is not None and store._runners.registered

@@ -315,6 +315,8 @@ class SqlExecutionStore:
                 await self._write_now(
                     ingesting.statements(found, self._sql, self.dialect, self._registration(runner))
                 )
+                if runner is None:  # registered as the runner holding them: heartbeat it
+                    self._runners.registered = True  # type: ignore[union-attr]
         return found.changed
 
     def _registration(self, runner: str | None) -> Callable[[], Any] | None:
