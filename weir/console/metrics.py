@@ -17,8 +17,9 @@ class ConsoleMetrics:
             "Shipped executions ingested that changed the store (a repeat changes nothing).",
             registry=r,
         )
+        # Not labelled by runner: runner ids change with every pod.
         self.ingest_batches = Counter(
-            "weir_console_ingest_batches", "Ingest requests accepted.", ["runner"], registry=r
+            "weir_console_ingest_batches", "Ingest requests accepted.", registry=r
         )
         self.subscribers = Gauge(
             "weir_console_event_subscribers", "Open Server-Sent Events streams.", registry=r
