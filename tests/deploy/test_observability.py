@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from weir.console.metrics import ConsoleMetrics
 from weir.engine.executor import ExecutionResult
 from weir.engine.metrics import RunnerMetrics
 from weir.operator import metrics as operator_metrics
@@ -72,8 +73,10 @@ def exported_series() -> set[str]:
     runner.reloads.labels("applied").inc()
     operator_metrics.observe(("ns", "f"), "Ready")
     operator_metrics.RECONCILE_ERRORS.inc()
+    console = ConsoleMetrics()
+    console.request_seconds.labels("/api/v1/executions", "GET", "200").observe(0.01)
     names = set()
-    for registry in (runner.registry, operator_metrics.REGISTRY):
+    for registry in (runner.registry, operator_metrics.REGISTRY, console.registry):
         for family in registry.collect():
             names |= {sample.name for sample in family.samples}
     return names
@@ -126,6 +129,8 @@ def test_the_alert_rules_use_only_exported_metrics() -> None:
     assert used - exported == set()
     for name in ("weir_executions_total", "weir_node_retries_total", "weir_trigger_events_total"):
         assert name in used
+    for name in ("weir_outbox_backlog", "weir_outbox_rejected_total"):
+        assert name in used
 
 
 def test_every_panel_has_a_title_and_a_query() -> None:
@@ -146,6 +151,9 @@ def test_every_rule_says_how_bad_it_is_and_what_to_do() -> None:
         "WeirRunnerNotReady",
         "WeirMessagesDeadLettered",
         "WeirOperatorReconcileErrors",
+        "WeirOutboxBacklog",
+        "WeirOutboxRefused",
+        "WeirConsoleSlow",
     }
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical")
