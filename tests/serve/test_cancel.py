@@ -71,6 +71,15 @@ async def started(svc: FlowService) -> str:
     raise AssertionError("the execution did not start")
 
 
+async def recorded_status(svc: FlowService, execution_id: str) -> str:
+    store = svc.engine.store
+    assert store is not None
+    await store.flush()
+    found = await store.get_execution(execution_id)
+    assert found is not None
+    return found[0].status
+
+
 async def test_cancel_aborts_an_http_call_and_the_caller_gets_the_cancelled_outcome(
     tmp_path: Path, hanging: tuple[Hanging, str]
 ) -> None:
@@ -93,10 +102,7 @@ async def test_cancel_aborts_an_http_call_and_the_caller_gets_the_cancelled_outc
     assert svc.running == [] and svc.in_flight == 0
     assert svc.cancel(execution_id) is False  # finished: nothing to cancel
 
-    assert svc.engine.store is not None
-    await svc.engine.store.flush()
-    found = await svc.engine.store.get_execution(execution_id)
-    assert found is not None and found[0].status == Status.CANCELLED
+    assert await recorded_status(svc, execution_id) == Status.CANCELLED
     await svc.engine.aclose()
 
 
@@ -118,10 +124,7 @@ async def test_an_accepted_execution_is_cancelled_and_recorded(tmp_path: Path) -
     assert execution_id == "0123456789abcdef0123456789abcdef"
     assert svc.cancel(execution_id)
     assert await svc.drain(1) is True
-    assert svc.engine.store is not None
-    await svc.engine.store.flush()
-    found = await svc.engine.store.get_execution(execution_id)
-    assert found is not None and found[0].status == Status.CANCELLED
+    assert await recorded_status(svc, execution_id) == Status.CANCELLED
     await svc.engine.aclose()
 
 
