@@ -237,3 +237,21 @@ async def test_a_wake_ships_as_soon_as_the_records_commit(store: Any, console: F
     shipping.shipper.wake()
     await eventually(lambda: execution_id in console.received, timeout=1, what="shipped")
     await shipping.stop()
+
+
+def test_console_urls_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from weir.serve.console_client import console_url
+
+    monkeypatch.delenv("WEIR_CONSOLE_URL", raising=False)
+    assert console_url(None) is None
+    assert console_url("http://console:8090/") == "http://console:8090"
+    assert console_url("https://example.test/weir/?x=1") == "https://example.test/weir"
+    monkeypatch.setenv("WEIR_CONSOLE_URL", "http://from-env")
+    assert console_url(None) == "http://from-env"
+    for bad, says in [
+        ("console:8090", "http:// or https://"),
+        ("http://user:pw@console", "no credentials"),
+        ("http://console/" + "x" * 600, "at most 512"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            console_url(bad)

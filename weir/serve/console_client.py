@@ -22,6 +22,7 @@ from weir.lang.expressions import json_default
 URL_ENV = "WEIR_CONSOLE_URL"
 TOKEN_ENV = "WEIR_CONSOLE_TOKEN"
 TOKEN_FILE = SERVICE_ACCOUNT / "token"
+URL_LIMIT = 512
 INGEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
 
 
@@ -45,7 +46,10 @@ def console_url(given: str | None) -> str | None:
         raise ValueError(f"{where}={url!r}: give the console's http:// or https:// URL")
     if parts.username or parts.password:
         raise ValueError(f"{where}: put no credentials in the URL; set {TOKEN_ENV} instead")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    if len(base) > URL_LIMIT:  # the store keeps its shipping cursor under the URL
+        raise ValueError(f"{where}: at most {URL_LIMIT} characters")
+    return base
 
 
 def bearer_token(token_file: Path = TOKEN_FILE) -> str | None:
