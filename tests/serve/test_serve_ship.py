@@ -136,6 +136,8 @@ def test_bad_console_settings_are_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--console='ftp://nowhere'" in done.stderr
     done = weir_run("--console", "http://127.0.0.1:1", "--no-store")
     assert done.returncode == 2 and "--no-store" in done.stderr
+    done = weir_run("--no-store", env={"WEIR_CONSOLE_URL": "http://127.0.0.1:1"})
+    assert done.returncode == 0, done.stderr  # from the environment: nothing to ship, fine
     store = f"sqlite:///{tmp_path}/s.db"
     done = weir_run(
         "--store", store, "--console", "http://127.0.0.1:1", env={"WEIR_SHIP_WAIT": "x"}

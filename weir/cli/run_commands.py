@@ -183,8 +183,10 @@ def _console(args: argparse.Namespace) -> tuple[str, float] | None:
     url = console_url_of(args) if hasattr(args, "console") else None
     if url is None:
         return None
-    if getattr(args, "no_store", False):
-        raise UsageError("--console ships the execution's records: it cannot go with --no-store")
+    if getattr(args, "no_store", False):  # nothing recorded, nothing to ship
+        if args.console:
+            raise UsageError("--console ships the execution's records: not with --no-store")
+        return None
     try:
         return url, seconds_from_environment(SHIP_WAIT_ENV, SHIP_WAIT)
     except ValueError as exc:
