@@ -131,3 +131,22 @@ def test_a_cancel_through_the_console_stops_a_running_execution_within_a_second(
             assert httpx.get(served.url + "/readyz").json()["inFlight"] == 0
     finally:
         running.stop()
+
+
+def test_a_runner_killed_before_shipping_ships_after_its_restart(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    runner_store = f"sqlite:///{tmp_path}/runner.db"  # a pod's emptyDir survives a restart
+    ids: list[str] = []
+    with Served(ECHO, "--store", runner_store, "--console", url) as first:
+        post(first, 20, ids)  # answered, so recorded; the console is not up
+        first.kill()  # kill -9: no shutdown, nothing shipped
+    running = InThread(RealConsole(f"sqlite:///{tmp_path}/console.db"), port)
+    try:
+        with Served(ECHO, "--store", runner_store, "--console", url):
+            wait_until(lambda: len(listed(url, "webhook-echo")) == 20, what="all 20")
+            items = listed(url, "webhook-echo")
+            assert sorted(i["id"] for i in items) == sorted(ids)
+            assert {i["status"] for i in items} == {"succeeded"}
+    finally:
+        running.stop()
