@@ -45,6 +45,7 @@ def test_a_backlog_above_the_limit_makes_the_runner_unready_until_the_console_is
         wait_until(lambda: httpx.get(served.url + "/readyz").status_code == 503, what="unready")
         ready = httpx.get(served.url + "/readyz").json()
         assert url in ready["reason"] and "WEIR_OUTBOX_LIMIT=3" in ready["reason"]
+        assert ready["outboxBacklog"] >= 6
         metrics = httpx.get(served.url + "/metrics").text
         assert gauge(metrics, "weir_outbox_backlog") >= 6  # 3 executions, 3 nodes at least
         assert gauge(metrics, "weir_outbox_failures_total") >= 1

@@ -259,6 +259,8 @@ class Runner:
             )
             if service.reload_error:
                 body["reloadError"] = service.reload_error
+        if self.console is not None:
+            body["outboxBacklog"] = self.console.shipper.backlog
         return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
