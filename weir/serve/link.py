@@ -122,4 +122,13 @@ class ConsoleLink:
 
     @staticmethod
     def _task(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        return asyncio.get_running_loop().create_task(coroutine)
+        task = asyncio.get_running_loop().create_task(coroutine)
+        task.add_done_callback(_report)
+        return task
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    """The loops run until cancelled; one that ended otherwise is a bug: say so."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.error("shipping to the console stopped: %s", error, exc_info=error)

@@ -177,7 +177,12 @@ class Shipper:
         now = time.monotonic()
         if force or now - self._counted_at >= BACKLOG_EVERY:
             self._counted_at = now
-            self._set_backlog(await self.store.backlog(self.target))
+            try:
+                backlog = await self.store.backlog(self.target)
+            except Exception as exc:  # the store is busy or away: the last count stands
+                log.debug("could not count the outbox backlog: %s", exc)
+                return
+            self._set_backlog(backlog)
 
     def _set_backlog(self, backlog: int) -> None:
         self.backlog = backlog
