@@ -40,7 +40,9 @@ class EngineBatches:
     async def write(self, statements: Statements) -> None:
         async with self.engine.begin() as connection:
             for statement, rows in statements:
-                await connection.exec_driver_sql(statement, list(rows))
+                # One row: execute, a round trip; executemany's pipeline costs a second one.
+                many = list(rows)
+                await connection.exec_driver_sql(statement, many[0] if len(many) == 1 else many)
 
     async def aclose(self) -> None:
         """The engine is the store's; it disposes of it."""

@@ -131,10 +131,8 @@ def changes(items: Sequence[Shipped], have: Stored, encode: Encode, runner: str)
 def statements(
     found: Changes, sql: Statements, dialect: str, runner_row: Callable[[], Any] | None
 ) -> list[tuple[str, Sequence[tuple[Any, ...]]]]:
-    """What one transaction runs: the events lock, the runner's row, the rows, the events."""
+    """What one transaction runs: the runner's row, the rows, the events."""
     written: list[tuple[str, Sequence[tuple[Any, ...]]]] = []
-    if (lock := events.lock(dialect)) is not None:
-        written.append(lock)
     if runner_row is not None:
         written.append(runner_row())
     if found.executions:
@@ -142,5 +140,5 @@ def statements(
     if found.nodes:
         written.append((insert_new_nodes(sql), found.nodes))
     if found.events:
-        written.append((sql.insert_events, found.events))
+        written.append(events.appending(dialect, found.events))
     return written

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, not_, select, tuple_
 
-from weir.store import events as event_log
 from weir.store.outbox import cursor
 from weir.store.records import Status
 from weir.store.rows import placeholders
@@ -92,10 +91,7 @@ class Pruning:
         marks = placeholders(self.dialect, len(ids))
         # Re-checked in the transaction: an execution marked running again is kept.
         running = placeholders(self.dialect, 1)
-        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
-        if (lock := event_log.lock(self.dialect)) is not None:
-            statements.append(lock)  # the order every writer takes locks in
-        statements += [
+        return [
             (
                 f"DELETE FROM {executions.name} WHERE id IN ({marks}) AND status != {running}",
                 [(*ids, Status.RUNNING.value)],
@@ -110,7 +106,6 @@ class Pruning:
                 [tuple(ids)],
             ),
         ]
-        return statements
 
     async def _trim_events(self, shipped: int | None) -> None:
         """Delete events older than the oldest execution kept, from the oldest event on."""

@@ -156,8 +156,6 @@ class Runners:
             return []
         noticed = time.time()
         async with engine.begin() as connection:
-            if (lock := events.lock(self._dialect)) is not None:
-                await connection.exec_driver_sql(lock[0], lock[1][0])
             for runner, heartbeat_at in gone:  # unless it came back meanwhile
                 await connection.exec_driver_sql(
                     f"DELETE FROM {runners.name} WHERE id = {self._mark} "
@@ -173,13 +171,14 @@ class Runners:
             returned: list[Any] = list(marked.all())
             found = [Interrupted(row[0], row[1]) for row in returned]
             if found:
-                await connection.exec_driver_sql(
-                    events.insert_sql(self._dialect),
+                statement, rows = events.appending(
+                    self._dialect,
                     [
                         events.execution_event(item.id, Status.INTERRUPTED, noticed, noticed)
                         for item in found
                     ],
                 )
+                await connection.exec_driver_sql(statement, rows)
         return found
 
     def _stale_after(self, process: str | None) -> float:

@@ -224,8 +224,6 @@ class SqlExecutionStore:
                 )
         # Plain driver executemany: compiling the statements per row costs more than the write.
         statements = []
-        if (lock := events.lock(self.dialect)) is not None:
-            statements.append(lock)
         if not self._runners.registered:  # with its first records: never one without it
             statements.append(self._runners.registration())
         if latest:
@@ -234,7 +232,7 @@ class SqlExecutionStore:
             statements.append((self._sql.upsert_executions, rows))
         if nodes:
             statements.append((self._sql.insert_nodes, nodes))
-        statements.append((self._sql.insert_events, happened))
+        statements.append(events.appending(self.dialect, happened))
         await self._batches.write(statements)
         self._runners.registered = True
 

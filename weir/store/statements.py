@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 
-from weir.store import events
 from weir.store.rows import EXECUTION_COLUMNS, NODE_COLUMNS, placeholders
 from weir.store.tables import executions, node_runs
 
@@ -34,10 +33,6 @@ class Statements:
             f"INSERT INTO {node_runs.name} ({', '.join(NODE_COLUMNS)}) "
             f"VALUES ({placeholders(self.dialect, len(NODE_COLUMNS))})"
         )
-
-    @functools.cached_property
-    def insert_events(self) -> str:
-        return events.insert_sql(self.dialect)
 
 
 def _set_all(names: list[str], key: str) -> str:
