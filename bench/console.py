@@ -271,14 +271,12 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _sizes(total: int, batch: int) -> list[str]:
-    return ["--drain", str(total), "--batch", str(batch)]
-
-
 def drain_in_child(url: str, total: int, batch: int) -> dict[str, Any]:
     """In a fresh interpreter: ru_maxrss is a process's peak, and seeding is not the drain."""
+    command = [sys.executable, __file__, "--phase", "drain", "--store", url]
+    command += ["--drain", str(total), "--batch", str(batch)]
     done = subprocess.run(
-        [*[sys.executable, __file__, "--phase", "drain", "--store", url], *_sizes(total, batch)],
+        command,
         capture_output=True,
         text=True,
         check=False,
