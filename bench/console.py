@@ -11,6 +11,7 @@ the migration defines them), then measures through ``SqlExecutionStore.list_summ
 * the largest list row as JSON, in bytes;
 * a plain ``SELECT ... ORDER BY started_at DESC LIMIT 50`` on the same table as the baseline,
   and the ratio of the unfiltered first page to it;
+* pruning to the newest tenth per flow (the rest deleted in batches of ids);
 * a backlog drain: 100,000 executions (two node runs each) through ``ingest`` in batches, in
   a fresh interpreter so that its peak RSS is its own.
 
@@ -213,6 +214,20 @@ async def measure(store: SqlExecutionStore, repeat: int, count: int) -> dict[str
     return figures
 
 
+async def prune(store: SqlExecutionStore, count: int) -> dict[str, Any]:
+    """Keep the newest tenth of each flow (per namespace): nine in ten executions go."""
+    keep = max(1, count // (len(FLOWS) * len(NAMESPACES)) // 10)
+    started = time.perf_counter()
+    deleted = await store.prune(max_age=None, max_per_flow=keep)
+    seconds = time.perf_counter() - started
+    return {
+        "kept_per_flow": keep,
+        "deleted": deleted,
+        "seconds": round(seconds, 1),
+        "deleted_per_s": round(deleted / seconds),
+    }
+
+
 def shipped_batches(total: int, batch: int) -> Iterator[list[tuple[ExecutionRecord, list]]]:
     """What runners ship: finished executions with two node runs, generated batch by batch."""
     rng = random.Random(7)
@@ -293,6 +308,7 @@ async def one_store(url: str, args: argparse.Namespace, drain_url: str) -> dict[
     try:
         seconds = await seed(store, args.executions)
         figures = await measure(store, args.repeat, args.executions)
+        figures["prune"] = await prune(store, args.executions)
     finally:
         await store.aclose()
     return {
