@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from weir.cli.common import CommandError, UsageError, open_store, secrets_option, store_option
@@ -84,12 +85,15 @@ async def _flowrun(args: argparse.Namespace) -> int:
         except CommandError as exc:
             await report_unless_finished(kube, key, failed_status("ReplayRefused", str(exc)))
             raise
-        result = await _execute(args, flow, event, replay, execution_id)
-        outcome = outcome_status(
-            result.id, str(result.status), result.started_at, result.finished_at,
-            result.result, result.error,
-        )  # fmt: skip
-        await report_unless_finished(kube, key, outcome)
+
+        async def report(result: Any) -> None:
+            outcome = outcome_status(
+                result.id, str(result.status), result.started_at, result.finished_at,
+                result.result, result.error,
+            )  # fmt: skip
+            await report_unless_finished(kube, key, outcome)
+
+        result = await _execute(args, flow, event, replay, execution_id, report)
         print(f"weir: FlowRun {args.name}: execution {result.id} {result.status}", file=sys.stderr)
         return 0 if result.ok else 1
     finally:
@@ -210,11 +214,17 @@ def _epoch_times(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _execute(
-    args: argparse.Namespace, flow: Any, event: Any, replay: Any, execution_id: str
+    args: argparse.Namespace,
+    flow: Any,
+    event: Any,
+    replay: Any,
+    execution_id: str,
+    report: Callable[[Any], Awaitable[None]],
 ) -> Any:
     """Run the execution as `weir run` does (its store, secrets, progress, Flow status
-    reporting, shipping to the console before exiting), under the id already written to the
-    FlowRun. SIGTERM (the Job deleted: a cancel) cancels it, and it is recorded cancelled."""
+    reporting, shipping to the console before exiting, and once when it starts), under the id
+    already written to the FlowRun; ``report`` gets the result as soon as it is there. SIGTERM
+    (the Job deleted: a cancel) cancels it, and it is recorded cancelled."""
     import asyncio
     import signal
 
@@ -227,7 +237,12 @@ async def _execute(
     from weir.serve.reporting import StatusReporter
 
     class Outcome(ExecutionListener):
-        result: ExecutionResult | None = None
+        def __init__(self) -> None:
+            self.result: ExecutionResult | None = None
+            self.started = asyncio.Event()
+
+        def execution_started(self, record: Any) -> None:
+            self.started.set()
 
         def execution_finished(self, result: ExecutionResult) -> None:
             self.result = result
@@ -251,12 +266,26 @@ async def _execute(
     )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, run.cancel)
+    shipping = None
+    if console is not None:
+        # The console learns of the run while it runs (it can show and cancel it), not only
+        # once it is over; a failure here is told by the last shipping, before exiting.
+        async def ship_started() -> None:
+            await outcome.started.wait()
+            await _ship(store, console, flush_timeout)
+
+        shipping = loop.create_task(ship_started())
     try:
         try:
             await run
         except asyncio.CancelledError:
             if not run.cancelled():
                 raise
+        assert outcome.result is not None  # the engine reports every execution it ends
+        await report(outcome.result)  # before shipping, which may wait for the console
+        if shipping is not None:  # what is left of it, the last shipping does
+            shipping.cancel()
+            await asyncio.gather(shipping, return_exceptions=True)
         if console is not None:
             unshipped = await _ship(store, console, flush_timeout)
             if unshipped:
@@ -269,5 +298,4 @@ async def _execute(
             # and its status is then lost (the Flow's lastExecution never written).
             await reporter.flush()
             await reporter.aclose()
-    assert outcome.result is not None  # the engine reports every execution it ends
     return outcome.result
