@@ -85,6 +85,13 @@ def namespace(api: Api, operator: OperatorProcess) -> Iterator[str]:
     api.delete("Namespace", None, name)
 
 
+def pending_job(api: Api, namespace: str, name: str, wait: Wait) -> dict[str, Any]:
+    """The FlowRun's Job, once the FlowRun is Pending with it (the operator's part done)."""
+    job: dict[str, Any] = wait(lambda: api.get("Job", namespace, name), f"the Job of {name}")
+    wait(phase(api, namespace, name, "Pending"), f"{name} Pending")
+    return job
+
+
 def create_flowrun(api: Api, namespace: str, name: str, **spec: Any) -> dict[str, Any]:
     body = {
         "apiVersion": "weir.dev/v1alpha1",
@@ -184,8 +191,7 @@ def test_a_flowrun_whose_execution_fails_is_failed_with_the_error(
     controlplane: ControlPlane, api: Api, namespace: str, wait: Wait, tmp_path: Path
 ) -> None:
     create_flowrun(api, namespace, "invoice-2", input={"customer": "ACME"})
-    job = wait(lambda: api.get("Job", namespace, "invoice-2"), "the FlowRun's Job")
-    wait(phase(api, namespace, "invoice-2", "Pending"), "Pending")
+    job = pending_job(api, namespace, "invoice-2", wait)
     done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
     assert done.returncode == 1, done.stderr
     status = wait(phase(api, namespace, "invoice-2", "Failed"), "Failed")["status"]
@@ -227,8 +233,7 @@ def test_a_finished_flowrun_is_deleted_after_its_ttl_with_its_job(
         api, namespace, "invoice-4", input={"customer": "ACME", "amount": 1},
         ttlSecondsAfterFinished=0,
     )  # fmt: skip
-    job = wait(lambda: api.get("Job", namespace, "invoice-4"), "the FlowRun's Job")
-    wait(phase(api, namespace, "invoice-4", "Pending"), "Pending")
+    job = pending_job(api, namespace, "invoice-4", wait)
     done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
     assert done.returncode == 0, done.stderr
     wait(lambda: api.get("FlowRun", namespace, "invoice-4") is None, "the FlowRun deleted")
@@ -265,8 +270,7 @@ def test_a_replay_with_a_patched_input_succeeds_where_the_original_failed(
     controlplane: ControlPlane, api: Api, namespace: str, wait: Wait, tmp_path: Path
 ) -> None:
     create_flowrun(api, namespace, "invoice-6", input={"customer": "ACME"})
-    job = wait(lambda: api.get("Job", namespace, "invoice-6"), "the FlowRun's Job")
-    wait(phase(api, namespace, "invoice-6", "Pending"), "Pending")
+    job = pending_job(api, namespace, "invoice-6", wait)
     run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
     original = wait(phase(api, namespace, "invoice-6", "Failed"), "Failed")["status"]
     # No console here: the runner reads the original from its store (the same file).
@@ -274,8 +278,7 @@ def test_a_replay_with_a_patched_input_succeeds_where_the_original_failed(
         api, namespace, "invoice-7", replayOf=original["executionId"],
         input={"customer": "ACME", "amount": 10},
     )  # fmt: skip
-    job = wait(lambda: api.get("Job", namespace, "invoice-7"), "the replay's Job")
-    wait(phase(api, namespace, "invoice-7", "Pending"), "Pending")
+    job = pending_job(api, namespace, "invoice-7", wait)
     done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
     assert done.returncode == 0, done.stderr
     status = wait(phase(api, namespace, "invoice-7", "Succeeded"), "Succeeded")["status"]
@@ -305,8 +308,7 @@ async def test_a_run_the_console_starts_is_a_flowrun_under_the_id_it_answered(
         await runs.kube.close()
     name = started.flow_run or ""
     assert name == f"{FLOW}-{started.execution_id[-8:]}"
-    job = wait(lambda: api.get("Job", namespace, name), "the FlowRun's Job")
-    wait(phase(api, namespace, name, "Pending"), "Pending")
+    job = pending_job(api, namespace, name, wait)
     done = run_job_as_kubelet(controlplane, api, namespace, job, tmp_path)
     assert done.returncode == 0, done.stderr
     found = wait(phase(api, namespace, name, "Succeeded"), "Succeeded")
@@ -321,8 +323,7 @@ async def test_cancelling_a_flowruns_execution_deletes_its_job_and_keeps_cancell
     try:
         started = await runs.start(FLOW, namespace, {"customer": "C", "amount": 5})
         name = started.flow_run or ""
-        job = wait(lambda: api.get("Job", namespace, name), "the FlowRun's Job")
-        wait(phase(api, namespace, name, "Pending"), "Pending")
+        job = pending_job(api, namespace, name, wait)
         record = running_record(started.execution_id, namespace)
         assert await runs.cancel(record) is True
         assert await runs.cancel(record) is False  # finished: the console asks no one else

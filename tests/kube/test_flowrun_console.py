@@ -34,7 +34,7 @@ from tests.kube.operator_harness import (
     running_operator,
     uninstall,
 )
-from tests.kube.test_flowrun import job_process, phase
+from tests.kube.test_flowrun import job_process, pending_job, phase
 from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -181,8 +181,7 @@ def test_a_run_started_through_the_console_is_shipped_back_under_its_id(
     namespace: str, installation: Installation, wait: Wait, tmp_path: Path,
 ) -> None:  # fmt: skip
     started = start(console, user, "invoice-total", namespace, {"customer": "ACME", "amount": 2})
-    job = wait(lambda: api.get("Job", namespace, started["flowRun"]), "the FlowRun's Job")
-    wait(phase(api, namespace, started["flowRun"], "Pending"), "Pending")
+    job = pending_job(api, namespace, started["flowRun"], wait)
     # The operator points the runner at the chart's console; here it listens on loopback.
     (container,) = job["spec"]["template"]["spec"]["containers"]
     rendered = {e["name"]: e.get("value") for e in container["env"]}
@@ -206,8 +205,7 @@ def test_a_cancel_through_the_console_stops_the_flowruns_execution(
     namespace: str, wait: Wait, tmp_path: Path,
 ) -> None:  # fmt: skip
     started = start(console, user, "slow", namespace, {"ms": 60000})
-    job = wait(lambda: api.get("Job", namespace, started["flowRun"]), "the FlowRun's Job")
-    wait(phase(api, namespace, started["flowRun"], "Pending"), "Pending")
+    job = pending_job(api, namespace, started["flowRun"], wait)
     argv, env = job_process(controlplane, api, namespace, job, tmp_path)
     env["WEIR_CONSOLE_URL"] = console
     runner = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, cwd=ROOT)

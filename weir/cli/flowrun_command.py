@@ -229,38 +229,11 @@ async def _execute(
     import signal
 
     from weir.cli.run_commands import _console, _flush_timeout, _ship
-    from weir.engine.executor import Engine, ExecutionListener, ExecutionResult
-    from weir.engine.progress import ProgressPrinter
-    from weir.logs import configure_logging
-    from weir.secrets.redact import Redactor
-    from weir.secrets.store import local_resolver
-    from weir.serve.reporting import StatusReporter
 
-    class Outcome(ExecutionListener):
-        def __init__(self) -> None:
-            self.result: ExecutionResult | None = None
-            self.started = asyncio.Event()
-
-        def execution_started(self, record: Any) -> None:
-            self.started.set()
-
-        def execution_finished(self, result: ExecutionResult) -> None:
-            self.result = result
-
-    redactor = Redactor()
-    configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
     flush_timeout, console = _flush_timeout(), _console(args)
     store = await open_store(args.store)
     store.close_timeout = flush_timeout
-    outcome = Outcome()
-    listeners: list[ExecutionListener] = [outcome]
-    if not args.quiet:
-        listeners.append(ProgressPrinter(sys.stderr, redactor))
-    reporter = StatusReporter.from_environment()
-    if reporter is not None:
-        listeners.append(reporter)
-    secrets = local_resolver(args.secrets_dir)
-    engine = Engine(store=store, secrets=secrets, listeners=listeners, redactor=redactor)
+    engine, outcome, reporter = _engine(args, store)
     run = asyncio.ensure_future(
         engine.execute(flow, event, execution_id=execution_id, replay=replay)
     )
@@ -299,3 +272,40 @@ async def _execute(
             await reporter.flush()
             await reporter.aclose()
     return outcome.result
+
+
+def _engine(args: argparse.Namespace, store: Any) -> tuple[Any, Any, Any]:
+    """The engine `weir run` would build, with a listener that keeps the outcome (and says
+    when the execution started), and the Flow status reporter when the pod reports."""
+    import asyncio
+
+    from weir.engine.executor import Engine, ExecutionListener, ExecutionResult
+    from weir.engine.progress import ProgressPrinter
+    from weir.logs import configure_logging
+    from weir.secrets.redact import Redactor
+    from weir.secrets.store import local_resolver
+    from weir.serve.reporting import StatusReporter
+
+    class Outcome(ExecutionListener):
+        def __init__(self) -> None:
+            self.result: ExecutionResult | None = None
+            self.started = asyncio.Event()
+
+        def execution_started(self, record: Any) -> None:
+            self.started.set()
+
+        def execution_finished(self, result: ExecutionResult) -> None:
+            self.result = result
+
+    redactor = Redactor()
+    configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
+    outcome = Outcome()
+    listeners: list[ExecutionListener] = [outcome]
+    if not args.quiet:
+        listeners.append(ProgressPrinter(sys.stderr, redactor))
+    reporter = StatusReporter.from_environment()
+    if reporter is not None:
+        listeners.append(reporter)
+    secrets = local_resolver(args.secrets_dir)
+    engine = Engine(store=store, secrets=secrets, listeners=listeners, redactor=redactor)
+    return engine, outcome, reporter

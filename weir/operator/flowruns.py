@@ -14,8 +14,8 @@ from weir.flow.load import compile_flow
 from weir.kube.client import Conflict, Kube, NotFound, resource_path
 from weir.operator.flowrun_model import API_VERSION, FINISHED, PLURAL, FlowRunInvalid, parse_spec
 from weir.operator.flowrun_status import failed_status, job_outcome, phase_status
-from weir.operator.reconcile import user_document
-from weir.operator.render import Owner, RenderInput, render_flowrun_job
+from weir.operator.reconcile import render_input, user_document
+from weir.operator.render import Owner, render_flowrun_job
 from weir.operator.secretrefs import check_secrets
 from weir.operator.settings import RenderSettings
 
@@ -102,13 +102,7 @@ async def _render_job(kube: Kube, body: dict[str, Any], settings: RenderSettings
         if secrets.waiting:
             raise FlowRunWaiting(f"waiting for secrets: {secrets.message}")
         raise FlowRunFailed("SecretInvalid", secrets.message)
-    data = RenderInput(
-        flow=flow,
-        namespace=namespace,
-        settings=settings,
-        secret_refs=secrets.refs,
-        secrets_checksum=secrets.checksum,
-    )
+    data = render_input(flow, namespace, settings, secrets)
     return render_flowrun_job(data, flowrun_owner(body))
 
 

@@ -57,14 +57,7 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
     conditions.set("SecretsResolved", True, "Resolved", secrets.message)
 
     owner = Owner(name=name, uid=meta.get("uid", ""))
-    data = RenderInput(
-        flow=flow,
-        namespace=namespace,
-        settings=settings,
-        secret_refs=secrets.refs,
-        secrets_checksum=secrets.checksum,
-        owner=owner,
-    )
+    data = render_input(flow, namespace, settings, secrets, owner)
     objects = render(data)
     try:
         applied = await apply_all(kube, objects)
@@ -87,6 +80,24 @@ async def reconcile_flow(kube: Kube, body: dict[str, Any], settings: RenderSetti
 
     await _availability(kube, flow, namespace, status, conditions)
     return Outcome({**status, "conditions": conditions.as_list()}, applied, events)
+
+
+def render_input(
+    flow: CompiledFlow,
+    namespace: str,
+    settings: RenderSettings,
+    secrets: SecretsCheck,
+    owner: Owner | None = None,
+) -> RenderInput:
+    """What rendering the flow's runner (or a FlowRun's Job) starts from, its secrets checked."""
+    return RenderInput(
+        flow=flow,
+        namespace=namespace,
+        settings=settings,
+        secret_refs=secrets.refs,
+        secrets_checksum=secrets.checksum,
+        owner=owner,
+    )
 
 
 def _invalid(exc: FlowInvalid, status: dict[str, Any], conditions: Conditions) -> Outcome:
