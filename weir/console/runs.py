@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from weir.console.flows import FlowSource
-from weir.engine.events import ExecutionListener, ExecutionResult, Replay, TriggerEvent
+from weir.engine.events import ExecutionResult, OnRecorded, Replay, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.replay import ReplayRefused, plan_replay
@@ -26,7 +26,7 @@ from weir.lang.ids import new_execution_id
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
 from weir.store.base import RecordingUnavailable
-from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.records import ExecutionRecord
 
 log = logging.getLogger("weir.console")
 
@@ -73,11 +73,12 @@ class Runs(Protocol):
     async def aclose(self) -> None: ...
 
 
-class _WakeOnCommit(ExecutionListener):
+class _WakeOnCommit(OnRecorded):
     """Calls ``notify`` once what the engine recorded is committed, so that event streams
     show a local run's progress at once instead of at the next poll."""
 
     def __init__(self, store: Any, notify: Callable[[], None]) -> None:
+        super().__init__(self._changed)
         self.store = store
         self.notify = notify
         self._dirty = False
@@ -96,15 +97,6 @@ class _WakeOnCommit(ExecutionListener):
             except RecordingUnavailable:
                 return  # the poll notices the records once they are written
             self.notify()
-
-    def execution_started(self, record: ExecutionRecord) -> None:
-        self._changed()
-
-    def node_finished(self, record: NodeRunRecord) -> None:
-        self._changed()
-
-    def execution_finished(self, result: ExecutionResult) -> None:
-        self._changed()
 
 
 class LocalRuns:

@@ -3,6 +3,7 @@ result, and the hooks that watch executions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,3 +62,20 @@ class ExecutionListener:
 
     def execution_finished(self, result: ExecutionResult) -> None:
         pass
+
+
+class OnRecorded(ExecutionListener):
+    """Calls ``changed`` whenever the engine records something (an execution starting, a node
+    run, an execution finishing): what wakes a shipper or an event stream."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self.changed = changed
+
+    def execution_started(self, record: ExecutionRecord) -> None:
+        self.changed()
+
+    def node_finished(self, record: NodeRunRecord) -> None:
+        self.changed()
+
+    def execution_finished(self, result: ExecutionResult) -> None:
+        self.changed()

@@ -10,13 +10,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from weir.engine.events import ExecutionListener, ExecutionResult
+from weir.engine.events import ExecutionListener, OnRecorded
 from weir.engine.metrics import OutboxMetrics
 from weir.serve.cancels import CancelListener
 from weir.serve.console_client import ConsoleClient
 from weir.serve.retention import DEFAULT_RETENTION, prune_shipped
 from weir.serve.ship import DEFAULT_LIMIT, Shipper
-from weir.store.records import ExecutionRecord, NodeRunRecord
 
 log = logging.getLogger("weir.ship")
 
@@ -26,22 +25,6 @@ class ConsoleSettings:
     url: str
     outbox_limit: int = DEFAULT_LIMIT
     retention: float = DEFAULT_RETENTION
-
-
-class _Recorded(ExecutionListener):
-    """Wakes the shipper whenever the engine records something."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self.wake = wake
-
-    def execution_started(self, record: ExecutionRecord) -> None:
-        self.wake()
-
-    def node_finished(self, record: NodeRunRecord) -> None:
-        self.wake()
-
-    def execution_finished(self, result: ExecutionResult) -> None:
-        self.wake()
 
 
 class ConsoleLink:
@@ -63,7 +46,7 @@ class ConsoleLink:
             self.client, store.identity.id, cancel, flow=flow, namespace=namespace
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self.listener: ExecutionListener = _Recorded(self.shipper.wake)
+        self.listener: ExecutionListener = OnRecorded(self.shipper.wake)
         """For the engine's listeners: records are shipped as soon as they commit."""
 
     def start(self) -> None:
