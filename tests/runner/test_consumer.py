@@ -16,6 +16,7 @@ import pytest
 from tests.servers.services import RABBITMQ
 from weir.engine.executor import ExecutionResult, TriggerEvent
 from weir.flow.triggers import RabbitmqTrigger
+from weir.store.records import Status
 from weir.triggers.rabbitmq import ERROR_HEADER, RabbitmqConsumer, decode_body
 
 URL = RABBITMQ.url
@@ -135,6 +136,32 @@ async def test_a_failure_is_retried_after_the_delay_then_dead_lettered_with_the_
     assert json.loads(dead.body) == {"id": "order-1"}
     error = json.loads(dead.headers[ERROR_HEADER])
     assert error == {"node": "push", "type": "http", "message": "503 from CRM", "retryable": True}
+    await cleanup(channel, queue_name)
+
+
+async def test_a_cancelled_execution_is_dead_lettered_at_once_not_retried(
+    channel: Any, queue_name: str
+) -> None:
+    attempts: list[int] = []
+    counts: list[str] = []
+
+    async def run(event: TriggerEvent) -> ExecutionResult:
+        attempts.append(event.meta["attempt"])
+        now = time.time()
+        error = {"type": "cancelled", "message": "execution was cancelled", "retryable": False}
+        return ExecutionResult("x", "t", Status.CANCELLED, None, error, now, now, [])
+
+    trigger = RabbitmqTrigger(url=URL, queue=queue_name, maxRetries=2, retryDelay=0.2)
+    consumer = RabbitmqConsumer(trigger, URL, run, counts.append)
+    await consumer.start()
+    try:
+        await publish(channel, queue_name, {"id": "order-2"})
+        (dead,) = await drain(channel, f"{queue_name}.dead", 1)
+    finally:
+        await consumer.stop()
+    assert attempts == [1]
+    assert counts.count("requeued") == 0 and counts.count("dead_lettered") == 1
+    assert json.loads(dead.headers[ERROR_HEADER])["type"] == "cancelled"
     await cleanup(channel, queue_name)
 
 

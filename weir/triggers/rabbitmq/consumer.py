@@ -13,6 +13,7 @@ from weir.engine.events import ExecutionResult, TriggerEvent
 from weir.flow.triggers import RabbitmqTrigger
 from weir.lang.expressions import json_default
 from weir.store.base import RecordingUnavailable
+from weir.store.records import Status
 from weir.triggers.rabbitmq.acks import AckBatcher
 from weir.triggers.rabbitmq.messages import (
     ATTEMPTS_HEADER,
@@ -137,6 +138,10 @@ class RabbitmqConsumer:
         if result.ok:
             await self._ack(message)
             self.count("acked")
+        elif result.status == Status.CANCELLED:
+            # Someone stopped it on purpose: running it again would undo that. It is kept, not
+            # dropped, where a person can look at it and move it back.
+            await self._dead_letter(message, result.error or {"type": "cancelled"})
         elif attempts < self.trigger.maxRetries:
             await self._retry(message, attempts + 1)
         else:
