@@ -77,15 +77,24 @@ class Pruning:
         return await self._delete_where(and_(same, deletable, at_or_below))
 
     async def _delete_where(self, condition: ColumnElement[bool]) -> int:
+        """Oldest first, each batch read after the last one's position: rows the condition
+        leaves (another namespace's, one running) are passed once, not once per batch."""
+        c = executions.c
         deleted = 0
-        query = select(executions.c.id).where(condition).limit(BATCH)
+        position: Any = None
         while True:
+            query = select(c.started_at, c.id).where(condition)
+            if position is not None:
+                after = tuple_(literal(position[0]), literal(position[1]))
+                query = query.where(tuple_(c.started_at, c.id) > after)
+            query = query.order_by(c.started_at, c.id).limit(BATCH)
             async with self.read() as connection:
-                ids = list((await connection.execute(query)).scalars())
-            if not ids:
+                rows = (await connection.execute(query)).all()
+            if not rows:
                 return deleted
-            await self.write(self._deleting(ids))
-            deleted += len(ids)
+            await self.write(self._deleting([row[1] for row in rows]))
+            deleted += len(rows)
+            position = rows[-1]
 
     def _deleting(self, ids: list[str]) -> list[tuple[str, list[tuple[Any, ...]]]]:
         marks = placeholders(self.dialect, len(ids))
