@@ -304,6 +304,8 @@ async def test_a_run_the_console_starts_is_a_flowrun_under_the_id_it_answered(
         started = await runs.start(FLOW, namespace, {"customer": "C", "amount": 5})
         with pytest.raises(UnknownFlow, match="no flow 'nope'"):
             await runs.start("nope", namespace, {})
+        with pytest.raises(UnknownFlow, match="did not run in this cluster"):
+            await runs.start(FLOW, "", {}, replay_of="0" * 26)
     finally:
         await runs.kube.close()
     name = started.flow_run or ""

@@ -59,6 +59,8 @@ class ClusterRuns:
         from_node: str | None = None,
         outputs: dict[str, Any] | None = None,
     ) -> Started:
+        if not namespace:  # an execution recorded outside the cluster, replayed here
+            raise UnknownFlow(f"flow {flow!r} has no namespace: it did not run in this cluster")
         try:
             await self.kube.get(resource_path(API_VERSION, "flows", namespace, flow))
         except NotFound:
