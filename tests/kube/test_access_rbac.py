@@ -21,6 +21,7 @@ from tests.kube.controlplane import ControlPlane
 from tests.kube.operator_harness import Api
 from weir.console.access import KubernetesAccess
 from weir.flow.load import load_flows_text
+from weir.kube.access import Reviews
 from weir.kube.client import Kube
 from weir.operator.render import RenderInput
 from weir.operator.render.workloads import runner_rbac
@@ -227,6 +228,15 @@ async def test_a_runner_ships_only_its_own_flow(cluster: Cluster, console: Kube)
         assert (await call("POST", f"/ns/{cluster.a}/ship/invoices", token))[0] == 403
         assert (await call("POST", f"/ns/{cluster.b}/ship/orders", token))[0] == 403
         assert (await call("POST", f"/ns/{cluster.a}", token))[0] == 403  # no runs
+    # Reading its own flow's executions (a FlowRun's replay fetches its original from the
+    # console) is asked by the flow's name: the Role grants `get` on that name only.
+    reviews = Reviews(console, ttl=0)
+    user = (await reviews.authenticate(token)).user
+    assert user is not None
+    read = {"verb": "get", "group": "weir.dev", "resource": "flows", "namespace": cluster.a}
+    assert await reviews.allowed(user, **read, name="orders")
+    assert not await reviews.allowed(user, **read)
+    assert not await reviews.allowed(user, **read, name="invoices")
 
 
 async def test_a_token_the_cluster_did_not_issue_is_refused(console: Kube) -> None:

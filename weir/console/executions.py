@@ -158,7 +158,9 @@ async def readable_execution(
         found = None
     if found is None or found[0].id != execution_id:
         raise not_found(f"no execution with id {execution_id!r}")
-    await access.require(request, *READ, namespace=found[0].namespace)
+    # By the flow's name: a runner's Role may get its own flow only (a FlowRun's replay
+    # reads its original here); a grant without names still covers it.
+    await access.require(request, *READ, namespace=found[0].namespace, name=found[0].flow)
     return found
 
 
