@@ -80,6 +80,21 @@ async def test_counts_add_to_what_other_replicas_reported(cluster: Cluster) -> N
     }
 
 
+async def test_closing_while_a_report_is_on_its_way_lets_it_land(cluster: Cluster) -> None:
+    reporter = StatusReporter("default", "echo", interval=0)
+    reporter.execution_finished(result("succeeded", 7))
+    for _ in range(10_000):  # until the flusher is inside its write
+        if reporter._writing.locked():
+            break
+        await asyncio.sleep(0)
+    assert reporter._writing.locked()
+    await reporter.aclose()
+    status = (await cluster.get("Flow", "echo"))["status"]
+    assert status["lastExecution"]["id"] == "id-7"
+    assert status["executions"] == {"succeeded": 1, "failed": 0}
+    assert reporter.writes == 1
+
+
 def test_reporting_is_off_unless_the_pod_asks_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEIR_REPORT_STATUS", raising=False)
     assert StatusReporter.from_environment() is None

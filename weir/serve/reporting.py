@@ -5,6 +5,7 @@ the latest state winning; the last report is flushed on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -119,7 +120,16 @@ class StatusReporter(ExecutionListener):
         raise RuntimeError(f"the Flow kept changing; {CONFLICT_RETRIES} tries lost the race")
 
     async def aclose(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            if self._writing.locked():
+                # A write on its way: let it land. Cancelled, its report would be lost, or,
+                # if the API server applied it, its counts added twice by the next one.
+                with contextlib.suppress(Exception):
+                    await flusher
+            else:  # only waiting for the interval: the flush below writes at once
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
         await self.flush()
         await self.kube.close()
