@@ -311,13 +311,13 @@ def _event_line(event: dict[str, Any]) -> str:
 
 def _remote_replay(target: Any, execution_id: str, args: argparse.Namespace) -> int:
     from weir.cli.console_client import Console, path_segment
-    from weir.cli.run_commands import _read_input
+    from weir.cli.run_commands import read_input
 
     body: dict[str, Any] = {}
     if args.start:
         body["from"] = args.start
     if args.input is not None:
-        body["input"] = _read_input(args.input)
+        body["input"] = read_input(args.input)
     with Console(target) as console:
         accepted = console.post(f"/executions/{path_segment(execution_id)}/replay", body)
         _accepted(f"replay of {accepted.get('replayOf', execution_id)}", accepted, args)
@@ -326,9 +326,9 @@ def _remote_replay(target: Any, execution_id: str, args: argparse.Namespace) -> 
 
 def _remote_run(target: Any, args: argparse.Namespace) -> int:
     from weir.cli.console_client import Console, path_segment
-    from weir.cli.run_commands import _read_input
+    from weir.cli.run_commands import read_input
 
-    body = {"input": _read_input(args.input)}
+    body = {"input": read_input(args.input)}
     with Console(target) as console:
         path = f"/flows/{path_segment(args.flow)}/runs"
         accepted = console.post(path, body, {"namespace": args.namespace})

@@ -228,9 +228,13 @@ async def _execute(
     import asyncio
     import signal
 
-    from weir.cli.run_commands import _console, _flush_timeout, _ship
+    from weir.cli.run_commands import (
+        console_from_args,
+        flush_timeout_from_environment,
+        ship_before_exit,
+    )
 
-    flush_timeout, console = _flush_timeout(), _console(args)
+    flush_timeout, console = flush_timeout_from_environment(), console_from_args(args)
     store = await open_store(args.store)
     store.close_timeout = flush_timeout
     engine, outcome, reporter = _engine(args, store)
@@ -245,7 +249,7 @@ async def _execute(
         # once it is over; a failure here is told by the last shipping, before exiting.
         async def ship_started() -> None:
             await outcome.started.wait()
-            await _ship(store, console, flush_timeout)
+            await ship_before_exit(store, console, flush_timeout)
 
         shipping = loop.create_task(ship_started())
     try:
@@ -260,7 +264,7 @@ async def _execute(
             shipping.cancel()
             await asyncio.gather(shipping, return_exceptions=True)
         if console is not None:
-            unshipped = await _ship(store, console, flush_timeout)
+            unshipped = await ship_before_exit(store, console, flush_timeout)
             if unshipped:
                 print(f"weir: execution {execution_id} {unshipped}", file=sys.stderr)
     finally:

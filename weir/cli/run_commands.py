@@ -85,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _read_input(raw: str | None) -> Any:
+def read_input(raw: str | None) -> Any:
     if raw is None:
         return {}
     source = "--input"
@@ -104,7 +104,7 @@ def _read_input(raw: str | None) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    payload = _read_input(args.input)
+    payload = read_input(args.input)
     flow = load_or_report(args.file)
     if flow is None:
         return 2
@@ -127,8 +127,8 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     redactor = Redactor()
     configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
 
-    flush_timeout = _flush_timeout()
-    console = _console(args)
+    flush_timeout = flush_timeout_from_environment()
+    console = console_from_args(args)
 
     async def run_once() -> int:
         store = None if getattr(args, "no_store", False) else await open_store(args.store)
@@ -150,7 +150,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
         try:
             result = await engine.execute(flow, event, replay=replay)
             if console is not None and store is not None:
-                unshipped = await _ship(store, console, flush_timeout)
+                unshipped = await ship_before_exit(store, console, flush_timeout)
         finally:
             await engine.aclose()
             if reporter is not None:
@@ -176,7 +176,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     return asyncio.run(run_once())
 
 
-def _console(args: argparse.Namespace) -> tuple[str, float] | None:
+def console_from_args(args: argparse.Namespace) -> tuple[str, float] | None:
     """The console to ship to and how long to wait for it, when one is given."""
     from weir.serve.settings import seconds_from_environment
 
@@ -193,7 +193,9 @@ def _console(args: argparse.Namespace) -> tuple[str, float] | None:
         raise UsageError(str(exc)) from None
 
 
-async def _ship(store: Any, console: tuple[str, float], flush_timeout: float) -> str | None:
+async def ship_before_exit(
+    store: Any, console: tuple[str, float], flush_timeout: float
+) -> str | None:
     """Ship the store's records to the console before exiting; why not, when they did not go."""
     from weir.serve.ship import ship_outbox
     from weir.store.base import RecordingUnavailable
@@ -213,7 +215,7 @@ async def _ship(store: Any, console: tuple[str, float], flush_timeout: float) ->
     )
 
 
-def _flush_timeout() -> float:
+def flush_timeout_from_environment() -> float:
     raw = os.environ.get(FLUSH_TIMEOUT_ENV)
     if not raw:
         return 30.0
