@@ -19,9 +19,8 @@ from kopf.testing import KopfRunner
 from tests.operator.cluster import Cluster
 from tests.operator.test_handlers import cluster, flow  # noqa: F401 - the fixture
 from tests.operator.test_render import compiled, validate_all
-from weir.operator.crds import render_crds
-from weir.operator.flowrun_model import MAX_RESULT, FlowRunInvalid, parse_spec
-from weir.operator.flowrun_status import (
+from weir.flow.flowrun import MAX_RESULT, FlowRunInvalid, parse_spec
+from weir.flow.flowrun_status import (
     bounded_result,
     expiry,
     iso,
@@ -29,6 +28,7 @@ from weir.operator.flowrun_status import (
     outcome_status,
     phase_status,
 )
+from weir.operator.crds import render_crds
 from weir.operator.render import Owner, RenderInput, render_flowrun_job
 from weir.operator.settings import RenderSettings
 

@@ -15,8 +15,8 @@ from tests.console.client import Api, api_for
 from weir.cli.common import UsageError
 from weir.cli.flowrun_command import _original, _what_to_run
 from weir.console.server import ConsoleOptions, ConsoleServer
+from weir.flow.flowrun import parse_spec
 from weir.flow.load import load_flow_file
-from weir.operator.flowrun_model import parse_spec
 
 ROOT = Path(__file__).parents[2]
 FLOW_FILE = ROOT / "examples" / "flowrun" / "flow.yaml"

@@ -47,10 +47,10 @@ def cmd_flowrun(args: argparse.Namespace) -> int:
 
 
 async def _flowrun(args: argparse.Namespace) -> int:
+    from weir.flow.flowrun import FINISHED, FlowRunInvalid, parse_spec
+    from weir.flow.flowrun_status import failed_status, iso, outcome_status, phase_status
     from weir.kube.client import Kube, NotFound
     from weir.lang.ids import new_execution_id
-    from weir.operator.flowrun_model import FINISHED, FlowRunInvalid, parse_spec
-    from weir.operator.flowrun_status import failed_status, iso, outcome_status, phase_status
     from weir.operator.flowruns import FlowRunKey, report_unless_finished
 
     kube = Kube()
@@ -203,7 +203,7 @@ async def _get_json(client: Any, url: str) -> Any:
 
 def _epoch_times(data: dict[str, Any]) -> dict[str, Any]:
     """The console's times (ISO 8601 text) as the wire codec reads them (epoch seconds)."""
-    from weir.operator.flowrun_status import epoch
+    from weir.flow.flowrun_status import epoch
 
     times = {
         k: epoch(v)

@@ -11,34 +11,18 @@ execution's record.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from weir.console.runs import Started, UnknownFlow
+from weir.flow.flowrun import FINISHED
+from weir.flow.flowrun_status import now, phase_status
 from weir.flow.model import API_VERSION
 from weir.kube.client import Conflict, Kube, NotFound, resource_path
 from weir.lang.ids import new_execution_id
 from weir.store.records import ExecutionRecord
 
-FINISHED = ("Succeeded", "Failed", "Cancelled")
 CONFLICT_RETRIES = 5
 MANAGED_BY = {"app.kubernetes.io/managed-by": "weir-console"}
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _status(phase: str, reason: str, message: str, **fields: Any) -> dict[str, Any]:
-    """A FlowRun status in the shape the operator and runner write (weir.operator's
-    flowrun_status, which the console may not import): one ``Succeeded`` condition."""
-    succeeded = "False" if phase in FINISHED else "Unknown"
-    condition = {"type": "Succeeded", "status": succeeded, "reason": reason}
-    return {
-        "phase": phase,
-        **fields,
-        "conditions": [{**condition, "message": message, "lastTransitionTime": _now()}],
-    }
 
 
 class ClusterRuns:
@@ -86,7 +70,9 @@ class ClusterRuns:
         }
         created = await self.kube.request("POST", self._path(namespace), json=body)
         name = created["metadata"]["name"]
-        pending = _status("Pending", "Created", "created by the console", executionId=execution_id)
+        pending = phase_status(
+            "Pending", "Created", "created by the console", executionId=execution_id
+        )
         assigned = await self._assign(namespace, name, created, pending)
         return Started(execution_id=assigned, flow_run=name)
 
@@ -123,9 +109,9 @@ class ClusterRuns:
             if status.get("phase") in FINISHED:
                 return False
             meta = flowrun["metadata"]
-            cancelled = _status(
+            cancelled = phase_status(
                 "Cancelled", "Cancelled", f"execution {record.id} cancelled from the console",
-                finishedAt=_now(), error={"type": "cancelled", "message": "cancelled"},
+                finishedAt=now(), error={"type": "cancelled", "message": "cancelled"},
             )  # fmt: skip
             patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": cancelled}
             try:

@@ -14,11 +14,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from weir.flow.flowrun import FlowRunSpec, flowrun_status_schema
 from weir.flow.model import MAX_NAME, NAME_PATTERN, Flow
 from weir.flow.secretref import FlowSecretRef
 from weir.flow.triggers import TRIGGER_KINDS
 from weir.nodes import NODE_KINDS
-from weir.operator.flowrun_model import FlowRunSpec, flowrun_status_schema
 
 GROUP = "weir.dev"
 VERSION = "v1alpha1"

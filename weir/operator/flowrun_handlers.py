@@ -14,9 +14,9 @@ from typing import Any
 
 import kopf
 
+from weir.flow.flowrun import DEFAULT_TTL, FINISHED, GROUP, PLURAL, VERSION
+from weir.flow.flowrun_status import expiry, failed_status, phase_status
 from weir.kube.client import ApiError, NotFound, resource_path
-from weir.operator.flowrun_model import DEFAULT_TTL, FINISHED, GROUP, PLURAL, VERSION
-from weir.operator.flowrun_status import expiry, failed_status, phase_status
 from weir.operator.flowruns import (
     FlowRunKey,
     FlowRunWaiting,

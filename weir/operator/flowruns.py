@@ -9,11 +9,11 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from weir.flow.flowrun import API_VERSION, FINISHED, PLURAL, FlowRunInvalid, parse_spec
+from weir.flow.flowrun_status import failed_status, job_outcome, phase_status
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import compile_flow
 from weir.kube.client import Conflict, Kube, NotFound, resource_path
-from weir.operator.flowrun_model import API_VERSION, FINISHED, PLURAL, FlowRunInvalid, parse_spec
-from weir.operator.flowrun_status import failed_status, job_outcome, phase_status
 from weir.operator.reconcile import render_input, user_document
 from weir.operator.render import Owner, render_flowrun_job
 from weir.operator.secretrefs import check_secrets

@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from weir.flow.flowrun import API_VERSION
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, compile_flow
 from weir.flow.schedule import next_fire
 from weir.kube.client import Kube, NotFound, resource_path
 from weir.operator.apply import NotOwned, apply, apply_all, object_key, remove_stale
-from weir.operator.flowrun_model import API_VERSION
 from weir.operator.render import Owner, RenderInput, flowrun_job_name, object_name, render
 from weir.operator.render.common import metadata
 from weir.operator.secretrefs import SecretsCheck, check_secrets

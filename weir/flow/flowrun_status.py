@@ -1,5 +1,6 @@
-"""A FlowRun's status, built the same way by the operator (Pending, a Job that failed) and by
-the runner (Running, the execution's outcome): pure functions, no API calls.
+"""A FlowRun's status, built the same way by the operator (Pending, a Job that failed), the
+runner (Running, the execution's outcome) and the console (Cancelled): pure functions, no API
+calls.
 
 One condition, ``Succeeded``, as Tekton's runs carry it: Unknown while the run is pending or
 running, True or False once it is over, with a reason and a message.
@@ -11,8 +12,11 @@ import datetime as dt
 import json
 from typing import Any
 
-from weir.operator.flowrun_model import FINISHED, MAX_RESULT, PHASE_OF_STATUS
-from weir.operator.status import now
+from weir.flow.flowrun import FINISHED, MAX_RESULT, PHASE_OF_STATUS
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso(epoch: float) -> str:
