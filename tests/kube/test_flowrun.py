@@ -128,7 +128,7 @@ def job_process(
     command = [
         str(flow_file) if a == "/etc/weir/flow/flow.yaml" else a for a in container["command"]
     ]
-    assert command[:2] == ["weir", "flowrun"], command
+    assert command[0] == "weir", command  # weir flowrun, or a Deployment's or CronJob's pod
     fields = {"metadata.namespace": namespace, "metadata.name": f"{job['metadata']['name']}-pod"}
     env = {}
     for entry in container["env"]:
