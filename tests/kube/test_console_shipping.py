@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,38 +28,15 @@ from tests.kube.operator_harness import (
     child,
     eventually,
     flow,
-    install,
-    running_operator,
-    uninstall,
 )
 from tests.test_cli_server import Console
 
 pytestmark = pytest.mark.timeout(300)
+RELEASE = "weir-ship"
 REST, CRON = "orders", "nightly"
 CRON_RUNS = 4
 ANSWERED = 300
 """At least this many requests answered under load."""
-
-
-@pytest.fixture(scope="module")
-def api(controlplane: ControlPlane) -> Iterator[Api]:
-    with controlplane.client() as client:
-        yield Api(client)
-
-
-@pytest.fixture(scope="module")
-def installation(
-    controlplane: ControlPlane, api: Api, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Installation]:
-    installed = install(controlplane, api, tmp_path_factory.mktemp("weir-ship"), "weir-ship", {})
-    yield installed
-    uninstall(api, installed)
-
-
-@pytest.fixture(scope="module")
-def operator(installation: Installation) -> Iterator[OperatorProcess]:
-    with running_operator(installation) as process:
-        yield process
 
 
 def reader(plane: ControlPlane, api: Api, namespace: str) -> dict[str, str]:

@@ -24,12 +24,8 @@ import yaml
 from tests.kube.controlplane import ControlPlane
 from tests.kube.operator_harness import (
     Api,
-    Installation,
     OperatorProcess,
     eventually,
-    install,
-    running_operator,
-    uninstall,
 )
 from weir.console.cluster_runs import ClusterRuns
 from weir.console.runs import UnknownFlow
@@ -37,31 +33,11 @@ from weir.kube.client import Kube
 from weir.store.records import ExecutionRecord, Status
 
 pytestmark = pytest.mark.timeout(300)
+RELEASE = "weir-fr"
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "flowrun"
 FLOW = "invoice-total"
 Wait = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def api(controlplane: ControlPlane) -> Iterator[Api]:
-    with controlplane.client() as client:
-        yield Api(client)
-
-
-@pytest.fixture(scope="module")
-def installation(
-    controlplane: ControlPlane, api: Api, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Installation]:
-    installed = install(controlplane, api, tmp_path_factory.mktemp("weir-fr"), "weir-fr", {})
-    yield installed
-    uninstall(api, installed)
-
-
-@pytest.fixture(scope="module")
-def operator(installation: Installation) -> Iterator[OperatorProcess]:
-    with running_operator(installation) as process:
-        yield process
 
 
 @pytest.fixture

@@ -29,39 +29,16 @@ from tests.kube.operator_harness import (
     Installation,
     OperatorProcess,
     eventually,
-    install,
     is_console,
-    running_operator,
-    uninstall,
 )
 from tests.kube.test_flowrun import job_process, pending_job, phase
 from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.timeout(300)
+RELEASE = "weir-frc"
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = [ROOT / "examples" / "flowrun" / "flow.yaml", ROOT / "tests" / "console" / "flows" / "slow.yaml"]  # fmt: skip
 Wait = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def api(controlplane: ControlPlane) -> Iterator[Api]:
-    with controlplane.client() as client:
-        yield Api(client)
-
-
-@pytest.fixture(scope="module")
-def installation(
-    controlplane: ControlPlane, api: Api, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Installation]:
-    installed = install(controlplane, api, tmp_path_factory.mktemp("weir-frc"), "weir-frc", {})
-    yield installed
-    uninstall(api, installed)
-
-
-@pytest.fixture(scope="module")
-def operator(installation: Installation) -> Iterator[OperatorProcess]:
-    with running_operator(installation) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

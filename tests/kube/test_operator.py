@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kube.controlplane import ControlPlane
 from tests.kube.operator_harness import (
     BY_TRIGGER,
     RUNNER_KINDS,
@@ -32,7 +31,6 @@ from tests.kube.operator_harness import (
     eventually,
     flow,
     has_condition,
-    install,
     newest_replica_set,
     provide_secrets,
     reconciled,
@@ -40,31 +38,14 @@ from tests.kube.operator_harness import (
     secret,
     secret_ref,
     template_checksum,
-    uninstall,
 )
 
 # Seconds each, on a quiet machine; the deadlines are for a loaded one.
 pytestmark = pytest.mark.timeout(300)
+RELEASE = "weir-cluster"
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/flow.yaml"))
 Wait = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def api(controlplane: ControlPlane) -> Iterator[Api]:
-    with controlplane.client() as client:
-        yield Api(client)
-
-
-@pytest.fixture(scope="module")
-def installation(
-    controlplane: ControlPlane, api: Api, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Installation]:
-    installed = install(
-        controlplane, api, tmp_path_factory.mktemp("weir-cluster"), "weir-cluster", {}
-    )
-    yield installed
-    uninstall(api, installed)
 
 
 @pytest.fixture(scope="module")

@@ -64,12 +64,6 @@ class Deployed:
         return eventually(check, f"{self.mode}: {what}", deadline, explain=self.operator.tail)
 
 
-@pytest.fixture(scope="module")
-def api(controlplane: ControlPlane) -> Iterator[Api]:
-    with controlplane.client() as client:
-        yield Api(client)
-
-
 @pytest.fixture(scope="module", params=["cluster-wide", "namespaced"])
 def deployed(
     request: pytest.FixtureRequest,
