@@ -15,6 +15,7 @@ from weir.console.context import ACCESS, CONSOLE, Console
 from weir.console.openapi import render
 from weir.console.problems import CONTENT_TYPE, Problem, problem_response
 from weir.console.routes import ROUTES
+from weir.console.ui import mount_ui, ui_directory
 
 log = logging.getLogger("weir.console")
 
@@ -85,5 +86,6 @@ def build_app(console: Console, access: Access) -> web.Application:
         app[ACCESS] = access
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
+    mount_ui(app, ui_directory())
     console.openapi = render(ROUTES)
     return app
