@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down controlplane
+.PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down controlplane \
+	console console-ui ui-test
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,28 @@ typecheck: $(STAMP)
 unit: $(STAMP) controlplane
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck unit
+test: lint typecheck unit ui-test
+
+# The web console (console-ui/, docs/console.md): Node.js >= 20.19 and npm, packages from the lock.
+UI := console-ui
+UI_STAMP := $(UI)/node_modules/.installed
+
+$(UI_STAMP): $(UI)/package-lock.json $(UI)/package.json
+	@command -v npm >/dev/null || { echo "the web console needs Node.js >= 20.19 and npm" >&2; exit 1; }
+	cd $(UI) && npm ci --no-audit --no-fund
+	touch $(UI_STAMP)
+
+# Type-check the app and run its component tests (Vitest, jsdom).
+ui-test: $(UI_STAMP)
+	cd $(UI) && npx tsc --noEmit && npx vitest run
+
+# Build the app into console-ui/dist, which `weir console` serves at / (weir/console/ui.py).
+console-ui: $(UI_STAMP)
+	cd $(UI) && npm run build
+
+# The web console on the demo store: http://127.0.0.1:8090/
+console: console-ui demo
+	$(BIN)/weir console --store sqlite:///.weir/demo.db examples/
 
 # etcd, kube-apiserver and kube-controller-manager for tests/kube, built from Go modules into
 # build/controlplane (Go >= 1.25; cold about 9 minutes, then nothing: tools/controlplane/README.md).

@@ -1,0 +1,41 @@
+// The Executions page's filters, held in the URL so that every filter state is a link.
+
+export const FILTER_KEYS = ["flow", "status", "trigger", "since", "until", "q"] as const;
+export type FilterKey = (typeof FILTER_KEYS)[number];
+export type Filters = Partial<Record<FilterKey, string>>;
+
+export const STATUSES = ["running", "succeeded", "failed", "cancelled", "interrupted"] as const;
+
+export function filtersFromSearch(search: URLSearchParams): Filters {
+  const filters: Filters = {};
+  for (const key of FILTER_KEYS) {
+    const value = search.get(key)?.trim();
+    if (value) filters[key] = value;
+  }
+  return filters;
+}
+
+export function searchFromFilters(filters: Filters): URLSearchParams {
+  const search = new URLSearchParams();
+  for (const key of FILTER_KEYS) {
+    const value = filters[key]?.trim();
+    if (value) search.set(key, value);
+  }
+  return search;
+}
+
+/** The datetime-local input's value (local time) as the ISO 8601 instant the API takes. */
+export function instantFromLocal(local: string): string {
+  if (!local) return "";
+  const date = new Date(local);
+  return Number.isNaN(date.getTime()) ? local : date.toISOString();
+}
+
+/** An ISO 8601 instant as a datetime-local input's value, in local time. */
+export function localFromInstant(instant: string | undefined): string {
+  if (!instant) return "";
+  const date = new Date(instant);
+  if (Number.isNaN(date.getTime())) return "";
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
+}

@@ -1,0 +1,127 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { useSearchParams } from "react-router";
+import { query, request } from "../api";
+import { ErrorMessage } from "../components/ErrorMessage";
+import { ExecutionsTable } from "../components/ExecutionsTable";
+import { FilterForm } from "../components/FilterForm";
+import { filtersFromSearch, searchFromFilters, type Filters } from "../filters";
+import { useEvents } from "../hooks";
+import type { EventData, ExecutionPage, ExecutionSummary } from "../types";
+
+export const PAGE_SIZE = 50;
+
+/** The newest page merged into what is shown: rows it has replace theirs, new ones go on top. */
+export function mergeHead(shown: ExecutionSummary[], head: ExecutionSummary[]): ExecutionSummary[] {
+  const fresh = new Map(head.map((execution) => [execution.id, execution]));
+  const known = new Set(shown.map((execution) => execution.id));
+  const added = head.filter((execution) => !known.has(execution.id));
+  return [...added, ...shown.map((execution) => fresh.get(execution.id) ?? execution)];
+}
+
+export function ExecutionsPage() {
+  const [search, setSearch] = useSearchParams();
+  const filters = filtersFromSearch(search);
+  const key = searchFromFilters(filters).toString();
+  const [items, setItems] = useState<ExecutionSummary[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>();
+  const [loading, setLoading] = useState(true);
+  const generation = useRef(0);
+
+  const pagePath = useCallback(
+    (after: string | null) => `/executions${query({ ...filtersFromSearch(new URLSearchParams(key)), limit: PAGE_SIZE, cursor: after })}`,
+    [key],
+  );
+
+  useEffect(() => {
+    const mine = ++generation.current;
+    setItems([]);
+    setCursor(null);
+    setError(undefined);
+    setLoading(true);
+    request<ExecutionPage>(pagePath(null)).then(
+      (page) => {
+        if (mine !== generation.current) return;
+        setItems(page.items);
+        setCursor(page.nextCursor);
+        setLoading(false);
+      },
+      (failure: unknown) => {
+        if (mine !== generation.current) return;
+        setError(failure);
+        setLoading(false);
+      },
+    );
+  }, [pagePath]);
+
+  const loadMore = () => {
+    if (!cursor) return;
+    const mine = generation.current;
+    setLoading(true);
+    request<ExecutionPage>(pagePath(cursor)).then(
+      (page) => {
+        if (mine !== generation.current) return;
+        setItems((shown) => [...shown, ...page.items.filter((e) => !shown.some((s) => s.id === e.id))]);
+        setCursor(page.nextCursor);
+        setLoading(false);
+      },
+      (failure: unknown) => {
+        if (mine !== generation.current) return;
+        setError(failure);
+        setLoading(false);
+      },
+    );
+  };
+
+  // Live: an execution event asks the API for the newest page again (with the same filters, so
+  // that what arrives matches them), at most once a second.
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => void (pending.current && clearTimeout(pending.current)), []);
+  const onEvent = useCallback(
+    (event: EventData) => {
+      if (event.type !== "execution" || pending.current) return;
+      const mine = generation.current;
+      pending.current = setTimeout(() => {
+        pending.current = null;
+        request<ExecutionPage>(pagePath(null)).then(
+          (page) => mine === generation.current && setItems((shown) => mergeHead(shown, page.items)),
+          () => undefined, // the next event tries again; the table keeps what it has
+        );
+      }, 1000);
+    },
+    [pagePath],
+  );
+  useEvents(query({ flow: filters.flow }), onEvent, error === undefined);
+
+  const apply = (next: Filters) => setSearch(searchFromFilters(next));
+  const filtered = key !== "";
+
+  return (
+    <section>
+      <h1>Executions</h1>
+      <FilterForm filters={filters} onApply={apply} />
+      {error !== undefined && <ErrorMessage error={error} />}
+      {!loading && error === undefined && items.length === 0 && (
+        <div className="empty">
+          {filtered ? (
+            <p>No execution matches these filters. Widen them, or clear them to see every one.</p>
+          ) : (
+            <p>
+              No executions yet. Run a flow (<code>weir run examples/hello/flow.yaml</code>, or{" "}
+              <code>make demo</code>) and it appears here as it starts.
+            </p>
+          )}
+        </div>
+      )}
+      {items.length > 0 && <ExecutionsTable items={items} />}
+      <p aria-live="polite" className="muted">
+        {loading ? "Loading executions…" : items.length > 0 ? `${items.length} shown` : ""}
+      </p>
+      {cursor && !loading && (
+        <button type="button" onClick={loadMore}>
+          Load more
+        </button>
+      )}
+    </section>
+  );
+}
