@@ -31,10 +31,18 @@ export function useApi<T>(path: string | null): Loaded<T> {
   return { ...state, reload };
 }
 
-/** Subscribe to /api/v1/events (Server-Sent Events; the browser reconnects with Last-Event-ID). */
-export function useEvents(params: string, onEvent: (event: EventData) => void, enabled = true) {
+/** Subscribe to /api/v1/events (Server-Sent Events; the browser reconnects with Last-Event-ID).
+ * `onOpen` runs on each (re)connection: what happened before it is for the caller to catch up on. */
+export function useEvents(
+  params: string,
+  onEvent: (event: EventData) => void,
+  enabled = true,
+  onOpen?: () => void,
+) {
   const handler = useRef(onEvent);
   handler.current = onEvent;
+  const opened = useRef(onOpen);
+  opened.current = onOpen;
   useEffect(() => {
     if (!enabled || typeof EventSource === "undefined") return;
     const source = new EventSource(`${API}/events${params}`);
@@ -47,6 +55,7 @@ export function useEvents(params: string, onEvent: (event: EventData) => void, e
     };
     source.addEventListener("execution", listen);
     source.addEventListener("node", listen);
+    source.addEventListener("open", () => opened.current?.());
     return () => source.close();
   }, [params, enabled]);
 }

@@ -17,7 +17,8 @@ export function ExecutionPage() {
   const view = useApi<ExecutionView>(path);
   const running = view.data?.execution.status === "running";
 
-  // Live while it runs: each of its events loads the view again, at most twice a second.
+  // Live while it runs: each of its events loads the view again, at most twice a second; so
+  // does the stream's opening, in case it finished before.
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
   const { reload } = view;
   const onEvent = useCallback(() => {
@@ -27,7 +28,7 @@ export function ExecutionPage() {
       reload();
     }, 500);
   }, [reload]);
-  useEvents(query({ execution: id }), onEvent, running);
+  useEvents(query({ execution: id }), onEvent, running, onEvent);
 
   if (view.error !== undefined && !view.data) {
     return (

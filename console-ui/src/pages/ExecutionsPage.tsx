@@ -74,24 +74,23 @@ export function ExecutionsPage() {
   };
 
   // Live: an execution event asks the API for the newest page again (with the same filters, so
-  // that what arrives matches them), at most once a second.
+  // that what arrives matches them), at most once a second; so does each (re)connection, for
+  // what started while the stream was not open.
   const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => () => void (pending.current && clearTimeout(pending.current)), []);
-  const onEvent = useCallback(
-    (event: EventData) => {
-      if (event.type !== "execution" || pending.current) return;
-      const mine = generation.current;
-      pending.current = setTimeout(() => {
-        pending.current = null;
-        request<ExecutionPage>(pagePath(null)).then(
-          (page) => mine === generation.current && setItems((shown) => mergeHead(shown, page.items)),
-          () => undefined, // the next event tries again; the table keeps what it has
-        );
-      }, 1000);
-    },
-    [pagePath],
-  );
-  useEvents(query({ flow: filters.flow }), onEvent, error === undefined);
+  const refreshHead = useCallback(() => {
+    if (pending.current) return;
+    const mine = generation.current;
+    pending.current = setTimeout(() => {
+      pending.current = null;
+      request<ExecutionPage>(pagePath(null)).then(
+        (page) => mine === generation.current && setItems((shown) => mergeHead(shown, page.items)),
+        () => undefined, // the next event tries again; the table keeps what it has
+      );
+    }, 1000);
+  }, [pagePath]);
+  const onEvent = useCallback((event: EventData) => event.type === "execution" && refreshHead(), [refreshHead]);
+  useEvents(query({ flow: filters.flow }), onEvent, error === undefined, refreshHead);
 
   const apply = (next: Filters) => setSearch(searchFromFilters(next));
   const filtered = key !== "";

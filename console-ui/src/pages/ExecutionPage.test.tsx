@@ -1,0 +1,119 @@
+import { render, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { MemoryRouter, Route, Routes, useLocation } from "react-router";
+import { replayBody } from "../components/ReplayForm";
+import { execution, fakeApi } from "../test/fake";
+import type { ExecutionView, NodeDetail, NodeSummary } from "../types";
+import { ExecutionPage } from "./ExecutionPage";
+
+const failedNode: NodeSummary = {
+  seq: 2,
+  node: "summarise",
+  kind: "code",
+  status: "failed",
+  startedAt: "2026-01-02T03:04:05Z",
+  finishedAt: "2026-01-02T03:04:06Z",
+  durationMs: 18,
+  attempts: [{ error: "first" }, { error: "second" }],
+  error: { type: "code", message: "order for Bob has no lines" },
+};
+const view: ExecutionView = {
+  execution: {
+    ...execution("01FAIL", { flow: "orders", status: "failed", errorType: "code", errorMessage: "order for Bob has no lines" }),
+    trigger: { payload: { customer: "Bob", lines: [], token: "***" } },
+    result: null,
+    error: { type: "code", message: "order for Bob has no lines" },
+  },
+  nodes: [{ ...failedNode, seq: 1, node: "received", kind: "log", status: "succeeded", attempts: [], error: null }, failedNode],
+};
+const detail: NodeDetail = { ...failedNode, input: { customer: "Bob", password: "***" }, output: null };
+
+function Where() {
+  const location = useLocation();
+  return <output aria-label="location">{location.pathname}</output>;
+}
+
+function renderPage() {
+  return render(
+    <MemoryRouter initialEntries={["/executions/01FAIL"]}>
+      <Routes>
+        <Route path="/executions/:id" element={<ExecutionPage />} />
+      </Routes>
+      <Where />
+    </MemoryRouter>,
+  );
+}
+
+test("node runs with status, attempts and error; a node's input and output only when asked", async () => {
+  const calls = fakeApi({
+    "/api/v1/executions/01FAIL": { body: view },
+    "/api/v1/executions/01FAIL/nodes/2": { body: detail },
+  });
+  renderPage();
+  const row = (await screen.findByRole("cell", { name: "summarise" })).closest("tr")!;
+  expect(within(row).getByText("failed")).toBeInTheDocument();
+  const cells = within(row).getAllByRole("cell").map((cell) => cell.textContent);
+  expect(cells.slice(0, 6)).toEqual(["2", "summarise", "code", "failed", "18 ms", "2"]); // 2 attempts
+  expect(row).toHaveTextContent("code: order for Bob has no lines");
+  expect(calls.map((call) => call.url.pathname)).toEqual(["/api/v1/executions/01FAIL"]);
+
+  const open = within(row).getByRole("button", { name: "Input & output" });
+  await userEvent.setup().click(open);
+  const input = await screen.findByLabelText("Input of summarise");
+  expect(input.querySelector("mark.redacted")).toHaveTextContent("***");
+  expect(calls.map((call) => call.url.pathname)).toContain("/api/v1/executions/01FAIL/nodes/2");
+  expect(open).toHaveAttribute("aria-expanded", "true");
+  expect(screen.queryByRole("button", { name: /cancel/i })).not.toBeInTheDocument(); // not running
+});
+
+test("replay from a node with a patched input goes to the new execution", async () => {
+  const calls = fakeApi({
+    "/api/v1/executions/01FAIL": { body: view },
+    "/api/v1/executions/01FAIL/replay": { status: 202, body: { id: "01NEXT", replayOf: "01FAIL" } },
+    "/api/v1/executions/01NEXT": { body: view },
+  });
+  renderPage();
+  const user = userEvent.setup();
+  await user.selectOptions(await screen.findByLabelText("From"), "summarise");
+  await user.click(screen.getByLabelText("with a patched input"));
+  const editor = screen.getByLabelText(/Input \(JSON/);
+  expect(JSON.parse((editor as HTMLTextAreaElement).value)).toEqual({ customer: "Bob", lines: [], token: "***" });
+  await user.clear(editor);
+  await user.paste('{"customer": "Bob", "lines": [1]}');
+  await user.click(screen.getByRole("button", { name: "Replay from summarise" }));
+  await waitFor(() => expect(screen.getByLabelText("location")).toHaveTextContent("/executions/01NEXT"));
+  const replay = calls.find((call) => call.url.pathname.endsWith("/replay"))!;
+  expect(replay.init?.method).toBe("POST");
+  expect(JSON.parse(String(replay.init?.body))).toEqual({ from: "summarise", input: { customer: "Bob", lines: [1] } });
+});
+
+test("a refused replay says why, in the API's words", async () => {
+  fakeApi({
+    "/api/v1/executions/01FAIL": { body: view },
+    "/api/v1/executions/01FAIL/replay": {
+      status: 409,
+      body: { title: "Conflict", status: 409, detail: "flow 'orders' has no node 'gone' (nodes: received, summarise)" },
+    },
+  });
+  renderPage();
+  await userEvent.setup().click(await screen.findByRole("button", { name: "Replay" }));
+  expect(await screen.findByRole("alert")).toHaveTextContent("Conflict: flow 'orders' has no node 'gone'");
+});
+
+test("the replay body: full, from a node, and an input that is not JSON named as such", () => {
+  expect(replayBody("", false, "ignored")).toEqual({});
+  expect(replayBody("b", true, "[1]")).toEqual({ from: "b", input: [1] });
+  expect(() => replayBody("", true, "{oops")).toThrow(/the patched input is not JSON/);
+});
+
+test("a running execution can be cancelled", async () => {
+  const running: ExecutionView = { ...view, execution: { ...view.execution, status: "running", finishedAt: null, error: null } };
+  const calls = fakeApi({
+    "/api/v1/executions/01FAIL": { body: running },
+    "/api/v1/executions/01FAIL/cancel": { status: 202, body: { id: "01FAIL", status: "cancelling" } },
+  });
+  renderPage();
+  await userEvent.setup().click(await screen.findByRole("button", { name: "Cancel execution" }));
+  expect(await screen.findByRole("button", { name: "Cancelling…" })).toBeDisabled();
+  expect(calls.find((call) => call.url.pathname.endsWith("/cancel"))?.init?.method).toBe("POST");
+});
