@@ -2,22 +2,13 @@ import { Link } from "react-router";
 import { duration, when } from "../format";
 import type { ExecutionSummary } from "../types";
 import { StatusBadge } from "./StatusBadge";
+import { Head } from "./Head";
 
 export function ExecutionsTable({ items }: { items: ExecutionSummary[] }) {
   return (
     <table className="table">
       <caption className="visually-hidden">Executions, newest first</caption>
-      <thead>
-        <tr>
-          <th scope="col">Execution</th>
-          <th scope="col">Flow</th>
-          <th scope="col">Trigger</th>
-          <th scope="col">Status</th>
-          <th scope="col">Started</th>
-          <th scope="col">Duration</th>
-          <th scope="col">Error</th>
-        </tr>
-      </thead>
+      <Head columns={["Execution", "Flow", "Trigger", "Status", "Started", "Duration", "Error"]} />
       <tbody>
         {items.map((execution) => (
           <tr key={execution.id}>

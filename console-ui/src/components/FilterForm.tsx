@@ -1,6 +1,26 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { instantFromLocal, localFromInstant, STATUSES, type Filters } from "../filters";
 
+/** A time filter: picked in local time, held (and sent) as an ISO 8601 instant. */
+function InstantField({ name, label, draft, setDraft }: {
+  name: "since" | "until";
+  label: string;
+  draft: Filters;
+  setDraft: (update: (old: Filters) => Filters) => void;
+}) {
+  return (
+    <label>
+      {label}{" "}
+      <input
+        name={name}
+        type="datetime-local"
+        value={localFromInstant(draft[name])}
+        onChange={(event) => setDraft((old) => ({ ...old, [name]: instantFromLocal(event.target.value) }))}
+      />
+    </label>
+  );
+}
+
 /** The API's execution filters; applying them writes them to the URL (the page reads them back). */
 export function FilterForm({ filters, onApply }: { filters: Filters; onApply: (next: Filters) => void }) {
   const [draft, setDraft] = useState<Filters>(filters);
@@ -33,24 +53,8 @@ export function FilterForm({ filters, onApply }: { filters: Filters; onApply: (n
         Trigger{" "}
         <input name="trigger" value={draft.trigger ?? ""} onChange={set("trigger")} placeholder="manual, cron, rest…" />
       </label>
-      <label>
-        Since{" "}
-        <input
-          name="since"
-          type="datetime-local"
-          value={localFromInstant(draft.since)}
-          onChange={(event) => setDraft((old) => ({ ...old, since: instantFromLocal(event.target.value) }))}
-        />
-      </label>
-      <label>
-        Until{" "}
-        <input
-          name="until"
-          type="datetime-local"
-          value={localFromInstant(draft.until)}
-          onChange={(event) => setDraft((old) => ({ ...old, until: instantFromLocal(event.target.value) }))}
-        />
-      </label>
+      <InstantField name="since" label="Since" draft={draft} setDraft={setDraft} />
+      <InstantField name="until" label="Until" draft={draft} setDraft={setDraft} />
       <label>
         Search <input name="q" type="search" value={draft.q ?? ""} onChange={set("q")} placeholder="text in input, result or error" />
       </label>

@@ -5,6 +5,7 @@ import type { NodeDetail, NodeSummary } from "../types";
 import { ErrorMessage } from "./ErrorMessage";
 import { JsonView } from "./JsonView";
 import { StatusBadge } from "./StatusBadge";
+import { Head } from "./Head";
 
 function errorText(error: Record<string, unknown> | null): string {
   if (!error) return "";
@@ -42,18 +43,7 @@ export function NodeRuns({ executionId, nodes }: { executionId: string; nodes: N
   if (nodes.length === 0) return <p className="empty">No node has run yet.</p>;
   return (
     <table className="table">
-      <thead>
-        <tr>
-          <th scope="col">#</th>
-          <th scope="col">Node</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Status</th>
-          <th scope="col">Duration</th>
-          <th scope="col">Attempts</th>
-          <th scope="col">Error</th>
-          <th scope="col">Data</th>
-        </tr>
-      </thead>
+      <Head columns={["#", "Node", "Kind", "Status", "Duration", "Attempts", "Error", "Data"]} />
       <tbody>
         {nodes.map((node) => (
           <Fragment key={node.seq}>

@@ -33,45 +33,40 @@ export function ExecutionsPage() {
     [key],
   );
 
+  // One page: the first replaces what is shown, a later one (after a cursor) goes below it. An
+  // answer for filters no longer shown is dropped.
+  const fetchPage = useCallback(
+    (after: string | null) => {
+      const mine = generation.current;
+      setLoading(true);
+      request<ExecutionPage>(pagePath(after)).then(
+        (page) => {
+          if (mine !== generation.current) return;
+          setItems((shown) =>
+            after ? [...shown, ...page.items.filter((e) => !shown.some((s) => s.id === e.id))] : page.items,
+          );
+          setCursor(page.nextCursor);
+          setLoading(false);
+        },
+        (failure: unknown) => {
+          if (mine !== generation.current) return;
+          setError(failure);
+          setLoading(false);
+        },
+      );
+    },
+    [pagePath],
+  );
+
   useEffect(() => {
-    const mine = ++generation.current;
+    generation.current += 1;
     setItems([]);
     setCursor(null);
     setError(undefined);
-    setLoading(true);
-    request<ExecutionPage>(pagePath(null)).then(
-      (page) => {
-        if (mine !== generation.current) return;
-        setItems(page.items);
-        setCursor(page.nextCursor);
-        setLoading(false);
-      },
-      (failure: unknown) => {
-        if (mine !== generation.current) return;
-        setError(failure);
-        setLoading(false);
-      },
-    );
-  }, [pagePath]);
+    fetchPage(null);
+  }, [fetchPage]);
 
-  const loadMore = () => {
-    if (!cursor) return;
-    const mine = generation.current;
-    setLoading(true);
-    request<ExecutionPage>(pagePath(cursor)).then(
-      (page) => {
-        if (mine !== generation.current) return;
-        setItems((shown) => [...shown, ...page.items.filter((e) => !shown.some((s) => s.id === e.id))]);
-        setCursor(page.nextCursor);
-        setLoading(false);
-      },
-      (failure: unknown) => {
-        if (mine !== generation.current) return;
-        setError(failure);
-        setLoading(false);
-      },
-    );
-  };
+  const loadMore = () => cursor && fetchPage(cursor);
 
   // Live: an execution event asks the API for the newest page again (with the same filters, so
   // that what arrives matches them), at most once a second; so does each (re)connection, for

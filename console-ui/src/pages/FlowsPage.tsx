@@ -5,6 +5,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { percent, when } from "../format";
 import { useApi } from "../hooks";
 import type { FlowList } from "../types";
+import { Head } from "../components/Head";
 
 export function FlowsPage() {
   const flows = useApi<FlowList>("/flows");
@@ -24,16 +25,7 @@ export function FlowsPage() {
       )}
       {flows.data && flows.data.items.length > 0 && (
         <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Namespace</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Status</th>
-              <th scope="col">Last run</th>
-              <th scope="col">Success rate</th>
-            </tr>
-          </thead>
+          <Head columns={["Name", "Namespace", "Trigger", "Status", "Last run", "Success rate"]} />
           <tbody>
             {flows.data.items.map((flow) => (
               <tr key={`${flow.namespace}/${flow.name}`}>
