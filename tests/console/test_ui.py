@@ -107,10 +107,18 @@ async def test_the_api_keeps_its_answers(site: tuple[aiohttp.ClientSession, str]
         assert headers["Content-Type"] == "application/problem+json", path
         assert f"no endpoint at {path}" in body, path
 
+    # a client given a wrong base URL, or asking for JSON only, hears 404, not the app's page
+    session, base = site
+    for path, accept in (("/proxy/api/v1/executions", "*/*"), ("/executions", "application/json")):
+        async with session.get(base + path, headers={"Accept": accept}) as response:
+            assert response.status == 404, path
+            assert response.content_type == "application/problem+json", path
+    async with session.get(base + "/executions", headers={"Accept": "text/html"}) as response:
+        assert response.status == 200 and await response.text() == INDEX
+
     status, body, _ = await _get(site, "/healthz")
     assert status == 200 and '"ok"' in body
 
-    session, base = site
     async with session.post(base + "/executions") as response:
         assert response.status == 405
         assert response.content_type == "application/problem+json"

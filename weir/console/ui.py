@@ -1,6 +1,6 @@
 """The web console (console-ui/, docs/console.md): the built single-page app served at ``/``.
 
-Any GET outside ``/api/`` that names no built file gets ``index.html``, so that a deep link
+Any GET for HTML outside ``/api/`` that names no built file gets ``index.html``, so that a deep link
 (``/executions?status=failed``) opens the app, which routes it. The hashed files under
 ``assets/`` never change, so browsers keep them a year; ``index.html`` is checked every time so
 that a new build shows at once. Without a build, ``/`` says how to make one: the API serves on.
@@ -22,7 +22,7 @@ DEFAULT_UI = Path(__file__).resolve().parents[2] / "console-ui" / "dist"
 ASSETS = "assets/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-API_PREFIX = "api/"
+API_SEGMENT = "api"
 
 
 def ui_directory() -> Path:
@@ -54,20 +54,29 @@ def _file(path: Path, cache: str) -> web.FileResponse:
     )
 
 
+def _takes_html(request: web.Request) -> bool:
+    """A browser does; an API client asking for JSON only is told 404, not handed a page."""
+    accept = request.headers.get("Accept", "*/*")
+    return "text/html" in accept or "*/*" in accept
+
+
 def ui_handler(directory: Path) -> Handler:
     async def serve_ui(request: web.Request) -> web.StreamResponse:
         wanted = request.match_info["path"]
-        if wanted.startswith(API_PREFIX) or wanted == API_PREFIX.rstrip("/"):
-            raise web.HTTPNotFound()  # an API path stays a problem document, never the app
+        if API_SEGMENT in wanted.split("/"):
+            # an API path stays a problem document, even under a mistaken prefix
+            # (/proxy/api/v1/…: a client given the wrong base URL hears 404)
+            raise web.HTTPNotFound()
         root = directory.resolve()
-        index = root / "index.html"
-        if not index.is_file():
-            return _not_built(directory)
         target = (root / wanted).resolve()
         if wanted and target.is_relative_to(root) and target.is_file():
             return _file(target, IMMUTABLE if wanted.startswith(ASSETS) else REVALIDATE)
-        if wanted.startswith(ASSETS):
-            raise web.HTTPNotFound()  # an old build's asset: HTML in its place would not run
+        if wanted.startswith(ASSETS) or not _takes_html(request):
+            # an old build's asset (HTML in its place would not run), or a JSON client's typo
+            raise web.HTTPNotFound()
+        index = root / "index.html"
+        if not index.is_file():
+            return _not_built(directory)
         return _file(index, REVALIDATE)
 
     return serve_ui
