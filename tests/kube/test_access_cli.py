@@ -102,8 +102,8 @@ def test_each_refusal_is_one_line(cluster: Cluster, served: Served) -> None:
         ),
         (
             ("executions", "show", served.execution_b, "--server", url, "--token", token),
-            f"weir: {url}: not allowed: {user} may not get flows (weir.dev) in namespace "
-            f"'{cluster.b}'",
+            f"weir: {url}: not allowed: {user} may not get flows 'hello' (weir.dev) in "
+            f"namespace '{cluster.b}'",
         ),
         (
             ("cancel", served.execution_a, "--server", url, "--token", token),
