@@ -85,4 +85,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra operator --generate-hashes --python-version 3.11 -o requirements/operator.lock
 
 clean:
-	rm -rf $(VENV) .weir .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .weir .pytest_cache .mypy_cache .ruff_cache console-ui/node_modules console-ui/dist

@@ -158,3 +158,26 @@ def test_the_build_directory_defaults_to_the_checkouts(monkeypatch: pytest.Monke
     assert Path(__file__).resolve().parents[2] / "console-ui" / "dist" == DEFAULT_UI
     monkeypatch.setenv(UI_ENV, "/srv/weir-ui")
     assert ui_directory() == Path("/srv/weir-ui")
+
+
+async def test_a_directory_given_by_option_wins_over_the_environment(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(UI_ENV, str(tmp_path / "not-there"))
+    server = await start_console(f"sqlite:///{tmp_path}/console.db", ui=str(built))
+    try:
+        url = f"http://127.0.0.1:{server.port}/executions"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200 and await response.text() == INDEX
+    finally:
+        await server.stop()
+
+
+def test_the_command_refuses_a_ui_directory_without_an_app(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from weir.cli import main
+
+    assert main(["console", "--ui", str(tmp_path), "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error == f"weir: --ui {tmp_path}: no index.html there (build it: make console-ui)\n"

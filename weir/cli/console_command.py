@@ -60,6 +60,12 @@ def add_console(commands: Any) -> None:
         default=float(os.environ.get("WEIR_GRACE_PERIOD", "30")),
         help="seconds local runs get to finish on SIGTERM (default $WEIR_GRACE_PERIOD or 30)",
     )
+    console.add_argument(
+        "--ui",
+        metavar="DIR",
+        help="the built web console (default $WEIR_CONSOLE_UI, else console-ui/dist of the "
+        "checkout: `make console-ui` builds it)",
+    )
     secrets_option(console)
     console.set_defaults(handler=cmd_console)
 
@@ -76,6 +82,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     missing = [path for path in args.paths if not Path(path).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {missing[0]}")
+    if args.ui and not (Path(args.ui) / "index.html").is_file():
+        raise UsageError(f"--ui {args.ui}: no index.html there (build it: make console-ui)")
     if args.retain_days < 0 or args.retain_per_flow < 0:
         raise UsageError("--retain-days and --retain-per-flow take 0 (keep all) or more")
     options = ConsoleOptions(
@@ -89,6 +97,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         secrets_dir=args.secrets_dir,
         grace=args.grace,
         namespaces=args.namespaces,
+        ui=args.ui,
     )
     try:
         return serve_console(options)

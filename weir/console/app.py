@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -78,7 +79,7 @@ def _timed(console: Console) -> Middleware:
     return timed
 
 
-def build_app(console: Console, access: Access) -> web.Application:
+def build_app(console: Console, access: Access, ui: Path | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_timed(console), problems])
     app[CONSOLE] = console
     with warnings.catch_warnings():  # a plain key on purpose: access.py's classes read it
@@ -86,6 +87,6 @@ def build_app(console: Console, access: Access) -> web.Application:
         app[ACCESS] = access
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
-    mount_ui(app, ui_directory())
+    mount_ui(app, ui or ui_directory())
     console.openapi = render(ROUTES)
     return app

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +53,8 @@ class ConsoleOptions:
     namespaces: list[str] | None = None
     """``--kube``: the namespaces served, when the console may not list the cluster's."""
     poll: float = 0.2
+    ui: str | None = None
+    """The built web app's directory; None: ``$WEIR_CONSOLE_UI`` or console-ui/dist."""
 
 
 def is_loopback(host: str) -> bool:
@@ -91,7 +94,8 @@ class ConsoleServer:
             flows, access, runs = self._mode(store, hub)
             console = Console(store, flows, runs, hub, ConsoleMetrics())
             self.console = console
-            await self._serve(build_app(console, access))
+            ui = Path(self.options.ui) if self.options.ui else None
+            await self._serve(build_app(console, access, ui))
         except BaseException:
             await store.aclose()
             raise
