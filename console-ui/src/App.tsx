@@ -1,6 +1,7 @@
 import { NavLink, Route, Routes } from "react-router";
 import { ExecutionPage } from "./pages/ExecutionPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { FlowPage } from "./pages/FlowPage";
 import { FlowsPage } from "./pages/FlowsPage";
 
 function NotFound() {
@@ -32,6 +33,7 @@ export function App() {
       <main id="main">
         <Routes>
           <Route path="/" element={<FlowsPage />} />
+          <Route path="/flows/:name" element={<FlowPage />} />
           <Route path="/executions" element={<ExecutionsPage />} />
           <Route path="/executions/:id" element={<ExecutionPage />} />
           <Route path="*" element={<NotFound />} />

@@ -88,3 +88,9 @@ export interface EventData {
   nodeSeq: number | null;
   at: string;
 }
+
+export interface FlowDetail extends FlowSummary {
+  /** The Flow's spec, as written in its file. */
+  spec: Record<string, unknown>;
+  yaml: string;
+}

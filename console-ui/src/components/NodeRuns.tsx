@@ -38,8 +38,18 @@ function NodePayload({ executionId, seq }: { executionId: string; seq: number })
   );
 }
 
-export function NodeRuns({ executionId, nodes }: { executionId: string; nodes: NodeSummary[] }) {
-  const [open, setOpen] = useState<number | null>(null);
+export interface NodeRunsProps {
+  executionId: string;
+  nodes: NodeSummary[];
+  /** The node run whose payload is shown, when the page decides it (a click on the graph). */
+  open?: number | null;
+  onOpen?: (seq: number | null) => void;
+}
+
+export function NodeRuns({ executionId, nodes, open: shown, onOpen }: NodeRunsProps) {
+  const [own, setOwn] = useState<number | null>(null);
+  const open = shown === undefined ? own : shown;
+  const setOpen = onOpen ?? setOwn;
   if (nodes.length === 0) return <p className="empty">No node has run yet.</p>;
   return (
     <table className="table">
@@ -47,7 +57,7 @@ export function NodeRuns({ executionId, nodes }: { executionId: string; nodes: N
       <tbody>
         {nodes.map((node) => (
           <Fragment key={node.seq}>
-            <tr>
+            <tr id={`node-run-${node.seq}`}>
               <td className="number">{node.seq}</td>
               <td>{node.node}</td>
               <td>{node.kind}</td>

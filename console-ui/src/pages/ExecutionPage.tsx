@@ -1,9 +1,10 @@
-import { useCallback, useRef } from "react";
+import { useCallback, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 import { query } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { JsonView } from "../components/JsonView";
 import { NodeRuns } from "../components/NodeRuns";
+import { ExecutionGraph } from "../components/ExecutionGraph";
 import { ReplayForm } from "../components/ReplayForm";
 import { CancelButton } from "../components/CancelButton";
 import { StatusBadge } from "../components/StatusBadge";
@@ -16,6 +17,7 @@ export function ExecutionPage() {
   const path = `/executions/${encodeURIComponent(id)}`;
   const view = useApi<ExecutionView>(path);
   const running = view.data?.execution.status === "running";
+  const [openRun, setOpenRun] = useState<number | null>(null);
 
   // Live while it runs: each of its events loads the view again, at most twice a second; so
   // does the stream's opening, in case it finished before.
@@ -85,8 +87,10 @@ export function ExecutionPage() {
         {running && <CancelButton id={execution.id} onDone={reload} />}
       </div>
       {view.error !== undefined && <ErrorMessage error={view.error} />}
+      <h2>Graph</h2>
+      <ExecutionGraph execution={execution} nodes={nodes} onOpenRun={setOpenRun} />
       <h2>Node runs</h2>
-      <NodeRuns executionId={execution.id} nodes={nodes} />
+      <NodeRuns executionId={execution.id} nodes={nodes} open={openRun} onOpen={setOpenRun} />
       <details>
         <summary>Trigger payload</summary>
         <JsonView value={execution.trigger} label="Trigger payload" />

@@ -11,7 +11,7 @@ function renderPage() {
   );
 }
 
-test("each flow with its trigger, status, last run and success rate; its name links to its executions", async () => {
+test("each flow with its trigger, status, last run and success rate; its name links to its page", async () => {
   fakeApi({
     "/api/v1/flows": {
       body: {
@@ -24,11 +24,12 @@ test("each flow with its trigger, status, last run and success rate; its name li
   });
   renderPage();
   const hello = (await screen.findByRole("link", { name: "hello" })).closest("tr")!;
-  expect(within(hello).getByRole("link", { name: "hello" })).toHaveAttribute("href", "/executions?flow=hello");
+  expect(within(hello).getByRole("link", { name: "hello" })).toHaveAttribute("href", "/flows/hello");
   expect(hello).toHaveTextContent("75 %");
   expect(within(hello).getAllByRole("link")[1]).toHaveAttribute("href", "/executions/01LAST");
   const nightly = screen.getByRole("link", { name: "nightly" }).closest("tr")!;
   expect(nightly).toHaveTextContent("team-a");
+  expect(within(nightly).getByRole("link", { name: "nightly" })).toHaveAttribute("href", "/flows/nightly?namespace=team-a");
   expect(nightly).toHaveTextContent("never run");
   expect(within(nightly).getByText("Invalid")).toHaveClass("status-invalid");
 });

@@ -30,7 +30,7 @@ export function FlowsPage() {
             {flows.data.items.map((flow) => (
               <tr key={`${flow.namespace}/${flow.name}`}>
                 <td>
-                  <Link to={`/executions${query({ flow: flow.name })}`}>{flow.name}</Link>
+                  <Link to={`/flows/${encodeURIComponent(flow.name)}${query({ namespace: flow.namespace })}`}>{flow.name}</Link>
                 </td>
                 <td>{flow.namespace || <span className="muted">(local)</span>}</td>
                 <td>{flow.trigger}</td>

@@ -1,0 +1,50 @@
+import { useMemo } from "react";
+import { ApiError, query } from "../api";
+import { layoutKey, outcomes, specToGraph } from "../graph/model";
+import { useApi } from "../hooks";
+import type { ExecutionDetail, FlowDetail, NodeSummary } from "../types";
+import { ErrorMessage } from "./ErrorMessage";
+import { EdgeLegend, FlowGraph, OutcomeLegend } from "./FlowGraph";
+
+/** The execution's flow, each node marked with what it did; a click on a node opens its last
+ * run's payload in the node runs table below. */
+export function ExecutionGraph({
+  execution,
+  nodes,
+  onOpenRun,
+}: {
+  execution: ExecutionDetail;
+  nodes: NodeSummary[];
+  onOpenRun: (seq: number) => void;
+}) {
+  const flow = useApi<FlowDetail>(
+    `/flows/${encodeURIComponent(execution.flow)}${query({ namespace: execution.namespace })}`,
+  );
+  const graph = useMemo(() => (flow.data ? specToGraph(flow.data.spec) : null), [flow.data]);
+  const marks = useMemo(() => (graph ? outcomes(graph, nodes) : undefined), [graph, nodes]);
+  if (flow.error instanceof ApiError && flow.error.status === 404) {
+    // the flow is no longer served here: the node runs below still tell what happened
+    return <p className="muted">No graph: {flow.error.message}.</p>;
+  }
+  if (flow.error !== undefined) return <ErrorMessage error={flow.error} />;
+  if (!flow.data || !graph) return <p aria-live="polite">Loading the graph of {execution.flow}…</p>;
+  const openNode = (name: string) => {
+    const runs = nodes.filter((n) => n.node === name);
+    const last = runs[runs.length - 1];
+    if (!last) return;
+    onOpenRun(last.seq);
+    document.getElementById(`node-run-${last.seq}`)?.scrollIntoView?.({ block: "nearest" });
+  };
+  return (
+    <>
+      <FlowGraph
+        graph={graph}
+        layoutKey={layoutKey(execution.namespace, execution.flow, flow.data.spec)}
+        outcomes={marks}
+        onOpenNode={openNode}
+      />
+      <OutcomeLegend />
+      <EdgeLegend />
+    </>
+  );
+}

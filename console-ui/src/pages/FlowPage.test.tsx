@@ -1,0 +1,65 @@
+import { render, screen, within } from "@testing-library/react";
+import { MemoryRouter, Route, Routes } from "react-router";
+import { execution, fakeApi } from "../test/fake";
+import { FlowPage } from "./FlowPage";
+
+const yaml = "apiVersion: weir.dev/v1alpha1\nkind: Flow\nmetadata:\n  name: orders\n";
+const flow = {
+  namespace: "team-a",
+  name: "orders",
+  trigger: "manual",
+  status: "Ready",
+  conditions: [],
+  lastRun: null,
+  successRate: null,
+  recentDurationsMs: [],
+  spec: { nodes: [{ name: "received", log: {}, next: "summarise" }, { name: "summarise", code: {} }] },
+  yaml,
+};
+
+function renderPage() {
+  return render(
+    <MemoryRouter initialEntries={["/flows/orders?namespace=team-a"]}>
+      <Routes>
+        <Route path="/flows/:name" element={<FlowPage />} />
+      </Routes>
+    </MemoryRouter>,
+  );
+}
+
+test("the flow's YAML with line numbers, its graph and its recent executions", async () => {
+  expect(typeof Worker).toBe("undefined"); // jsdom: the graph's layout is the in-thread one
+  const calls = fakeApi({
+    "/api/v1/flows/orders": { body: flow },
+    "/api/v1/executions": { body: { items: [execution("01RECENT", { flow: "orders", namespace: "team-a", status: "failed" })], nextCursor: null } },
+  });
+  renderPage();
+  const file = await screen.findByLabelText("orders flow file");
+  const lines = file.querySelectorAll(".yaml-line");
+  expect(lines).toHaveLength(4);
+  const numbered = [...lines].map((line) => {
+    const number = line.querySelector(".line-number")!.textContent;
+    return [number, line.textContent!.slice(number!.length)];
+  });
+  expect(numbered).toEqual(yaml.trimEnd().split("\n").map((text, i) => [String(i + 1), `${text}\n`]));
+
+  const graph = screen.getByRole("figure", { name: "Flow graph" });
+  expect(within(graph).getByText("received")).toBeInTheDocument();
+  expect(within(graph).getByText("code")).toBeInTheDocument();
+
+  const row = (await screen.findByRole("link", { name: "01RECENT" })).closest("tr")!;
+  expect(row).toHaveTextContent("failed");
+  const asked = calls.map((call) => call.url.pathname + call.url.search);
+  expect(asked).toContain("/api/v1/flows/orders?namespace=team-a");
+  expect(asked).toContain("/api/v1/executions?flow=orders&namespace=team-a&limit=20");
+});
+
+test("a flow never run says how to run it; an unknown flow says so in the API's words", async () => {
+  fakeApi({
+    "/api/v1/flows/orders": { status: 404, body: { title: "Not Found", status: 404, detail: "no flow 'orders' in team-a" } },
+    "/api/v1/executions": { body: { items: [], nextCursor: null } },
+  });
+  renderPage();
+  expect(await screen.findByRole("alert")).toHaveTextContent("no flow 'orders' in team-a");
+  expect(await screen.findByText(/Not run yet/)).toBeInTheDocument();
+});

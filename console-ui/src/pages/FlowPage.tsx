@@ -1,0 +1,52 @@
+import { useMemo } from "react";
+import { Link, useParams, useSearchParams } from "react-router";
+import { query } from "../api";
+import { ErrorMessage } from "../components/ErrorMessage";
+import { ExecutionsTable } from "../components/ExecutionsTable";
+import { EdgeLegend, FlowGraph } from "../components/FlowGraph";
+import { StatusBadge } from "../components/StatusBadge";
+import { YamlView } from "../components/YamlView";
+import { layoutKey, specToGraph } from "../graph/model";
+import { useApi } from "../hooks";
+import type { ExecutionPage, FlowDetail } from "../types";
+
+const RECENT = 20;
+
+export function FlowPage() {
+  const { name = "" } = useParams();
+  const [search] = useSearchParams();
+  const namespace = search.get("namespace") ?? "";
+  const flow = useApi<FlowDetail>(`/flows/${encodeURIComponent(name)}${query({ namespace })}`);
+  const executionsFilter = query({ flow: name, namespace });
+  const recent = useApi<ExecutionPage>(`/executions${query({ flow: name, namespace, limit: RECENT })}`);
+  const graph = useMemo(() => (flow.data ? specToGraph(flow.data.spec) : null), [flow.data]);
+
+  return (
+    <section>
+      <h1>
+        Flow {namespace && <span className="muted">{namespace}/</span>}
+        {name} {flow.data && <StatusBadge status={flow.data.status} />}
+      </h1>
+      {flow.error !== undefined && <ErrorMessage error={flow.error} />}
+      {flow.loading && !flow.data && <p aria-live="polite">Loading flow {name}…</p>}
+      {flow.data && graph && (
+        <>
+          <p>
+            Trigger: {flow.data.trigger}. <Link to={`/executions${executionsFilter}`}>All its executions</Link>
+          </p>
+          <h2>Graph</h2>
+          <FlowGraph graph={graph} layoutKey={layoutKey(namespace, name, flow.data.spec)} />
+          <EdgeLegend />
+          <h2>Definition</h2>
+          <YamlView text={flow.data.yaml} label={`${name} flow file`} />
+        </>
+      )}
+      <h2>Recent executions</h2>
+      {recent.error !== undefined && <ErrorMessage error={recent.error} />}
+      {recent.data && recent.data.items.length === 0 && (
+        <p className="empty">Not run yet: start it with its trigger, or <code>weir run</code> its file.</p>
+      )}
+      {recent.data && recent.data.items.length > 0 && <ExecutionsTable items={recent.data.items} />}
+    </section>
+  );
+}
