@@ -4,7 +4,8 @@ import { layoutKey, outcomes, specToGraph } from "../graph/model";
 import { useApi } from "../hooks";
 import type { ExecutionDetail, FlowDetail, NodeSummary } from "../types";
 import { ErrorMessage } from "./ErrorMessage";
-import { EdgeLegend, FlowGraph, OutcomeLegend } from "./FlowGraph";
+import { EdgeLegend, OutcomeLegend } from "./GraphLegend";
+import { LazyFlowGraph } from "./LazyFlowGraph";
 
 /** The execution's flow, each node marked with what it did; a click on a node opens its last
  * run's payload in the node runs table below. */
@@ -37,7 +38,7 @@ export function ExecutionGraph({
   };
   return (
     <>
-      <FlowGraph
+      <LazyFlowGraph
         graph={graph}
         layoutKey={layoutKey(execution.namespace, execution.flow, flow.data.spec)}
         outcomes={marks}

@@ -38,7 +38,7 @@ export interface FlowGraphProps {
   onOpenNode?: (name: string) => void;
 }
 
-export function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: FlowGraphProps) {
+export default function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: FlowGraphProps) {
   const positions = useLayout(layoutKey, graph);
   const nodes = useMemo<Node[]>(
     () =>
@@ -97,31 +97,5 @@ export function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: FlowGraphP
         <Controls showInteractive={false} />
       </ReactFlow>
     </div>
-  );
-}
-
-export function EdgeLegend() {
-  return (
-    <ul className="legend" aria-label="Transitions">
-      <li><span className="swatch edge-next" aria-hidden="true">──</span> next (on success)</li>
-      <li><span className="swatch edge-when" aria-hidden="true">- -</span> when, labelled with its condition</li>
-      <li><span className="swatch edge-otherwise" aria-hidden="true">···</span> otherwise</li>
-      <li><span className="swatch edge-error" aria-hidden="true">━ ━</span> on error</li>
-    </ul>
-  );
-}
-
-export function OutcomeLegend() {
-  return (
-    <ul className="legend" aria-label="Node outcomes">
-      {(Object.keys(OUTCOME_LABELS) as Outcome[]).map((outcome) => (
-        <li key={outcome}>
-          <span className={`swatch flow-node outcome-${outcome}`} aria-hidden="true">
-            {OUTCOME_LABELS[outcome].symbol}
-          </span>{" "}
-          {OUTCOME_LABELS[outcome].text}
-        </li>
-      ))}
-    </ul>
   );
 }

@@ -1,4 +1,4 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { MemoryRouter, Route, Routes, useLocation } from "react-router";
 import { replayBody } from "../components/ReplayForm";
@@ -117,4 +117,36 @@ test("a running execution can be cancelled", async () => {
   await userEvent.setup().click(await screen.findByRole("button", { name: "Cancel execution" }));
   expect(await screen.findByRole("button", { name: "Cancelling…" })).toBeDisabled();
   expect(calls.find((call) => call.url.pathname.endsWith("/cancel"))?.init?.method).toBe("POST");
+});
+
+test("the graph marks each node with its outcome in words; a click on a node opens its run", async () => {
+  const calls = fakeApi({
+    "/api/v1/executions/01FAIL": { body: view },
+    "/api/v1/executions/01FAIL/nodes/2": { body: detail },
+    "/api/v1/flows/orders": {
+      body: {
+        namespace: "", name: "orders", trigger: "manual", status: "Ready", conditions: [], lastRun: null,
+        successRate: null, recentDurationsMs: [], yaml: "",
+        spec: {
+          nodes: [
+            { name: "received", log: {}, next: "summarise" },
+            { name: "summarise", code: {}, onError: "alert" },
+            { name: "alert", log: {} },
+          ],
+        },
+      },
+    },
+  });
+  renderPage();
+  const graph = await screen.findByRole("figure", { name: "Flow graph" });
+  expect(within(graph).getByLabelText("received (log): succeeded")).toHaveClass("outcome-succeeded");
+  expect(within(graph).getByLabelText("alert (log): not run")).toHaveClass("outcome-not-run");
+  const failed = within(graph).getByLabelText("summarise (code): failed");
+  expect(failed).toHaveClass("outcome-failed");
+  expect(within(screen.getByRole("list", { name: "Node outcomes" })).getByText("retried")).toBeInTheDocument();
+
+  fireEvent.click(failed); // a click alone: jsdom's mousedown has no view for React Flow's pan
+  expect(await screen.findByLabelText("Input of summarise")).toBeInTheDocument();
+  expect(calls.map((call) => call.url.pathname)).toContain("/api/v1/executions/01FAIL/nodes/2");
+  expect(screen.getByRole("button", { name: "Hide" })).toHaveAttribute("aria-expanded", "true");
 });

@@ -43,7 +43,7 @@ test("the flow's YAML with line numbers, its graph and its recent executions", a
   });
   expect(numbered).toEqual(yaml.trimEnd().split("\n").map((text, i) => [String(i + 1), `${text}\n`]));
 
-  const graph = screen.getByRole("figure", { name: "Flow graph" });
+  const graph = await screen.findByRole("figure", { name: "Flow graph" });
   expect(within(graph).getByText("received")).toBeInTheDocument();
   expect(within(graph).getByText("code")).toBeInTheDocument();
 

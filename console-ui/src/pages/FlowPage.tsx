@@ -3,7 +3,8 @@ import { Link, useParams, useSearchParams } from "react-router";
 import { query } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { ExecutionsTable } from "../components/ExecutionsTable";
-import { EdgeLegend, FlowGraph } from "../components/FlowGraph";
+import { EdgeLegend } from "../components/GraphLegend";
+import { LazyFlowGraph } from "../components/LazyFlowGraph";
 import { StatusBadge } from "../components/StatusBadge";
 import { YamlView } from "../components/YamlView";
 import { layoutKey, specToGraph } from "../graph/model";
@@ -35,7 +36,7 @@ export function FlowPage() {
             Trigger: {flow.data.trigger}. <Link to={`/executions${executionsFilter}`}>All its executions</Link>
           </p>
           <h2>Graph</h2>
-          <FlowGraph graph={graph} layoutKey={layoutKey(namespace, name, flow.data.spec)} />
+          <LazyFlowGraph graph={graph} layoutKey={layoutKey(namespace, name, flow.data.spec)} />
           <EdgeLegend />
           <h2>Definition</h2>
           <YamlView text={flow.data.yaml} label={`${name} flow file`} />
