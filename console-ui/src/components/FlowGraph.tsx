@@ -14,7 +14,8 @@ const EDGE_STYLES: Record<EdgeKind, { className: string; dash?: string }> = {
   onError: { className: "edge-error", dash: "8 4" },
 };
 
-function useLayout(layoutKey: string, graph: FlowGraphModel): Positions {
+/** The positions to draw, and whether they are ELK's yet (the layered ones until it answers). */
+function useLayout(layoutKey: string, graph: FlowGraphModel): { positions: Positions; exact: boolean } {
   const layered = useMemo(() => layeredLayout(graph), [graph]);
   const [exact, setExact] = useState<{ key: string; positions: Positions } | null>(null);
   useEffect(() => {
@@ -27,7 +28,7 @@ function useLayout(layoutKey: string, graph: FlowGraphModel): Positions {
       current = false;
     };
   }, [layoutKey, graph]);
-  return exact?.key === layoutKey ? exact.positions : layered;
+  return exact?.key === layoutKey ? { positions: exact.positions, exact: true } : { positions: layered, exact: false };
 }
 
 export interface FlowGraphProps {
@@ -39,7 +40,7 @@ export interface FlowGraphProps {
 }
 
 export default function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: FlowGraphProps) {
-  const positions = useLayout(layoutKey, graph);
+  const { positions, exact } = useLayout(layoutKey, graph);
   const nodes = useMemo<Node[]>(
     () =>
       graph.nodes.map((node) => {
@@ -85,6 +86,7 @@ export default function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: Fl
   return (
     <div className="flow-graph" role="figure" aria-label="Flow graph">
       <ReactFlow
+        key={exact ? "elk" : "layered"} // fitView applies on mount: once more for ELK's layout
         nodes={nodes}
         edges={edges}
         fitView
