@@ -84,7 +84,16 @@ export default function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: Fl
     [graph],
   );
   return (
-    <div className="flow-graph" role="figure" aria-label="Flow graph">
+    <div
+      className="flow-graph"
+      role="figure"
+      aria-label="Flow graph"
+      onKeyDown={(event) => {
+        // React Flow's nodes take the focus (Tab); Enter on one opens it, as a click does
+        const node = (event.target as HTMLElement).closest<HTMLElement>(".react-flow__node");
+        if (event.key === "Enter" && node?.dataset.id && onOpenNode) onOpenNode(node.dataset.id);
+      }}
+    >
       <ReactFlow
         key={exact ? "elk" : "layered"} // fitView applies on mount: once more for ELK's layout
         nodes={nodes}

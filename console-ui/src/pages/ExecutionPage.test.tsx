@@ -149,4 +149,9 @@ test("the graph marks each node with its outcome in words; a click on a node ope
   expect(await screen.findByLabelText("Input of summarise")).toBeInTheDocument();
   expect(calls.map((call) => call.url.pathname)).toContain("/api/v1/executions/01FAIL/nodes/2");
   expect(screen.getByRole("button", { name: "Hide" })).toHaveAttribute("aria-expanded", "true");
+
+  fireEvent.click(screen.getByRole("button", { name: "Hide" }));
+  expect(screen.queryByLabelText("Input of summarise")).not.toBeInTheDocument();
+  fireEvent.keyDown(failed, { key: "Enter" }); // and from the keyboard
+  expect(await screen.findByLabelText("Input of summarise")).toBeInTheDocument();
 });
