@@ -153,7 +153,8 @@ async def readable_execution(
     there is none (or a prefix of several: the API takes whole ids)."""
     console, access = console_of(request), access_of(request)
     try:
-        found = await console.store.get_execution(execution_id)
+        # Node payloads are never needed here: the node endpoint reads one, a replay its own.
+        found = await console.store.get_execution(execution_id, payloads=False)
     except LookupError:  # an ambiguous prefix
         found = None
     if found is None or found[0].id != execution_id:

@@ -62,6 +62,7 @@ class ExecutionStore(Protocol):
     ) -> list[ExecutionRecord]: ...
 
     async def get_execution(
-        self, execution_id: str
+        self, execution_id: str, *, payloads: bool = True
     ) -> tuple[ExecutionRecord, list[NodeRunRecord]] | None:
-        """By full id or unique prefix."""
+        """By full id or unique prefix; node runs without input and output unless
+        ``payloads``."""

@@ -28,9 +28,11 @@ async def recent(
 
 
 async def find(
-    connection: AsyncConnection, execution_id: str
+    connection: AsyncConnection, execution_id: str, *, payloads: bool = True
 ) -> tuple[ExecutionRecord, list[NodeRunRecord]] | None:
-    """By full id or unique prefix; AmbiguousId names some of the candidates."""
+    """By full id or unique prefix; AmbiguousId names some of the candidates. Without
+    ``payloads`` the node runs come without their input and output (neither read nor decoded:
+    a detail view loads them one node at a time)."""
     query = (
         select(executions).where(executions.c.id.startswith(execution_id, autoescape=True)).limit(6)
     )
@@ -44,8 +46,12 @@ async def find(
         candidates = ", ".join(sorted(row["id"] for row in rows[:5]))
         raise AmbiguousId(f"execution id prefix {execution_id!r} is ambiguous: {candidates}")
     found = execution_of(rows[0])
-    query = select(node_runs).where(node_runs.c.execution_id == found.id).order_by(node_runs.c.seq)
+    columns = node_runs.c if payloads else _WITHOUT_PAYLOADS
+    query = select(*columns).where(node_runs.c.execution_id == found.id).order_by(node_runs.c.seq)
     return found, [node_of(row) for row in (await connection.execute(query)).mappings().all()]
+
+
+_WITHOUT_PAYLOADS = [c for c in node_runs.c if c.name not in ("input", "output")]
 
 
 async def node_run(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from weir.store.encode import decode
-from weir.store.records import ExecutionRecord, NodeRunRecord, iso_attempts
+from weir.store.records import ExecutionRecord, NodeRunRecord, error_type, iso_attempts
 from weir.store.tables import executions, node_runs
 
 Snapshot = tuple[Any, ...]
@@ -61,13 +61,14 @@ def execution_row(
         of,
         runner,
         ns or namespace,
-        error_type(error),
+        stored_error_type(error),
     )
 
 
-def error_type(error: Any) -> str | None:
-    kind = error.get("type") if isinstance(error, dict) else None
-    return kind[:ERROR_TYPE_LIMIT] if isinstance(kind, str) else None
+def stored_error_type(error: Any) -> str | None:
+    """The error's type as the column holds it: cut to its length."""
+    kind = error_type(error)
+    return None if kind is None else kind[:ERROR_TYPE_LIMIT]
 
 
 def node_row(record: NodeRunRecord, encode: Encode) -> tuple[Any, ...]:
@@ -107,7 +108,8 @@ def execution_of(row: Any) -> ExecutionRecord:
 
 
 def node_of(row: Any) -> NodeRunRecord:
-    """A record from a row mapping of ``weir_node_runs``."""
+    """A record from a row mapping of ``weir_node_runs`` (input and output None when the
+    query left them out)."""
     return NodeRunRecord(
         execution_id=row["execution_id"],
         seq=row["seq"],
@@ -117,8 +119,8 @@ def node_of(row: Any) -> NodeRunRecord:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         attempts=iso_attempts(decode(row["attempts"]) or []),
-        input=decode(row["input"]),
-        output=decode(row["output"]),
+        input=decode(row.get("input")),
+        output=decode(row.get("output")),
         error=decode(row["error"]),
     )
 

@@ -248,11 +248,12 @@ class SqlExecutionStore:
             return await lookup.recent(connection, flow, status, limit)
 
     async def get_execution(
-        self, execution_id: str
+        self, execution_id: str, *, payloads: bool = True
     ) -> tuple[ExecutionRecord, list[NodeRunRecord]] | None:
-        """By full id or unique prefix; AmbiguousId when the prefix names several."""
+        """By full id or unique prefix; AmbiguousId when the prefix names several. Without
+        ``payloads``, node runs without their input and output."""
         async with self._reading() as connection:
-            return await lookup.find(connection, execution_id)
+            return await lookup.find(connection, execution_id, payloads=payloads)
 
     async def list_summaries(
         self, filter: ExecutionFilter, *, cursor: str | None = None, limit: int = 50
