@@ -59,6 +59,12 @@ def iso_attempts(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def error_type(error: Any) -> str | None:
+    """An error record's ``type``, when it has a text one."""
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 @dataclass
 class ExecutionRecord:
     id: str
@@ -82,9 +88,7 @@ class ExecutionRecord:
     @property
     def error_type(self) -> str | None:
         """The error's ``type`` (``timeout``, ``http`` …), what lists filter on."""
-        error = self.error
-        kind = error.get("type") if isinstance(error, dict) else None
-        return kind if isinstance(kind, str) else None
+        return error_type(self.error)
 
     @property
     def duration_ms(self) -> float | None:
