@@ -23,11 +23,11 @@ from weir.flow.flowrun import MAX_RESULT, FlowRunInvalid, parse_spec
 from weir.flow.flowrun_status import (
     bounded_result,
     expiry,
-    iso,
     job_outcome,
     outcome_status,
     phase_status,
 )
+from weir.lang.times import iso
 from weir.operator.crds import render_crds
 from weir.operator.render import Owner, RenderInput, render_flowrun_job
 from weir.operator.settings import RenderSettings

@@ -48,9 +48,10 @@ def cmd_flowrun(args: argparse.Namespace) -> int:
 
 async def _flowrun(args: argparse.Namespace) -> int:
     from weir.flow.flowrun import FINISHED, FlowRunInvalid, parse_spec
-    from weir.flow.flowrun_status import failed_status, iso, outcome_status, phase_status
+    from weir.flow.flowrun_status import failed_status, outcome_status, phase_status
     from weir.kube.client import Kube, NotFound
     from weir.lang.ids import new_execution_id
+    from weir.lang.times import iso
     from weir.operator.flowruns import FlowRunKey, report_unless_finished
 
     kube = Kube()
@@ -203,7 +204,7 @@ async def _get_json(client: Any, url: str) -> Any:
 
 def _epoch_times(data: dict[str, Any]) -> dict[str, Any]:
     """The console's times (ISO 8601 text) as the wire codec reads them (epoch seconds)."""
-    from weir.flow.flowrun_status import epoch
+    from weir.lang.times import epoch
 
     times = {
         k: epoch(v)
@@ -271,10 +272,7 @@ async def _execute(
         loop.remove_signal_handler(signal.SIGTERM)
         await engine.aclose()
         if reporter is not None:
-            # Wait for a report on its way: StatusReporter.aclose cancels one in flight,
-            # and its status is then lost (the Flow's lastExecution never written).
-            await reporter.flush()
-            await reporter.aclose()
+            await reporter.aclose()  # lets a report on its way land, then writes the last
     return outcome.result
 
 

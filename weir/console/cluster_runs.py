@@ -15,10 +15,11 @@ from typing import Any
 
 from weir.console.runs import Started, UnknownFlow
 from weir.flow.flowrun import FINISHED
-from weir.flow.flowrun_status import now, phase_status
+from weir.flow.flowrun_status import phase_status
 from weir.flow.model import API_VERSION
 from weir.kube.client import Conflict, Kube, NotFound, resource_path
 from weir.lang.ids import new_execution_id
+from weir.lang.times import now
 from weir.store.records import ExecutionRecord
 
 CONFLICT_RETRIES = 5

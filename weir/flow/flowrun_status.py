@@ -13,23 +13,7 @@ import json
 from typing import Any
 
 from weir.flow.flowrun import FINISHED, MAX_RESULT, PHASE_OF_STATUS
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+from weir.lang.times import epoch, iso, now
 
 
 def phase_status(phase: str, reason: str, message: str = "", **fields: Any) -> dict[str, Any]:

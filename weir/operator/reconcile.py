@@ -15,12 +15,13 @@ from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, compile_flow
 from weir.flow.schedule import next_fire
 from weir.kube.client import Kube, NotFound, resource_path
+from weir.lang.times import now
 from weir.operator.apply import NotOwned, apply, apply_all, object_key, remove_stale
 from weir.operator.render import Owner, RenderInput, flowrun_job_name, object_name, render
 from weir.operator.render.common import metadata
 from weir.operator.secretrefs import SecretsCheck, check_secrets
 from weir.operator.settings import RenderSettings
-from weir.operator.status import Conditions, now
+from weir.operator.status import Conditions
 
 RUN_ANNOTATION = "weir.dev/run"
 RUN_INPUT_ANNOTATION = "weir.dev/run-input"

@@ -3,14 +3,11 @@ messages that tell the user what to fix. Flux and Argo CD read health from it.""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from weir.lang.times import now
+
 CONDITION_TYPES = ("Ready", "Reconciling", "Stalled", "Valid", "SecretsResolved", "Available")
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Conditions:

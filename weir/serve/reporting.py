@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import os
 from typing import Any
 
 from weir.engine.executor import ExecutionListener, ExecutionResult
+from weir.lang.times import iso
 
 log = logging.getLogger("weir.reporting")
 DEFAULT_INTERVAL = 15.0
 CONFLICT_RETRIES = 10
-
-
-def _time(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StatusReporter(ExecutionListener):
@@ -61,8 +57,8 @@ class StatusReporter(ExecutionListener):
             "lastExecution": {
                 "id": result.id,
                 "phase": result.status,
-                "startTime": _time(result.started_at),
-                "finishTime": _time(result.finished_at),
+                "startTime": iso(result.started_at),
+                "finishTime": iso(result.finished_at),
                 "durationMs": round(result.duration_ms, 1),
                 "error": error.get("message"),
                 "node": error.get("node"),
