@@ -178,7 +178,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
 
 def console_from_args(args: argparse.Namespace) -> tuple[str, float] | None:
     """The console to ship to and how long to wait for it, when one is given."""
-    from weir.serve.settings import seconds_from_environment
+    from weir.lang.settings import seconds_from_environment
 
     url = console_url_of(args) if hasattr(args, "console") else None
     if url is None:

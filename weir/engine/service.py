@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from weir.engine.metrics import RunnerMetrics
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, load_flow_file
 from weir.lang.ids import new_execution_id
+from weir.lang.settings import seconds_from_environment
 from weir.secrets.resolve import Secrets
 from weir.store.base import RecordingUnavailable
 
@@ -39,16 +39,7 @@ RECORD_WAIT = 10.0
 
 
 def record_wait_from_environment() -> float:
-    text = os.environ.get("WEIR_RECORD_WAIT", "")
-    if not text:
-        return RECORD_WAIT
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        raise ValueError(f"WEIR_RECORD_WAIT={text!r}: give a number of seconds above 0")
-    return seconds
+    return seconds_from_environment("WEIR_RECORD_WAIT", RECORD_WAIT)
 
 
 class FlowService:

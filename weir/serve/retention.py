@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Any
 
-from weir.serve.settings import seconds_from_environment
+from weir.lang.settings import seconds_from_environment
 
 log = logging.getLogger("weir.ship")
 

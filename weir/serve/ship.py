@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 from weir.engine.metrics import OutboxMetrics
+from weir.lang.settings import count_from_environment
 from weir.serve.console_client import ConsoleClient, ConsoleUnavailable
-from weir.serve.settings import count_from_environment
 from weir.serve.streak import Backoff, FailureStreak
 from weir.store.base import RecordingUnavailable
 from weir.store.wire import execution_to_wire

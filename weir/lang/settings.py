@@ -1,4 +1,4 @@
-"""Numbers a runner reads from its environment, refused with the variable's name when they are
+"""Numbers Weir reads from its environment, refused with the variable's name when they are
 not what it takes."""
 
 from __future__ import annotations
