@@ -92,6 +92,12 @@ def test_a_bad_flush_timeout_is_a_usage_error() -> None:
     assert done.returncode == 2 and "WEIR_STORE_FLUSH_TIMEOUT" in done.stderr
 
 
+def test_a_bad_record_wait_is_a_usage_error_not_an_internal_one() -> None:
+    done = weir("serve", str(HELLO), "--no-store", "--port", "0", env={"WEIR_RECORD_WAIT": "x"})
+    assert done.returncode == 2
+    assert done.stderr == "weir: WEIR_RECORD_WAIT='x': give a number of seconds above 0\n"
+
+
 # -- 17: a closed stdout ----------------------------------------------------------------------
 
 

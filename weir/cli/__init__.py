@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # last resort: say what happened, not where in our code
         if os.environ.get("WEIR_DEBUG"):
             raise
+        from weir.lang.settings import SettingError  # here: `weir --help` stays light
+
+        if isinstance(exc, SettingError):  # wherever a command read its environment
+            print(f"weir: {exc}", file=sys.stderr)
+            return 2
         problem = store_problem(exc)  # e.g. `weir serve` on a store a newer Weir upgraded
         if problem is not None:
             print(f"weir: {problem}", file=sys.stderr)

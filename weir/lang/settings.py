@@ -8,6 +8,11 @@ import os
 from collections.abc import Callable
 
 
+class SettingError(ValueError):
+    """An environment variable holds what Weir cannot use; the message names it. The command
+    line reports it as bad usage (exit 2)."""
+
+
 def seconds_from_environment(name: str, default: float) -> float:
     """A number of seconds above 0 from ``$name``; ``default`` when unset or empty."""
     return _positive(name, default, float, "a number of seconds above 0")
@@ -27,5 +32,5 @@ def _positive(name: str, default: float, parse: Callable[[str], float], expected
     except ValueError:
         value = math.nan
     if not 0 < value < math.inf:
-        raise ValueError(f"{name}={text!r}: give {expected}")
+        raise SettingError(f"{name}={text!r}: give {expected}")
     return value
