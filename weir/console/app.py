@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from pathlib import Path
 
 from aiohttp import web
@@ -82,9 +81,7 @@ def _timed(console: Console) -> Middleware:
 def build_app(console: Console, access: Access, ui: Path | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_timed(console), problems])
     app[CONSOLE] = console
-    with warnings.catch_warnings():  # a plain key on purpose: access.py's classes read it
-        warnings.simplefilter("ignore")
-        app[ACCESS] = access
+    app[ACCESS] = access
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     mount_ui(app, ui or ui_directory())

@@ -16,8 +16,7 @@ if TYPE_CHECKING:
     from weir.console.metrics import ConsoleMetrics
     from weir.console.runs import Runs
 
-ACCESS = "access"
-"""The app key of the `Access` (a plain string: access.py's implementations read it too)."""
+ACCESS = web.AppKey("access", Access)
 
 
 @dataclass
@@ -42,8 +41,7 @@ def console_of(request: web.Request) -> Console:
 
 
 def access_of(request: web.Request) -> Access:
-    access: Access = request.app[ACCESS]
-    return access
+    return request.app[ACCESS]
 
 
 async def readable_namespaces(request: web.Request, namespace: str | None) -> frozenset[str] | None:
