@@ -50,6 +50,8 @@ class Execution:
     ) -> None:
         self.engine = engine
         self.record: ExecutionRecord | None = None
+        self.outcome: ExecutionResult | None = None
+        """What ``run`` returned, or would have had it not been cancelled."""
         self.compiled = compiled
         self.graph = compiled.graph
         self.id = id
@@ -113,7 +115,7 @@ class Execution:
             raise
         finally:
             self.spool.cleanup()
-            outcome = self._finish(record, status, result, failure)
+            outcome = self.outcome = self._finish(record, status, result, failure)
         return outcome
 
     def _finish(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -111,7 +110,8 @@ class FlowService:
         except asyncio.CancelledError:
             if execution.id not in self._cancel_requested or task.uncancel() > 0:
                 raise
-            return _outcome(execution)
+            assert execution.outcome is not None, "run records its outcome when cancelled"
+            return execution.outcome
         finally:
             del self._running[execution.id]
             self._cancel_requested.discard(execution.id)
@@ -228,19 +228,3 @@ class FlowService:
                 "%d executions still running after %.0fs; stopping anyway", self._in_flight, grace
             )
             return False
-
-
-def _outcome(execution: Execution) -> ExecutionResult:
-    """The outcome of an execution that was cancelled: as recorded when it stopped."""
-    record = execution.record
-    assert record is not None
-    return ExecutionResult(
-        execution.id,
-        record.flow,
-        record.status,
-        record.result,
-        record.error,
-        record.started_at,
-        record.finished_at or time.time(),
-        execution.records,
-    )
