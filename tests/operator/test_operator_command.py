@@ -86,7 +86,14 @@ async def test_weir_operator_reconciles_and_serves_liveness_and_metrics(
                 break
             await asyncio.sleep(0.2)
         assert await live()
-        status, text = await fetch(f"http://127.0.0.1:{metrics}/metrics")
+        # The CronJob is applied before the reconcile handler returns and counts it:
+        # the metrics catch up a moment later.
+        status, text = 0, ""
+        for _ in range(100):
+            status, text = await fetch(f"http://127.0.0.1:{metrics}/metrics")
+            if 'weir_operator_flows{phase="Ready"} 1.0' in text:
+                break
+            await asyncio.sleep(0.2)
         assert status == 200
         assert 'weir_operator_reconciles_total{phase="Ready"}' in text
         assert 'weir_operator_flows{phase="Ready"} 1.0' in text
