@@ -22,7 +22,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check weir tests bench
 	$(BIN)/ruff format --check weir tests bench
-	$(BIN)/hadolint Dockerfile.runner Dockerfile.operator
+	$(BIN)/hadolint Dockerfile.runner Dockerfile.operator Dockerfile.console
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

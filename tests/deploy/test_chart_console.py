@@ -31,6 +31,7 @@ def operator_env(objects: list[dict[str, Any]]) -> dict[str, str]:
 def test_the_console_is_on_by_default_with_sqlite_on_a_volume_claim() -> None:
     objects = render_chart()
     console = container(objects)
+    assert console["image"].startswith("ghcr.io/weir-dev/weir-console:")  # Dockerfile.console
     assert console["command"] == [
         "weir", "console", "--kube", "--host=0.0.0.0", "--port=8090",
         "--retain-days=30", "--retain-per-flow=10000",

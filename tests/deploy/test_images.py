@@ -38,6 +38,11 @@ IMAGES = {
         "absent": ["kopf"],
         "help": ["serve", "run"],
     },
+    "console": {
+        "imports": ["aiohttp", "psycopg", "prometheus_client", "kubernetes_asyncio"],
+        "absent": ["kopf"],
+        "help": ["console"],
+    },
     "operator": {
         "imports": ["kopf", "aiohttp", "prometheus_client"],
         "absent": ["paramiko", "boto3", "py_mini_racer", "psycopg"],
@@ -50,9 +55,9 @@ def dockerfile(image: str) -> str:
     return (ROOT / f"Dockerfile.{image}").read_text()
 
 
-def test_hadolint_passes_on_both_dockerfiles() -> None:
+def test_hadolint_passes_on_every_dockerfile() -> None:
     done = subprocess.run(
-        [str(BIN / "hadolint"), "Dockerfile.runner", "Dockerfile.operator"],
+        [str(BIN / "hadolint"), *(f"Dockerfile.{image}" for image in IMAGES)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -70,6 +75,21 @@ def test_the_dockerfile_runs_as_a_fixed_non_root_user_and_writes_nothing(image: 
     assert "COPY --from=build /opt/weir /opt/weir" in text
     for label in ("title", "description", "version", "licenses", "source"):
         assert f"org.opencontainers.image.{label}=" in text
+
+
+def test_only_the_console_image_builds_the_web_console_and_node_stays_in_its_build_stage() -> None:
+    text = dockerfile("console")
+    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, re.M)
+    assert stages[0] == ("node:20-bookworm-slim", "ui")
+    assert all(not image.startswith("node") for image, _ in stages[1:])
+    assert "RUN npm ci " in text  # from the committed lock, never npm install
+    assert "COPY --from=ui /ui/dist /opt/weir/console-ui" in text
+    assert "WEIR_CONSOLE_UI=/opt/weir/console-ui" in text
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for source in sources.split():
+            assert (ROOT / source).exists(), f"Dockerfile.console copies {source}, not in the repo"
+    for image in ("runner", "operator"):
+        assert "node" not in dockerfile(image).lower(), f"the {image} image stays free of Node.js"
 
 
 @pytest.fixture(scope="module")

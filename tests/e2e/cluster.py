@@ -14,6 +14,7 @@ CONTEXT = f"kind-{CLUSTER}"
 TAG = "e2e"
 RUNNER_IMAGE = f"weir-runner:{TAG}"
 OPERATOR_IMAGE = f"weir-operator:{TAG}"
+CONSOLE_IMAGE = f"weir-console:{TAG}"
 
 
 def sh(*command: str, check: bool = True, timeout: float = 600, input: str | None = None) -> str:
@@ -54,7 +55,8 @@ def create() -> None:
         sh("kind", "create", "cluster", "--name", CLUSTER, "--wait", "180s", timeout=900)
     sh("docker", "build", "-f", "Dockerfile.runner", "-t", RUNNER_IMAGE, ".", timeout=1800)
     sh("docker", "build", "-f", "Dockerfile.operator", "-t", OPERATOR_IMAGE, ".", timeout=1800)
-    for image in (RUNNER_IMAGE, OPERATOR_IMAGE):
+    sh("docker", "build", "-f", "Dockerfile.console", "-t", CONSOLE_IMAGE, ".", timeout=1800)
+    for image in (RUNNER_IMAGE, OPERATOR_IMAGE, CONSOLE_IMAGE):
         sh("kind", "load", "docker-image", image, "--name", CLUSTER, timeout=900)
     sh(
         "helm",
@@ -75,6 +77,12 @@ def create() -> None:
         "image.pullPolicy=Never",
         "--set",
         f"runner.image={RUNNER_IMAGE}",
+        "--set",
+        "console.image.repository=weir-console",
+        "--set",
+        f"console.image.tag={TAG}",
+        "--set",
+        "console.image.pullPolicy=Never",
         "--set",
         "runner.imagePullPolicy=Never",
         "--wait",
