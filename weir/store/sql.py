@@ -36,6 +36,7 @@ from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.retention import Pruning
 from weir.store.rows import Snapshot, execution_row, node_row, snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
+from weir.store.state import SqlStateStore
 from weir.store.statements import Statements
 from weir.store.tables import metadata
 from weir.store.wire import Shipped
@@ -378,6 +379,16 @@ class SqlExecutionStore:
 
     async def clear_cancellation(self, execution_id: str) -> None:
         await self._write_now([(cancels.clear_sql(self.dialect), [(execution_id,)])])
+
+    # The state node's keys (weir.store.state).
+
+    def state(self) -> SqlStateStore:
+        """The state node's key-value store, in this database; usable once started."""
+        return SqlStateStore(self.dialect, self._started_engine, namespace=self.namespace)
+
+    def _started_engine(self) -> AsyncEngine:
+        assert self._engine is not None, "the store is not started"
+        return self._engine
 
     async def _write_now(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """One transaction beside the recording batches (on SQLite, on the writer's thread)."""

@@ -133,3 +133,16 @@ cancellations = Table(
     Column("requested_at", Float, nullable=False),
 )
 Index("ix_weir_cancellations_runner", cancellations.c.runner)
+
+state = Table(
+    "weir_state",
+    metadata,
+    # "flow:<namespace>/<flow>" or "shared:<namespace>" (weir.nodes.state).
+    Column("namespace", String(128), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("version", Integer, nullable=False),
+    Column("expires_at", Float),  # seconds since the epoch; NULL: never
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_weir_state_expires_at", state.c.expires_at)
