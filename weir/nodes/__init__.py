@@ -19,6 +19,7 @@ from weir.nodes import (
     sftp,
     smb,
     sql,
+    state,
     transform,
 )
 from weir.nodes.kind import NodeKind
@@ -38,6 +39,7 @@ NODE_KINDS: dict[str, NodeKind] = {
         sftp.KIND,
         smb.KIND,
         sql.KIND,
+        state.KIND,
         transform.KIND,
     )
 }
