@@ -16,14 +16,15 @@ from weir.nodes import NODE_KINDS
 from weir.nodes.context import NodeContext
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
+from weir.nodes.state_store import StateStore
 from weir.secrets.redact import Redactor
 from weir.secrets.resolve import Secrets
 from weir.store.records import Attempt
 
 
 class NodeAttempts:
-    """Runs nodes' attempts for one execution, with that execution's secrets, shared clients
-    and spool."""
+    """Runs nodes' attempts for one execution, with that execution's secrets, shared clients,
+    spool and state store."""
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class NodeAttempts:
         spool: Spool,
         redactor: Redactor,
         log: logging.LoggerAdapter[logging.Logger],
+        state: StateStore | None = None,
     ) -> None:
         self.flow_name = flow_name
         self.execution_id = execution_id
@@ -43,6 +45,7 @@ class NodeAttempts:
         self.spool = spool
         self.redactor = redactor
         self.log = log
+        self.state = state
 
     async def run(
         self,
@@ -98,4 +101,5 @@ class NodeAttempts:
             resources=self.resources,
             spool=self.spool,
             attempt=attempt,
+            state=self.state,
         )

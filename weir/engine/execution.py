@@ -79,6 +79,7 @@ class Execution:
             spool=self.spool,
             redactor=engine.redactor,
             log=logging.LoggerAdapter(log, {"flow": compiled.name, "execution": id}),
+            state=engine.state,
         )
 
     def begin(self) -> ExecutionRecord:

@@ -7,11 +7,14 @@ The parts live in modules of their own: ``execution`` (one execution, its record
 
 from __future__ import annotations
 
+from typing import cast
+
 from weir.engine.events import ExecutionListener, ExecutionResult, Replay, TriggerEvent
 from weir.engine.execution import Execution
 from weir.flow.load import CompiledFlow
 from weir.lang.ids import new_execution_id
 from weir.nodes.resources import Resources
+from weir.nodes.state_store import StateStore
 from weir.secrets.redact import Redactor
 from weir.secrets.resolve import LocalSecretResolver, SecretResolver
 from weir.store.base import ExecutionStore
@@ -20,7 +23,8 @@ __all__ = ["Engine", "ExecutionListener", "ExecutionResult", "Replay", "TriggerE
 
 
 class Engine:
-    """Runs executions; owns the shared clients, the secret resolver and the store."""
+    """Runs executions; owns the shared clients, the secret resolver and the store, whose
+    database also keeps the state node's keys."""
 
     def __init__(
         self,
@@ -35,6 +39,7 @@ class Engine:
         self.listeners = listeners or []
         self.redactor = redactor or Redactor()
         self.resources = Resources()
+        self.state = state_of(store)
 
     async def execute(
         self,
@@ -51,3 +56,9 @@ class Engine:
         await self.resources.aclose()
         if self.store is not None:
             await self.store.aclose()
+
+
+def state_of(store: ExecutionStore | None) -> StateStore | None:
+    """The store's state keys, if it keeps them (the SQL store does)."""
+    make_state = getattr(store, "state", None)
+    return cast("StateStore", make_state()) if callable(make_state) else None

@@ -1,4 +1,5 @@
-"""What a node sees while it runs: its scope, secrets, shared clients and a logger."""
+"""What a node sees while it runs: its scope, secrets, shared clients, the state store and a
+logger."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from weir.lang.expressions import Expr, to_text
 from weir.lang.types import SecretRef
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
+from weir.nodes.state_store import StateStore
 from weir.secrets.resolve import Secrets
 
 NODE_LOGGER = logging.getLogger("weir.node")
@@ -33,6 +35,7 @@ class NodeContext:
         "scope",
         "secrets",
         "spool",
+        "state",
     )
 
     def __init__(
@@ -46,6 +49,7 @@ class NodeContext:
         resources: Resources,
         spool: Spool | None = None,
         attempt: int = 1,
+        state: StateStore | None = None,
     ) -> None:
         self.node = node
         self.flow_name = flow_name
@@ -55,6 +59,8 @@ class NodeContext:
         self.resources = resources
         self.spool = spool or Spool()
         self.attempt = attempt
+        self.state = state
+        """The state node's keys (the execution store's); None when no store records."""
         self.input: dict[str, Any] = {}
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
 
