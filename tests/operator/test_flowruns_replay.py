@@ -95,7 +95,7 @@ async def test_an_unknown_execution_is_named_in_the_consoles_answer(
 ) -> None:
     server, _ = console
     url = f"http://127.0.0.1:{server.port}"
-    with pytest.raises(Exception, match="404") as caught:
+    with pytest.raises(Exception, match="no execution with id") as caught:
         await _original(args(console=url), "0" * 26)
     assert "0" * 26 in str(caught.value)
 

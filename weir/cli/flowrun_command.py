@@ -161,57 +161,18 @@ async def _original(args: argparse.Namespace, execution_id: str) -> tuple[Any, l
 
 
 async def _from_console(url: str, execution_id: str) -> tuple[Any, list[Any]]:
-    """GET /api/v1/executions/{id}, then each finished node's output (/nodes/{seq}), with the
-    pod's ServiceAccount token."""
-    import httpx
+    """The execution and its node runs with their payloads, as `weir replay --server` reads
+    them, with the pod's ServiceAccount token."""
+    import asyncio
 
+    from weir.cli.console_client import Console, Target, detail_records
     from weir.serve.console_client import bearer_token
-    from weir.store.records import Status
-    from weir.store.wire import WireError, execution_from_wire
 
-    token = bearer_token()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    base = f"{url}/api/v1/executions/{execution_id}"
-    async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-        detail = await _get_json(client, base)
-        execution = dict(detail.get("execution") or {})
-        nodes = [dict(node) for node in detail.get("nodes") or []]
-        for node in nodes:
-            if node.get("status") == Status.SUCCEEDED:
-                full = await _get_json(client, f"{base}/nodes/{node['seq']}")
-                node["output"] = full.get("output")
-    execution["nodes"] = [_epoch_times(node) for node in nodes]
-    try:
-        return execution_from_wire(
-            _epoch_times(execution), f"the console's execution {execution_id}"
-        )
-    except WireError as exc:
-        raise CommandError(str(exc)) from None
+    def fetch() -> tuple[Any, list[Any]]:
+        with Console(Target(url, bearer_token())) as console:
+            return detail_records(console, execution_id)
 
-
-async def _get_json(client: Any, url: str) -> Any:
-    import httpx
-
-    try:
-        answer = await client.get(url)
-    except httpx.HTTPError as exc:
-        raise CommandError(f"cannot reach the console at {url}: {exc}") from None
-    if answer.status_code != 200:
-        detail = answer.text[:300]
-        raise CommandError(f"the console answered {answer.status_code} to GET {url}: {detail}")
-    return answer.json()
-
-
-def _epoch_times(data: dict[str, Any]) -> dict[str, Any]:
-    """The console's times (ISO 8601 text) as the wire codec reads them (epoch seconds)."""
-    from weir.lang.times import epoch
-
-    times = {
-        k: epoch(v)
-        for k, v in data.items()
-        if k in ("startedAt", "finishedAt") and isinstance(v, str)
-    }
-    return {**data, **times}
+    return await asyncio.to_thread(fetch)
 
 
 async def _execute(
