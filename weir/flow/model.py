@@ -25,6 +25,7 @@ from weir.lang.durations import Duration
 from weir.lang.expressions import Condition, Items, Value
 from weir.lang.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
 from weir.nodes import NODE_KINDS
+from weir.nodes.breaker import CircuitBreaker, check_guardable
 
 API_VERSION = "weir.dev/v1alpha1"
 
@@ -90,6 +91,16 @@ class NodeBase(Strict):
     retry: RetryPolicy | None = None
     timeout: Duration | None = Field(None, description="Limit of each attempt.")
     forEach: ForEach | None = None
+    circuitBreaker: CircuitBreaker | None = Field(
+        None,
+        description="The circuit breaker of the service the node calls: settings, or false to "
+        "go without; the runner's defaults if unset (docs/circuit-breakers.md).",
+    )
+
+    @model_validator(mode="after")
+    def _breaker_guards_a_service(self) -> NodeBase:
+        check_guardable(self.circuitBreaker, NODE_KINDS[self.kind], NODE_KINDS)
+        return self
 
     @model_validator(mode="before")
     @classmethod

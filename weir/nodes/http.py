@@ -27,6 +27,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.lang.expressions import Text, Value, json_default
 from weir.lang.types import ByteSize, SecretOrText, SecretRef, Strict
+from weir.nodes.breaker import origin, peek
 from weir.nodes.context import NodeContext
 from weir.nodes.http_egress import EgressDenied, EgressPolicy
 from weir.nodes.kind import NodeKind
@@ -333,4 +334,11 @@ def _parse(content: bytes, content_type: str, wanted: str, url: str) -> Any:
     return content
 
 
-KIND = NodeKind("http", HttpConfig, run, "One HTTP request; non-2xx answers are errors.")
+def connection(config: HttpConfig, ctx: NodeContext) -> str | None:
+    """The origin the request goes to: its circuit breaker's key."""
+    return origin(peek(config.url, ctx))
+
+
+KIND = NodeKind(
+    "http", HttpConfig, run, "One HTTP request; non-2xx answers are errors.", connection
+)

@@ -13,6 +13,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError, NodeTimeout
 from weir.lang.expressions import Text, to_text
 from weir.lang.types import JsonObject, SecretOrText, Strict
+from weir.nodes.breaker import origin, peek
 from weir.nodes.context import NodeContext
 from weir.nodes.http import RETRY_AFTER_STATUS, retry_after
 from weir.nodes.kind import NodeKind
@@ -295,9 +296,15 @@ async def run(config: LlmConfig, ctx: NodeContext) -> dict[str, Any]:
     }
 
 
+def connection(config: LlmConfig, ctx: NodeContext) -> str | None:
+    """The model API's origin: its circuit breaker's key."""
+    return origin(peek(config.baseUrl, ctx))
+
+
 KIND = NodeKind(
     "llm",
     LlmConfig,
     run,
     "Ask an OpenAI-compatible chat model; JSON answers are validated against a schema.",
+    connection,
 )

@@ -18,6 +18,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError
 from weir.lang.expressions import Text, Value
 from weir.lang.types import ByteSize, SecretOrText, SecretRef, Strict
+from weir.nodes.breaker import peek
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 
@@ -215,9 +216,20 @@ async def run(config: MailConfig, ctx: NodeContext) -> Any:
     return await mail_imap.receive(config.receive, ctx)
 
 
+def connection(config: MailConfig, ctx: NodeContext) -> str | None:
+    """The SMTP or IMAP server: its circuit breaker's key."""
+    if config.send is not None:
+        smtp = config.send.smtp
+        return f"smtp://{peek(smtp.host, ctx)}:{smtp.port or smtp.default_port}"
+    assert config.receive is not None
+    imap = config.receive.imap
+    return f"imap://{peek(imap.host, ctx)}:{imap.port or imap.default_port}"
+
+
 KIND = NodeKind(
     "mail",
     MailConfig,
     run,
     "Send a message over SMTP, or receive messages (and attachments) over IMAP.",
+    connection,
 )

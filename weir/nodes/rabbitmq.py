@@ -11,6 +11,7 @@ from pydantic import Field
 from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError
 from weir.lang.expressions import Text, Value, json_default
 from weir.lang.types import SecretOrText, Strict
+from weir.nodes.breaker import service_url
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 
@@ -157,6 +158,15 @@ async def run(config: RabbitmqConfig, ctx: NodeContext) -> dict[str, Any]:
     }
 
 
+def connection(config: RabbitmqConfig, ctx: NodeContext) -> str | None:
+    """The broker's URL without its password: its circuit breaker's key."""
+    return service_url(ctx.reveal(config.url))
+
+
 KIND = NodeKind(
-    "rabbitmq", RabbitmqConfig, run, "Publish a message to RabbitMQ with publisher confirms."
+    "rabbitmq",
+    RabbitmqConfig,
+    run,
+    "Publish a message to RabbitMQ with publisher confirms.",
+    connection,
 )

@@ -20,6 +20,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError
 from weir.lang.expressions import Text, Value
 from weir.lang.types import ByteSize, SecretRef
+from weir.nodes.breaker import origin, peek
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.base import Payload
 from weir.nodes.fs.ops import compiled_regex, download
@@ -249,9 +250,16 @@ async def run(config: S3Config, ctx: NodeContext) -> Any:
     return await config.operation.run(S3FileSystem(handle, ctx.text(config.bucket)), ctx)
 
 
+def connection(config: S3Config, ctx: NodeContext) -> str | None:
+    """The endpoint and bucket: their circuit breaker's key."""
+    endpoint = origin(config.endpointUrl) if config.endpointUrl else "s3:/"
+    return f"{endpoint}/{peek(config.bucket, ctx)}"
+
+
 KIND = NodeKind(
     "s3",
     S3Config,
     run,
     "List, get, put, delete, copy, move and presign objects in S3 or S3-compatible stores.",
+    connection,
 )

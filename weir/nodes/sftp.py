@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from weir.lang.durations import Duration
 from weir.lang.expressions import Text, Value
 from weir.lang.types import SecretOrText, SecretRef
+from weir.nodes.breaker import peek
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.ops import DeleteOp, GetOp, ListOp, MkdirOp, PutOp, RenameOp
 from weir.nodes.fs.sftp import SftpFileSystem
@@ -115,9 +116,15 @@ async def run(config: SftpConfig, ctx: NodeContext) -> Any:
     return await config.operation.run(SftpFileSystem(pool), ctx)
 
 
+def connection(config: SftpConfig, ctx: NodeContext) -> str | None:
+    """The server: its circuit breaker's key."""
+    return f"sftp://{peek(config.host, ctx)}:{config.port}"
+
+
 KIND = NodeKind(
     "sftp",
     SftpConfig,
     run,
     "List, get, put, delete, rename/move files and create directories over SFTP.",
+    connection,
 )

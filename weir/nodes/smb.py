@@ -13,6 +13,7 @@ from pydantic import Field
 from weir.lang.durations import Duration
 from weir.lang.expressions import Text
 from weir.lang.types import SecretOrText, SecretRef
+from weir.nodes.breaker import peek
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.ops import DeleteOp, GetOp, ListOp, MkdirOp, PutOp, RenameOp
 from weir.nodes.fs.smb import Share, SmbFileSystem
@@ -64,4 +65,11 @@ async def run(config: SmbConfig, ctx: NodeContext) -> Any:
     return await config.operation.run(SmbFileSystem(_open_share(config, ctx)), ctx)
 
 
-KIND = NodeKind("smb", SmbConfig, run, "Files on an SMB2/3 share: list, get, put, delete, move.")
+def connection(config: SmbConfig, ctx: NodeContext) -> str | None:
+    """The server: its circuit breaker's key."""
+    return f"smb://{peek(config.host, ctx)}:{config.port}"
+
+
+KIND = NodeKind(
+    "smb", SmbConfig, run, "Files on an SMB2/3 share: list, get, put, delete, move.", connection
+)

@@ -20,6 +20,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.lang.expressions import Value
 from weir.lang.types import IDENTIFIER, SecretOrText, Strict
+from weir.nodes.breaker import service_url
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 from weir.nodes.operations import chosen_operation
@@ -277,4 +278,15 @@ def _error(exc: Exception, password: str | None) -> NodeError:
     return NodeError(message, type="sql")
 
 
-KIND = NodeKind("sql", SqlConfig, run, "A query, a statement or a batch insert on a SQL database.")
+def connection(config: SqlConfig, ctx: NodeContext) -> str | None:
+    """The database's URL without its password: its circuit breaker's key (none for SQLite)."""
+    return service_url(ctx.reveal(config.connection))
+
+
+KIND = NodeKind(
+    "sql",
+    SqlConfig,
+    run,
+    "A query, a statement or a batch insert on a SQL database.",
+    connection,
+)
