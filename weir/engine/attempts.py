@@ -13,6 +13,7 @@ from weir.engine.failures import as_node_error
 from weir.engine.retry import RetryDecider
 from weir.flow.model import NodeBase
 from weir.nodes import NODE_KINDS
+from weir.nodes.breaker import circuits_of
 from weir.nodes.context import NodeContext
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
@@ -57,13 +58,16 @@ class NodeAttempts:
         """The node's output; its error (a ``NodeError``) once no attempt is left. Every
         attempt goes to ``attempts``, the last attempt's evaluated input to ``inputs``."""
         kind = NODE_KINDS[node.kind]
+        circuits = circuits_of(self.resources)
         decider = None  # made when an attempt fails: most never do
         number = 0
         while True:
             number += 1
             ctx = self._context(node, scope, number)
             started = time.time()
+            ticket = None  # the attempt's pass through its connection's circuit breaker
             try:
+                ticket = circuits.admit(kind, node, ctx)  # CircuitOpen: refused at once
                 if node.timeout is None:
                     output = await kind.run(node.config, ctx)
                 else:
@@ -71,6 +75,8 @@ class NodeAttempts:
                         output = await kind.run(node.config, ctx)
             except Exception as exc:  # every failure becomes a NodeError with retryability
                 error = as_node_error(exc, node)
+                if ticket is not None:
+                    ticket.failed(error)
                 attempts.append(Attempt(number, started, time.time(), error.to_dict()))
                 decider = decider or RetryDecider(node.retry)
                 delay = decider.delay_before_next(number, error)
@@ -87,6 +93,8 @@ class NodeAttempts:
                 )
                 await asyncio.sleep(delay)
                 continue
+            if ticket is not None:
+                ticket.succeeded()
             attempts.append(Attempt(number, started, time.time()))
             inputs.append(ctx.input)
             return output

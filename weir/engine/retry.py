@@ -4,6 +4,12 @@ A server's own wait (an HTTP 429 or 503 ``Retry-After``, carried as the error's
 ``retry_after``) is honoured: the next attempt waits at least that long. ``maxDelay`` bounds it
 as it bounds every delay: when the server asks for longer, the node is not retried (waiting
 less would only be refused again) and its error says how long the server asked for.
+
+A call its circuit breaker refused (``circuitOpen``, weir.nodes.breaker) is retried only when
+``retryOn`` names ``circuitOpen`` itself: neither ``retryable`` nor ``any`` covers it, since
+retrying at once would only be refused again while the circuit is open, and the point of the
+circuit is to fail fast. Named, the retry waits until the circuit lets a probe through (the
+error's ``retry_after``), within ``maxDelay`` like a server's wait.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import random
 
 from weir.flow.model import RetryPolicy
 from weir.lang.errors import NodeError
+from weir.nodes.breaker import CIRCUIT_OPEN
 
 JITTER = 0.2
 
@@ -23,8 +30,10 @@ class RetryDecider:
     def should_retry(self, error: NodeError) -> bool:
         assert self.policy is not None
         wanted = self.policy.retryOn
-        return (
-            "any" in wanted or ("retryable" in wanted and error.retryable) or error.type in wanted
+        if error.type in wanted:
+            return True
+        return error.type != CIRCUIT_OPEN and (
+            "any" in wanted or ("retryable" in wanted and error.retryable)
         )
 
     def delay_before_next(self, attempt: int, error: NodeError) -> float | None:
@@ -44,8 +53,9 @@ class RetryDecider:
         if asked is None:
             return delay
         if asked > policy.maxDelay:
+            who = "the circuit breaker" if error.type == CIRCUIT_OPEN else "the server"
             error.reword(
-                f"{error.message} (the server asked to wait {asked:g}s before trying again, "
+                f"{error.message} ({who} asked to wait {asked:g}s before trying again, "
                 f"longer than retry.maxDelay {policy.maxDelay:g}s: not retried)"
             )
             return None
