@@ -25,7 +25,7 @@ from weir.lang.durations import Duration
 from weir.lang.expressions import Condition, Items, Value
 from weir.lang.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
 from weir.nodes import NODE_KINDS
-from weir.nodes.breaker import CircuitBreaker, check_guardable
+from weir.nodes.breaker_policy import CircuitBreaker, check_guardable
 
 API_VERSION = "weir.dev/v1alpha1"
 

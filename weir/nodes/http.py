@@ -27,7 +27,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.lang.expressions import Text, Value, json_default
 from weir.lang.types import ByteSize, SecretOrText, SecretRef, Strict
-from weir.nodes.breaker import origin, peek
+from weir.nodes.connections import origin, peek
 from weir.nodes.context import NodeContext
 from weir.nodes.http_egress import EgressDenied, EgressPolicy
 from weir.nodes.kind import NodeKind

@@ -13,7 +13,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError, NodeTimeout
 from weir.lang.expressions import Text, to_text
 from weir.lang.types import JsonObject, SecretOrText, Strict
-from weir.nodes.breaker import origin, peek
+from weir.nodes.connections import origin, peek
 from weir.nodes.context import NodeContext
 from weir.nodes.http import RETRY_AFTER_STATUS, retry_after
 from weir.nodes.kind import NodeKind

@@ -18,7 +18,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError
 from weir.lang.expressions import Text, Value
 from weir.lang.types import ByteSize, SecretOrText, SecretRef, Strict
-from weir.nodes.breaker import peek
+from weir.nodes.connections import peek
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from weir.lang.errors import AuthFailed, ConnectionFailed, NodeError
 from weir.lang.expressions import Text, Value, json_default
 from weir.lang.types import SecretOrText, Strict
-from weir.nodes.breaker import service_url
+from weir.nodes.connections import service_url
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 

@@ -20,7 +20,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError
 from weir.lang.expressions import Text, Value
 from weir.lang.types import ByteSize, SecretRef
-from weir.nodes.breaker import origin, peek
+from weir.nodes.connections import origin, peek
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.base import Payload
 from weir.nodes.fs.ops import compiled_regex, download

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from weir.lang.durations import Duration
 from weir.lang.expressions import Text, Value
 from weir.lang.types import SecretOrText, SecretRef
-from weir.nodes.breaker import peek
+from weir.nodes.connections import peek
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.ops import DeleteOp, GetOp, ListOp, MkdirOp, PutOp, RenameOp
 from weir.nodes.fs.sftp import SftpFileSystem

@@ -13,7 +13,7 @@ from pydantic import Field
 from weir.lang.durations import Duration
 from weir.lang.expressions import Text
 from weir.lang.types import SecretOrText, SecretRef
-from weir.nodes.breaker import peek
+from weir.nodes.connections import peek
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.ops import DeleteOp, GetOp, ListOp, MkdirOp, PutOp, RenameOp
 from weir.nodes.fs.smb import Share, SmbFileSystem

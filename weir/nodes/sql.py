@@ -20,7 +20,7 @@ from weir.lang.durations import Duration
 from weir.lang.errors import AuthFailed, ConfigError, ConnectionFailed, NodeError, NodeTimeout
 from weir.lang.expressions import Value
 from weir.lang.types import IDENTIFIER, SecretOrText, Strict
-from weir.nodes.breaker import service_url
+from weir.nodes.connections import service_url
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 from weir.nodes.operations import chosen_operation

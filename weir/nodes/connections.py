@@ -1,0 +1,50 @@
+"""How node kinds name the service they call (``NodeKind.connection``), the key of its circuit
+breaker: never with a password, a path that varies per call, or a query."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from weir.lang.expressions import Expr, to_text
+
+if TYPE_CHECKING:
+    from weir.nodes.context import NodeContext
+
+
+def peek(expr: Expr, ctx: NodeContext) -> str:
+    """A field's text, evaluated without recording it as the node's input."""
+    return to_text(expr.evaluate(ctx.scope))
+
+
+def origin(url: str) -> str | None:
+    """``scheme://host:port`` of a URL (no user, path or query); None when it has no host."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not parts.scheme or not host:
+        return None
+    scheme = parts.scheme.lower()
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def service_url(url: str) -> str | None:
+    """A service's URL as its circuit's key: scheme, user, host, port and path, never the
+    password or the query (which may carry one); None when it names no host (SQLite)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not parts.scheme or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme.lower()}://{user}{host}" + (f":{port}" if port else "") + parts.path
