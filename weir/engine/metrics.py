@@ -5,13 +5,16 @@ One registry per service, so tests and several services in one process do not sh
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from weir import __version__
 from weir.engine.events import ExecutionListener, ExecutionResult
+from weir.nodes.breaker import Circuits
 from weir.store.base import Interrupted
 from weir.store.records import ExecutionRecord, NodeRunRecord
 
@@ -41,6 +44,54 @@ class OutboxMetrics:
             "weir_outbox_rejected",
             "Executions the console refused for good (400, 413, 422): kept locally only.",
             registry=r,
+        )
+
+
+class CircuitMetrics:
+    """The engine's circuit breakers, read when the metrics are scraped: nothing is counted on
+    the calls' path. A connection whose circuits differ by node settings shows the worst state
+    and the sum of their refusals."""
+
+    def __init__(self, registry: CollectorRegistry, flow: Callable[[], str]) -> None:
+        self.circuits: Circuits | None = None
+        self._flow = flow
+        registry.register(self)
+
+    def watch(self, circuits: Circuits) -> None:
+        self.circuits = circuits
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        state, rejected = self._families()
+        worst: dict[str, int] = {}
+        refused: dict[str, int] = {}
+        for circuit in self.circuits or ():
+            key = circuit.connection
+            worst[key] = max(worst.get(key, 0), circuit.state)
+            refused[key] = refused.get(key, 0) + circuit.rejected
+        flow = self._flow()
+        for connection, value in worst.items():
+            state.add_metric([connection, flow], value)
+            rejected.add_metric([connection, flow], refused[connection])
+        yield state
+        yield rejected
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, CounterMetricFamily]:
+        labels = ["connection", "flow"]
+        return (
+            GaugeMetricFamily(
+                "weir_circuit_state",
+                "Circuit breaker of a connection: 0 closed, 1 half-open, 2 open.",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                "weir_circuit_rejected",
+                "Calls an open circuit refused at once (circuitOpen).",
+                labels=labels,
+            ),
         )
 
 
@@ -104,6 +155,7 @@ class RunnerMetrics(ExecutionListener):
             registry=r,
         )
         self.outbox = OutboxMetrics(r)
+        self.circuits = CircuitMetrics(r, lambda: self.flow)
         self.build = Info("weir_build", "The runner's version.", registry=r)
         self.build.info({"version": __version__})
         self.flow_valid.set(1)

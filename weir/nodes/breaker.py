@@ -126,8 +126,17 @@ class Circuit:
     def idle(self) -> bool:
         return self.state == CLOSED and self._calls == 0
 
-    def seconds_to_probe(self) -> float:
-        return max(0.0, self.probe_at - self._clock()) if self.state != CLOSED else 0.0
+    def report(self) -> dict[str, Any]:
+        """The circuit as ``/readyz`` shows it: no message of any call, only types."""
+        ago = self._clock() - self.changed_at
+        return {
+            "connection": self.connection,
+            "state": STATE_NAMES[self.state],
+            "since": _stamp(-ago),
+            "probeAt": _stamp(self.probe_at - self._clock()),
+            "reason": self.reason,
+            "rejected": self.rejected,
+        }
 
     def _count(self, now: float, failed: bool) -> tuple[int, int]:
         slot = int(now // self._resolution)
@@ -162,8 +171,7 @@ class Circuit:
 
     def _refusal(self, now: float) -> CircuitOpen:
         wait = self.probe_at - now
-        at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-        stamp = at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        stamp = _stamp(wait)
         when = (
             f"a probe is in flight; another may go at {stamp}"
             if self.state == HALF_OPEN
@@ -174,6 +182,12 @@ class Circuit:
             details={"connection": self.connection, "probeAt": stamp},
             retry_after=round(wait, 3),
         )
+
+
+def _stamp(offset: float) -> str:
+    """The wall-clock time ``offset`` seconds from now, as UTC ISO 8601."""
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _what(error: BaseException | None) -> str:
@@ -244,6 +258,10 @@ class Circuits:
 
     def __iter__(self) -> Iterator[Circuit]:
         return iter(list(self._circuits.values()))
+
+    def not_closed(self) -> list[dict[str, Any]]:
+        """The open and half-open circuits, as ``/readyz`` lists them."""
+        return [c.report() for c in self if c.state != CLOSED]
 
     def _new(self, key: str, settings: BreakerSettings) -> Circuit:
         if len(self._circuits) >= MAX_CIRCUITS:

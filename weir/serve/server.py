@@ -28,6 +28,7 @@ from weir.engine.executor import Engine, ExecutionListener
 from weir.engine.metrics import CONTENT_TYPE, RunnerMetrics
 from weir.engine.service import FlowService
 from weir.flow.load import CompiledFlow
+from weir.nodes.breaker import circuits_of
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
 from weir.serve.link import ConsoleLink, ConsoleSettings
@@ -109,6 +110,7 @@ class Runner:
             redactor=self.redactor,
         )
         service = self.service = FlowService(self.options.file, engine, self.metrics)
+        self.metrics.circuits.watch(circuits_of(engine.resources))
         service.reload_hooks.append(self._on_reload)
         try:
             self._link_console(store, service)
@@ -259,6 +261,10 @@ class Runner:
             )
             if service.reload_error:
                 body["reloadError"] = service.reload_error
+            # Listed, never a reason to be unready: another replica would meet the same open
+            # circuit, and taking runners out of the Service would turn one failing dependency
+            # into an outage of the whole flow (docs/circuit-breakers.md).
+            body["openCircuits"] = circuits_of(service.engine.resources).not_closed()
         if self.console is not None:
             body["outboxBacklog"] = self.console.shipper.backlog
         return web.json_response(body, status=200 if ready else 503)
