@@ -7,9 +7,9 @@ standard output (as a Unix tool killed by SIGPIPE). A user never sees a tracebac
 WEIR_DEBUG=1.
 
 Each command lives in a module of its group (run_commands, execution_commands, serve_command,
-cluster_commands, secret_commands, store_commands); those modules import the engine, the store,
-the server, the operator, pydantic and asyncio only inside the command that needs them, so that
-`weir --help` starts fast (tests/test_cli_startup.py holds it to that).
+cluster_commands, secret_commands, store_commands, test_command); those modules import the
+engine, the store, the server, the operator, the test harness, pydantic and asyncio only inside
+the command that needs them, so that `weir --help` starts fast (tests/test_cli_startup.py holds it to that).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from weir.cli import (
 from weir.cli.common import CommandError, store_problem
 from weir.cli.console_command import add_console
 from weir.cli.serve_command import add_serve
+from weir.cli.test_command import add_test
 
 CLOSED_STDOUT = 128 + 13
 """Exit code when the reader of stdout went away: what a shell reports for ``yes | head -1``."""
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     # In this order in `weir --help`.
     run_commands.add_validate(commands)
     run_commands.add_run(commands)
+    add_test(commands)
     add_serve(commands)
     add_console(commands)
     execution_commands.add_replay(commands)
