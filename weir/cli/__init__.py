@@ -9,7 +9,8 @@ WEIR_DEBUG=1.
 Each command lives in a module of its group (run_commands, execution_commands, serve_command,
 cluster_commands, secret_commands, store_commands, test_command); those modules import the
 engine, the store, the server, the operator, the test harness, pydantic and asyncio only inside
-the command that needs them, so that `weir --help` starts fast (tests/test_cli_startup.py holds it to that).
+the command that needs them, so that `weir --help` starts fast (tests/test_cli_startup.py holds
+it to that).
 """
 
 from __future__ import annotations
