@@ -1,5 +1,10 @@
 """``forEach``: a node run once per item, at most ``concurrency`` at a time, outputs in item
-order; the first item that fails for good fails the node and cancels the others."""
+order; the first item that fails for good fails the node and cancels the others.
+
+With ``batchSize`` the items are cut into chunks of that many (the last may be shorter): each
+chunk is one run, with the chunk (a list) as ``item`` and its number as ``index``; concurrency
+counts chunks, and the output is the chunks' outputs in order.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,10 @@ RunItem = Callable[[Mapping[str, Any]], Awaitable[Any]]
 async def run_for_each(node: NodeBase, scope: Mapping[str, Any], run_item: RunItem) -> list[Any]:
     assert node.forEach is not None
     items = _items(node, scope)
+    size = node.forEach.batchSize
+    if size is not None:
+        items = [items[start : start + size] for start in range(0, len(items), size)]
+    what = "item" if size is None else "batch"
     limit = asyncio.Semaphore(node.forEach.concurrency)
 
     async def one(index: int, item: Any) -> Any:
@@ -27,7 +36,7 @@ async def run_for_each(node: NodeBase, scope: Mapping[str, Any], run_item: RunIt
                 return await run_item({**scope, "item": item, "index": index})
             except NodeError as exc:
                 exc.details.setdefault("index", index)
-                exc.reword(f"item {index}: {exc.message}")
+                exc.reword(f"{what} {index}: {exc.message}")
                 raise
 
     try:

@@ -64,10 +64,18 @@ class RetryPolicy(Strict):
 
 
 class ForEach(Strict):
-    """Run the node once per item; its output is the list of per-item outputs, in order."""
+    """Run the node once per item (or per batch of items); its output is the list of the
+    runs' outputs, in order."""
 
     items: Items = Field(description="A list, usually a reference like $.nodes.query.rows.")
-    concurrency: int = Field(1, ge=1, le=1000, description="Items processed at once.")
+    concurrency: int = Field(1, ge=1, le=1000, description="Items (or batches) processed at once.")
+    batchSize: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Run once per batch of this many items: `item` is the batch (a list), "
+        "`index` its number.",
+    )
 
 
 class Branch(Strict):
