@@ -32,9 +32,7 @@ export function ExecutionGraph({
   const openNode = (name: string) => {
     const runs = nodes.filter((n) => n.node === name);
     const last = runs[runs.length - 1];
-    if (!last) return;
-    onOpenRun(last.seq);
-    document.getElementById(`node-run-${last.seq}`)?.scrollIntoView?.({ block: "nearest" });
+    if (last) onOpenRun(last.seq);
   };
   return (
     <>

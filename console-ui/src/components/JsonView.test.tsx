@@ -26,3 +26,10 @@ test("an empty payload and a scalar", () => {
   rerender(<JsonView value={[]} label="Output" />);
   expect(screen.getByLabelText("Output")).toHaveTextContent("[]");
 });
+
+test("a secret redacted inside a key is marked too", () => {
+  render(<JsonView value={{ "token-***": 1 }} label="Output" />);
+  const key = screen.getByLabelText("Output").querySelector(".json-key")!;
+  expect(key).toHaveTextContent('"token-***"');
+  expect(key.querySelector("mark.redacted")).toHaveAttribute("title", "a secret, redacted by the console");
+});

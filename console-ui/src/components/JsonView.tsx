@@ -2,8 +2,9 @@ import type { ReactNode } from "react";
 
 export const REDACTED = "***";
 
-/** A string with each `***` (a secret the console redacted, weir/secrets/redact.py) marked. */
-function RedactedText({ text }: { text: string }) {
+/** A string with each `***` (a secret the console redacted, weir/secrets/redact.py) marked;
+ * in keys too, since the recorder redacts a secret wherever it appears. */
+function RedactedText({ text, className = "json-string" }: { text: string; className?: string }) {
   const parts = text.split(REDACTED);
   const shown: ReactNode[] = [];
   parts.forEach((part, index) => {
@@ -16,7 +17,7 @@ function RedactedText({ text }: { text: string }) {
     }
     if (part) shown.push(part);
   });
-  return <span className="json-string">&quot;{shown}&quot;</span>;
+  return <span className={className}>&quot;{shown}&quot;</span>;
 }
 
 function Value({ value, indent }: { value: unknown; indent: number }): ReactNode {
@@ -50,7 +51,7 @@ function Value({ value, indent }: { value: unknown; indent: number }): ReactNode
       {entries.map(([key, item], index) => (
         <span key={key}>
           {pad}
-          <span className="json-key">&quot;{key}&quot;</span>:{" "}
+          <RedactedText text={key} className="json-key" />:{" "}
           <Value value={item} indent={indent + 1} />
           {index < entries.length - 1 ? ",\n" : "\n"}
         </span>

@@ -30,12 +30,12 @@ const detail: NodeDetail = { ...failedNode, input: { customer: "Bob", password: 
 
 function Where() {
   const location = useLocation();
-  return <output aria-label="location">{location.pathname}</output>;
+  return <output aria-label="location">{location.pathname + location.search}</output>;
 }
 
-function renderPage() {
+function renderPage(url = "/executions/01FAIL") {
   return render(
-    <MemoryRouter initialEntries={["/executions/01FAIL"]}>
+    <MemoryRouter initialEntries={[url]}>
       <Routes>
         <Route path="/executions/:id" element={<ExecutionPage />} />
       </Routes>
@@ -154,4 +154,50 @@ test("the graph marks each node with its outcome in words; a click on a node ope
   expect(screen.queryByLabelText("Input of summarise")).not.toBeInTheDocument();
   fireEvent.keyDown(failed, { key: "Enter" }); // and from the keyboard
   expect(await screen.findByLabelText("Input of summarise")).toBeInTheDocument();
+});
+
+test("the timeline: a row per node run, named in words; Enter on one opens that run", async () => {
+  const calls = fakeApi({
+    "/api/v1/executions/01FAIL": { body: view },
+    "/api/v1/executions/01FAIL/nodes/2": { body: detail },
+  });
+  renderPage();
+  const timeline = await screen.findByRole("list", { name: "Timeline of node runs" });
+  const rows = within(timeline).getAllByRole("button");
+  expect(rows.map((row) => row.getAttribute("aria-label"))).toEqual([
+    "received: succeeded, started at +0 ms, took 18 ms",
+    "summarise: failed, 2 attempts, started at +0 ms, took 18 ms",
+  ]);
+  expect(rows[1].querySelector(".timeline-bar")).toHaveClass("mark-failed");
+
+  const user = userEvent.setup();
+  rows[1].focus();
+  await user.keyboard("{Enter}");
+  expect(await screen.findByLabelText("Input of summarise")).toBeInTheDocument();
+  expect(calls.map((call) => call.url.pathname)).toContain("/api/v1/executions/01FAIL/nodes/2");
+  expect(rows[1]).toHaveAttribute("aria-current", "true");
+});
+
+test("'Failed only' keeps the failed and retried runs, in the table and the timeline, and in the URL", async () => {
+  fakeApi({ "/api/v1/executions/01FAIL": { body: view } });
+  renderPage();
+  await screen.findByRole("cell", { name: "received" });
+  const user = userEvent.setup();
+  await user.click(screen.getByLabelText("Failed only"));
+  expect(screen.getByLabelText("location")).toHaveTextContent("/executions/01FAIL?only=failed");
+  expect(screen.queryByRole("cell", { name: "received" })).not.toBeInTheDocument();
+  expect(screen.getByRole("cell", { name: "summarise" })).toBeInTheDocument();
+  expect(within(screen.getByRole("list", { name: "Timeline of node runs" })).getAllByRole("button")).toHaveLength(1);
+  expect(screen.getByText("1 of 2 node runs failed or were retried")).toBeInTheDocument();
+  // the replay still offers every node
+  expect(within(screen.getByLabelText("From")).getByRole("option", { name: "node received" })).toBeInTheDocument();
+});
+
+test("a deep link to 'failed only' on an execution where nothing failed says so", async () => {
+  const fine: ExecutionView = { ...view, nodes: [view.nodes[0]] };
+  fakeApi({ "/api/v1/executions/01FAIL": { body: fine } });
+  renderPage("/executions/01FAIL?only=failed");
+  expect(await screen.findByText(/No node run failed or needed a retry/)).toBeInTheDocument();
+  expect(screen.getByLabelText("Failed only")).toBeChecked();
+  expect(screen.queryByRole("list", { name: "Timeline of node runs" })).not.toBeInTheDocument();
 });

@@ -1,5 +1,5 @@
 import { useCallback, useRef, useState } from "react";
-import { Link, useParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { query } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { JsonView } from "../components/JsonView";
@@ -8,6 +8,8 @@ import { ExecutionGraph } from "../components/ExecutionGraph";
 import { ReplayForm } from "../components/ReplayForm";
 import { CancelButton } from "../components/CancelButton";
 import { StatusBadge } from "../components/StatusBadge";
+import { Timeline } from "../components/Timeline";
+import { failedOrRetried } from "../timeline";
 import { duration, when } from "../format";
 import { useApi, useEvents } from "../hooks";
 import type { ExecutionView } from "../types";
@@ -18,6 +20,19 @@ export function ExecutionPage() {
   const view = useApi<ExecutionView>(path);
   const running = view.data?.execution.status === "running";
   const [openRun, setOpenRun] = useState<number | null>(null);
+  const [search, setSearch] = useSearchParams();
+  const failedOnly = search.get("only") === "failed";
+  const setFailedOnly = (on: boolean) =>
+    setSearch((old) => {
+      const next = new URLSearchParams(old);
+      if (on) next.set("only", "failed");
+      else next.delete("only");
+      return next;
+    }, { replace: true });
+  const openRunAndShow = useCallback((seq: number) => {
+    setOpenRun(seq);
+    document.getElementById(`node-run-${seq}`)?.scrollIntoView?.({ block: "nearest" });
+  }, []);
 
   // Live while it runs: each of its events loads the view again, at most twice a second; so
   // does the stream's opening, in case it finished before.
@@ -44,7 +59,9 @@ export function ExecutionPage() {
     );
   }
   if (!view.data) return <p aria-live="polite">Loading execution {id}…</p>;
-  const { execution, nodes } = view.data;
+  const { execution, nodes: allRuns } = view.data;
+  const failedRuns = failedOrRetried(allRuns);
+  const nodes = failedOnly ? failedRuns : allRuns;
   return (
     <section>
       <h1>
@@ -88,9 +105,30 @@ export function ExecutionPage() {
       </div>
       {view.error !== undefined && <ErrorMessage error={view.error} />}
       <h2>Graph</h2>
-      <ExecutionGraph execution={execution} nodes={nodes} onOpenRun={setOpenRun} />
+      <ExecutionGraph execution={execution} nodes={allRuns} onOpenRun={openRunAndShow} />
       <h2>Node runs</h2>
-      <NodeRuns executionId={execution.id} nodes={nodes} open={openRun} onOpen={setOpenRun} />
+      <div className="toolbar">
+        <label>
+          <input type="checkbox" checked={failedOnly} onChange={(event) => setFailedOnly(event.target.checked)} /> Failed only
+        </label>{" "}
+        <span className="muted" aria-live="polite">
+          {failedOnly
+            ? `${failedRuns.length} of ${allRuns.length} node runs failed or were retried`
+            : `${allRuns.length} node runs, ${failedRuns.length} failed or retried`}
+        </span>
+      </div>
+      {failedOnly && failedRuns.length === 0 && allRuns.length > 0 ? (
+        <p className="empty">
+          No node run failed or needed a retry. Untick <em>Failed only</em> to see all {allRuns.length}.
+        </p>
+      ) : (
+        <>
+          {nodes.length > 0 && <h3>Timeline</h3>}
+          <Timeline execution={execution} nodes={nodes} selected={openRun} onSelect={openRunAndShow} />
+          {nodes.length > 0 && <h3>Each run</h3>}
+          <NodeRuns executionId={execution.id} nodes={nodes} open={openRun} onOpen={setOpenRun} />
+        </>
+      )}
       <details>
         <summary>Trigger payload</summary>
         <JsonView value={execution.trigger} label="Trigger payload" />
@@ -102,7 +140,7 @@ export function ExecutionPage() {
         </details>
       )}
       <h2>Replay</h2>
-      <ReplayForm execution={execution} nodes={nodes} />
+      <ReplayForm execution={execution} nodes={allRuns} />
     </section>
   );
 }
