@@ -1,7 +1,9 @@
 """A runner that ships to the console keeps only a short history in its own store (an
 emptyDir in a pod, which must not fill): executions shipped and older than
 ``WEIR_OUTBOX_RETENTION`` seconds (a day by default) are pruned every few minutes. Nothing
-not yet shipped is pruned, and nothing still running."""
+not yet shipped is pruned, and nothing still running.
+
+Any runner with a store also sweeps the state node's expired keys every minute."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 from weir.lang.settings import seconds_from_environment
 
 log = logging.getLogger("weir.ship")
+state_log = logging.getLogger("weir.state")
 
 RETENTION_ENV = "WEIR_OUTBOX_RETENTION"
 DEFAULT_RETENTION = 86_400.0
@@ -41,3 +44,21 @@ async def prune_once(store: Any, target: str, max_age: float) -> int:
     if pruned:
         log.info("pruned %d shipped executions older than %.0fs", pruned, max_age)
     return pruned
+
+
+STATE_SWEEP_EVERY = 60.0
+"""Seconds between sweeps of expired state keys."""
+
+
+async def sweep_state(state: Any, every: float = STATE_SWEEP_EVERY) -> None:
+    """Delete expired state-node keys (weir.store.state) now and every ``every`` seconds, until
+    cancelled. Reads already treat them as missing: this only gives their rows back."""
+    while True:
+        try:
+            swept: int = await state.sweep()
+        except Exception as exc:  # the store is busy or away: the next round tries again
+            state_log.warning("could not delete expired state keys: %s", exc)
+        else:
+            if swept:
+                state_log.info("deleted %d expired state keys", swept)
+        await asyncio.sleep(every)

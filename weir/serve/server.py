@@ -32,6 +32,7 @@ from weir.nodes.breaker import circuits_of
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
 from weir.serve.link import ConsoleLink, ConsoleSettings
+from weir.serve.retention import sweep_state
 from weir.serve.watch import watch
 from weir.store.base import RecordingUnavailable
 from weir.triggers import TRIGGER_KINDS
@@ -127,11 +128,15 @@ class Runner:
             )
             if started is not None:
                 started.set()
-            watcher = asyncio.get_running_loop().create_task(
+            loop = asyncio.get_running_loop()
+            watcher = loop.create_task(
                 watch(Path(self.options.file), service.reload, self.options.watch_interval)
             )
+            sweeper = None if store is None else loop.create_task(sweep_state(store.state()))
             await self._stop.wait()
             watcher.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
             await self._shutdown()
         finally:
             if self._app_runner is not None:
