@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down controlplane \
-	console console-ui ui-test
+	console console-ui ui-test ui-e2e
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 unit: $(STAMP) controlplane
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck unit ui-test
+test: lint typecheck unit ui-test ui-e2e
 
 # The web console (console-ui/, docs/console.md): Node.js >= 20.19 and npm, packages from the lock.
 UI := console-ui
@@ -49,6 +49,14 @@ ui-test: $(UI_STAMP)
 # Build the app into console-ui/dist, which `weir console` serves at / (weir/console/ui.py).
 console-ui: $(UI_STAMP)
 	cd $(UI) && npm run build
+
+# End-to-end tests of the built app against a real `weir console` in headless Chromium (Debian's
+# chromium package driven by playwright-core; console-ui/e2e/, docs/console.md). Writes the
+# screenshots in docs/screenshots/console. No Chromium is a failure, never a skip.
+CHROMIUM ?= /usr/bin/chromium
+ui-e2e: console-ui $(STAMP)
+	@test -x "$(CHROMIUM)" || { echo "ui-e2e needs Chromium at $(CHROMIUM): apt-get install chromium (Debian's package; CI: .ci/services/install.sh), or CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	cd $(UI) && CHROMIUM="$(CHROMIUM)" node --test --test-concurrency=1 e2e/console.test.mjs
 
 # The web console on the demo store: http://127.0.0.1:8090/
 console: console-ui demo
