@@ -64,8 +64,7 @@ class RetryPolicy(Strict):
 
 
 class ForEach(Strict):
-    """Run the node once per item (or per batch of items); its output is the list of the
-    runs' outputs, in order."""
+    """Run the node per item (or per batch); its output is the list of run outputs, in order."""
 
     items: Items = Field(description="A list, usually a reference like $.nodes.query.rows.")
     concurrency: int = Field(1, ge=1, le=1000, description="Items (or batches) processed at once.")
