@@ -9,6 +9,7 @@ a test never reaches the network.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from fnmatch import fnmatchcase
@@ -47,6 +48,8 @@ class HttpMocks:
             if mock.times is not None and self.used[n] >= mock.times:
                 continue
             self.used[n] += 1
+            if mock.delay:
+                await asyncio.sleep(mock.delay)
             return _response(mock)
         raise UnmockedRequest(f"unmocked request {method} {url}")
 

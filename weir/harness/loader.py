@@ -54,11 +54,14 @@ def find_test_files(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(
+            inside = sorted(
                 file
                 for file in path.rglob(f"*{SUFFIX}")
                 if not any(part.startswith(".") for part in file.relative_to(path).parts)
             )
+            if not inside:  # a typo in CI must not pass as "nothing failed"
+                raise BadTestFile([Issue(f"no *{SUFFIX} file in this directory", file=raw)])
+            found += inside
         elif path.exists():
             found.append(path)
         else:
@@ -89,7 +92,10 @@ def load_test_file(path: Path) -> LoadedTest:
 
     if not isinstance(data, dict) or data.get("kind") != KIND:
         found = data.get("kind") if isinstance(data, dict) else type(data).__name__
-        raise bad([Issue(f"expected apiVersion: {API_VERSION} and kind: {KIND}, found {found!r}")])
+        wrong = Issue(
+            f"expected apiVersion: {API_VERSION} and kind: {KIND}, found {found!r}", ("kind",)
+        )
+        raise bad([wrong])
     try:
         test = FlowTest.model_validate(data)
     except ValidationError as exc:
@@ -117,8 +123,12 @@ def _check_against_flow(loaded: LoadedTest) -> Iterator[Issue]:
     spec, names = loaded.test.spec, list(loaded.flow.graph.nodes)
     for node in spec.mocks.nodes:
         yield from _known(node, names, ("spec", "mocks", "nodes", node))
+    named: set[str] = set()
     for i, case in enumerate(spec.cases):
         at: Loc = ("spec", "cases", i)
+        if case.name in named:
+            yield Issue(f"another case is named {case.name!r} too", (*at, "name"))
+        named.add(case.name)
         for node in case.mocks.nodes:
             yield from _known(node, names, (*at, "mocks", "nodes", node))
         for loc, node in _expected_nodes(case, (*at, "expect")):

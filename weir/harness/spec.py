@@ -51,6 +51,7 @@ class HttpMock(Strict):
     body: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     times: int | None = Field(None, ge=1, description="Answers at most this many requests.")
+    delay: Duration = Field(0.0, description="Answers after this long (to test timeouts).")
 
     @field_validator("method")
     @classmethod
@@ -124,16 +125,7 @@ class FlowTestSpec(Strict):
     flow: str = Field(min_length=1, description="The flow file, relative to the test file.")
     mocks: Mocks = Field(default_factory=Mocks, description="Mocks every case starts from.")
     secrets: Secrets | None = Field(None, description="Secrets every case starts from.")
-    cases: list[Case] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> FlowTestSpec:
-        seen: set[str] = set()
-        for case in self.cases:
-            if case.name in seen:
-                raise ValueError(f"two cases are named {case.name!r}")
-            seen.add(case.name)
-        return self
+    cases: list[Case] = Field(min_length=1, description="Each with a name of its own.")
 
 
 class FlowTestMetadata(Strict):
