@@ -4,11 +4,27 @@ failing chunk names itself; the size is bounded when the flow is loaded."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.flow.test_validation import flow_with, issues_of
 from tests.runner import kinds
 from tests.runner.test_engine import execute, ext, flow
+
+ROOT = Path(__file__).resolve().parents[2]
+WEIR_RUN = [
+    sys.executable,
+    "-m",
+    "weir.cli",
+    "run",
+    "examples/batches/flow.yaml",
+    "--no-store",
+    "-q",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +101,15 @@ def test_a_batch_size_out_of_bounds_is_refused_by_name(size: object, message: st
         """)
     )
     assert any(message in issue for issue in found), found
+
+
+def test_the_example_sums_its_numbers_three_at_a_time() -> None:
+    done = subprocess.run(
+        [*WEIR_RUN, "--input", json.dumps({"numbers": [1, 2, 3, 4, 5, 6, 7]})],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [6, 15, 7]
