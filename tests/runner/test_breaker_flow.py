@@ -18,7 +18,7 @@ from tests.runner.serving import Served, free_port
 from tests.runner.test_serve import write_flow
 from weir.engine.executor import Engine, ExecutionResult, TriggerEvent
 from weir.engine.metrics import RunnerMetrics
-from weir.flow.load import CompiledFlow, load_flows_text
+from weir.flow.load import CompiledFlow, load_flow_file, load_flows_text
 from weir.nodes.breaker import circuits_of
 
 
@@ -184,6 +184,19 @@ spec:
         assert error_type(await engine.execute(compiled, TriggerEvent())) == "http"
         assert dependency.hits == 8
         assert list(circuits_of(engine.resources)) == []
+    finally:
+        await engine.aclose()
+
+
+async def test_the_example_answers_from_its_fallback_once_the_circuit_opens() -> None:
+    compiled = load_flow_file(Path(__file__).parents[2] / "examples/circuit-breaker/flow.yaml")
+    engine = Engine()
+    try:
+        closed = f"http://127.0.0.1:{free_port()}/prices"
+        result = await engine.execute(compiled, TriggerEvent(payload={"url": closed}))
+        assert result.status == "succeeded"
+        assert result.result["source"] == "fallback" and result.result["because"] == "circuitOpen"
+        assert len(result.nodes[0].attempts) == 4  # of six: the fourth met the open circuit
     finally:
         await engine.aclose()
 
