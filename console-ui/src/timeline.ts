@@ -1,5 +1,6 @@
 // Where each node run sits on an execution's timeline: its offset from the execution's start
 // and its length, both as a share of the whole span; and which runs "failed only" keeps.
+import { wasRetried } from "./graph/model";
 import type { ExecutionDetail, NodeSummary } from "./types";
 
 export type RunMark = "succeeded" | "failed" | "retried" | "running" | "cancelled";
@@ -28,7 +29,7 @@ export function runMark(run: NodeSummary): RunMark {
   if (run.status === "running") return "running";
   if (run.status === "cancelled" || run.status === "interrupted") return "cancelled";
   if (run.status !== "succeeded") return "failed";
-  return run.attempts.length > 1 ? "retried" : "succeeded";
+  return wasRetried(run) ? "retried" : "succeeded";
 }
 
 /** "Failed only": runs that did not succeed, and those that needed a retry to. */

@@ -1,6 +1,6 @@
 import { useMemo } from "react";
 import { ApiError, query } from "../api";
-import { layoutKey, outcomes, specToGraph } from "../graph/model";
+import { itemCount, layoutKey, outcomes, specToGraph } from "../graph/model";
 import { useApi } from "../hooks";
 import type { ExecutionDetail, FlowDetail, NodeSummary } from "../types";
 import { ErrorMessage } from "./ErrorMessage";
@@ -23,6 +23,15 @@ export function ExecutionGraph({
   );
   const graph = useMemo(() => (flow.data ? specToGraph(flow.data.spec) : null), [flow.data]);
   const marks = useMemo(() => (graph ? outcomes(graph, nodes) : undefined), [graph, nodes]);
+  // a forEach node's items, in its last run
+  const notes = useMemo(() => {
+    const items = new Map<string, string>();
+    for (const run of nodes) {
+      if (itemCount(run) > 1) items.set(run.node, `${itemCount(run)} items`);
+      else items.delete(run.node);
+    }
+    return items;
+  }, [nodes]);
   if (flow.error instanceof ApiError && flow.error.status === 404) {
     // the flow is no longer served here: the node runs below still tell what happened
     return <p className="muted">No graph: {flow.error.message}.</p>;
@@ -40,6 +49,7 @@ export function ExecutionGraph({
         graph={graph}
         layoutKey={layoutKey(execution.namespace, execution.flow, flow.data.spec)}
         outcomes={marks}
+        notes={notes}
         onOpenNode={openNode}
       />
       <OutcomeLegend />

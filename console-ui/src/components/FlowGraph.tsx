@@ -5,7 +5,8 @@ import { Background, Controls, MarkerType, ReactFlow, type Edge, type Node } fro
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useState } from "react";
 import { elkLayout, layeredLayout, NODE_HEIGHT, NODE_WIDTH, type Positions } from "../graph/layout";
-import { OUTCOME_LABELS, type EdgeKind, type FlowGraphModel, type Outcome } from "../graph/model";
+import { collapseFanOuts, groupOutcome } from "../graph/collapse";
+import { OUTCOME_LABELS, type EdgeKind, type FlowGraphModel, type GraphNode, type Outcome } from "../graph/model";
 
 const EDGE_STYLES: Record<EdgeKind, { className: string; dash?: string }> = {
   next: { className: "edge-next" },
@@ -33,39 +34,75 @@ function useLayout(layoutKey: string, graph: FlowGraphModel): { positions: Posit
 
 export interface FlowGraphProps {
   graph: FlowGraphModel;
-  /** The flow's name and revision: one ELK layout per key. */
+  /** The flow's name and revision: one ELK layout per key (and per set of opened groups). */
   layoutKey: string;
   outcomes?: Map<string, Outcome>;
+  /** A few words more for some nodes, after their outcome ("48 items"). */
+  notes?: Map<string, string>;
   onOpenNode?: (name: string) => void;
 }
 
-export default function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: FlowGraphProps) {
+function flowNode(node: GraphNode, position: { x: number; y: number }, outcome?: Outcome, note?: string): Node {
+  const label = outcome && OUTCOME_LABELS[outcome];
+  const said = [label?.text, note].filter(Boolean).join(", ");
+  return {
+    id: node.id,
+    position,
+    className: `flow-node${outcome ? ` outcome-${outcome}` : ""}`,
+    style: { width: NODE_WIDTH, height: NODE_HEIGHT },
+    ariaLabel: `${node.id} (${node.kind})${said ? `: ${said}` : ""}`,
+    data: {
+      label: (
+        <>
+          <span className="flow-node-name">
+            {label && <span aria-hidden="true">{label.symbol} </span>}
+            {node.id}
+          </span>
+          <span className="flow-node-kind">
+            {node.kind}
+            {note && ` · ${note}`}
+          </span>
+        </>
+      ),
+    },
+  };
+}
+
+/** A folded fan-out: how many nodes it holds and what they did; a click or Enter opens it. */
+function groupNode(id: string, members: string[], source: string, position: { x: number; y: number }, outcomes?: Map<string, Outcome>): Node {
+  const summary = outcomes ? groupOutcome(members, outcomes) : undefined;
+  const more = `+ ${members.length} more`;
+  return {
+    id,
+    position,
+    className: `flow-node flow-group${summary ? ` outcome-${summary.outcome}` : ""}`,
+    style: { width: NODE_WIDTH, height: NODE_HEIGHT },
+    ariaLabel: `${more} after ${source}${summary ? `: ${summary.text}` : ""} (collapsed; Enter shows them)`,
+    data: {
+      label: (
+        <>
+          <span className="flow-node-name">{more}</span>
+          <span className="flow-node-kind">{summary ? summary.text : `after ${source}`}</span>
+        </>
+      ),
+    },
+  };
+}
+
+export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, notes, onOpenNode }: FlowGraphProps) {
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const graph = useMemo(() => collapseFanOuts(full, expanded), [full, expanded]);
+  const layoutKey = expanded.size ? `${revision}+${[...expanded].sort().join(",")}` : revision;
   const { positions, exact } = useLayout(layoutKey, graph);
   const nodes = useMemo<Node[]>(
     () =>
       graph.nodes.map((node) => {
-        const outcome = outcomes?.get(node.id);
-        const label = outcome && OUTCOME_LABELS[outcome];
-        return {
-          id: node.id,
-          position: positions.get(node.id) ?? { x: 0, y: 0 },
-          className: `flow-node${outcome ? ` outcome-${outcome}` : ""}`,
-          style: { width: NODE_WIDTH, height: NODE_HEIGHT },
-          ariaLabel: `${node.id} (${node.kind})${label ? `: ${label.text}` : ""}`,
-          data: {
-            label: (
-              <>
-                <span className="flow-node-name">
-                  {label && <span aria-hidden="true">{label.symbol} </span>}
-                  {node.id}
-                </span>
-                <span className="flow-node-kind">{node.kind}</span>
-              </>
-            ),
-          },
-        };
+        const position = positions.get(node.id) ?? { x: 0, y: 0 };
+        const group = graph.groups.get(node.id);
+        if (group) return groupNode(node.id, group.members, group.source, position, outcomes);
+        return flowNode(node, position, outcomes?.get(node.id), notes?.get(node.id));
       }),
-    [graph, positions, outcomes],
+    [graph, positions, outcomes, notes],
   );
   const edges = useMemo<Edge[]>(
     () =>
@@ -83,30 +120,42 @@ export default function FlowGraph({ graph, layoutKey, outcomes, onOpenNode }: Fl
       }),
     [graph],
   );
+  const open = (id: string) => {
+    const group = graph.groups.get(id);
+    if (group) setExpanded((old) => new Set([...old, group.source]));
+    else onOpenNode?.(id);
+  };
   return (
-    <div
-      className="flow-graph"
-      role="figure"
-      aria-label="Flow graph"
-      onKeyDown={(event) => {
-        // React Flow's nodes take the focus (Tab); Enter on one opens it, as a click does
-        const node = (event.target as HTMLElement).closest<HTMLElement>(".react-flow__node");
-        if (event.key === "Enter" && node?.dataset.id && onOpenNode) onOpenNode(node.dataset.id);
-      }}
-    >
-      <ReactFlow
-        key={exact ? "elk" : "layered"} // fitView applies on mount: once more for ELK's layout
-        nodes={nodes}
-        edges={edges}
-        fitView
-        nodesDraggable={false}
-        nodesConnectable={false}
-        onlyRenderVisibleElements
-        onNodeClick={onOpenNode ? (_, node) => onOpenNode(node.id) : undefined}
+    <>
+      <div
+        className="flow-graph"
+        role="figure"
+        aria-label="Flow graph"
+        onKeyDown={(event) => {
+          // React Flow's nodes take the focus (Tab); Enter on one opens it, as a click does
+          const node = (event.target as HTMLElement).closest<HTMLElement>(".react-flow__node");
+          if (event.key === "Enter" && node?.dataset.id) open(node.dataset.id);
+        }}
       >
-        <Background />
-        <Controls showInteractive={false} />
-      </ReactFlow>
-    </div>
+        <ReactFlow
+          key={`${exact ? "elk" : "layered"}:${layoutKey}`} // fitView applies on mount: again for ELK's layout
+          nodes={nodes}
+          edges={edges}
+          fitView
+          nodesDraggable={false}
+          nodesConnectable={false}
+          onlyRenderVisibleElements
+          onNodeClick={(_, node) => open(node.id)}
+        >
+          <Background />
+          <Controls showInteractive={false} />
+        </ReactFlow>
+      </div>
+      {expanded.size > 0 && (
+        <button type="button" onClick={() => setExpanded(new Set())}>
+          Collapse large fan-outs again
+        </button>
+      )}
+    </>
   );
 }

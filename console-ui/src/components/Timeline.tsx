@@ -3,6 +3,7 @@
 // row is a button: Enter or a click opens that run, as a click on its node in the graph does.
 import { useMemo, useState } from "react";
 import { duration } from "../format";
+import { itemCount, wasRetried } from "../graph/model";
 import { timelineBars, type RunMark } from "../timeline";
 import type { ExecutionDetail, NodeSummary } from "../types";
 
@@ -31,8 +32,9 @@ export function Timeline({ execution, nodes, selected, onSelect }: {
     <>
       <ol className="timeline" aria-label="Timeline of node runs">
         {bars.slice(0, limit).map(({ run, mark, offsetMs, left, width }) => {
-          const attempts = run.attempts.length > 1 ? `, ${run.attempts.length} attempts` : "";
-          const words = `${run.node}: ${MARKS[mark].words}${attempts}, started at +${duration(offsetMs)}, took ${duration(run.durationMs)}`;
+          const items = itemCount(run) > 1 ? `, ${itemCount(run)} items` : "";
+          const attempts = wasRetried(run) ? `, ${run.attempts.length} attempts` : "";
+          const words = `${run.node}: ${MARKS[mark].words}${items}${attempts}, started at +${duration(offsetMs)}, took ${duration(run.durationMs)}`;
           return (
             <li key={run.seq}>
               <button

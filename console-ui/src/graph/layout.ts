@@ -58,6 +58,8 @@ export function fromElk(laidOut: ElkNode): Positions {
 }
 
 const cache = new Map<string, Promise<Positions>>();
+/** Layouts kept: a few flows, each with a few groups opened; the oldest goes first. */
+const CACHED = 32;
 let elk: Promise<{ layout(graph: ElkNode): Promise<ElkNode> }> | null = null;
 
 function worker() {
@@ -81,6 +83,7 @@ export function elkLayout(key: string, graph: FlowGraphModel): Promise<Positions
     found = worker().then((engine) => engine.layout(toElk(graph)).then(fromElk));
     found.catch(() => cache.delete(key)); // a failed layout is tried again next time
     cache.set(key, found);
+    if (cache.size > CACHED) cache.delete(cache.keys().next().value!);
   }
   return found;
 }

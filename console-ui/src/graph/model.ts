@@ -65,6 +65,18 @@ export function specToGraph(spec: unknown): FlowGraphModel {
 
 export type Outcome = "succeeded" | "failed" | "retried" | "running" | "not-run";
 
+/** Whether a run needed more than one attempt at something: by the attempts' numbers (a
+ * forEach node records one attempt 1 per item), or by their count where they carry none. */
+export function wasRetried(run: NodeSummary): boolean {
+  const numbers = run.attempts.map((attempt) => attempt.attempt).filter((n): n is number => typeof n === "number");
+  return numbers.length > 0 ? numbers.some((n) => n > 1) : run.attempts.length > 1;
+}
+
+/** How many items a forEach run went through (one first attempt each); 1 for other runs. */
+export function itemCount(run: NodeSummary): number {
+  return Math.max(run.attempts.filter((attempt) => attempt.attempt === 1).length, 1);
+}
+
 /** A node's outcome in one execution: from its last run, `retried` when that run took more
  * than one attempt and succeeded; `not-run` when it never ran. */
 export function outcomes(graph: FlowGraphModel, runs: NodeSummary[]): Map<string, Outcome> {
@@ -79,7 +91,7 @@ export function outcomes(graph: FlowGraphModel, runs: NodeSummary[]): Map<string
     if (!run) result.set(node.id, "not-run");
     else if (run.status === "running") result.set(node.id, "running");
     else if (run.status !== "succeeded") result.set(node.id, "failed");
-    else result.set(node.id, run.attempts.length > 1 ? "retried" : "succeeded");
+    else result.set(node.id, wasRetried(run) ? "retried" : "succeeded");
   }
   return result;
 }
