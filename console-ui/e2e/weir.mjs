@@ -1,6 +1,7 @@
 // The real thing the browser talks to: a `weir console` on a fresh SQLite store in a temporary
 // directory, seeded with executions of the examples by `weir run` and by the console's API.
 import { execFile, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -11,6 +12,10 @@ const run = promisify(execFile);
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const WEIR = process.env.WEIR_BIN ?? join(ROOT, ".venv/bin/weir");
 const STARTUP_MS = 60_000;
+
+// Ctrl-C or a TERM ends this process through its "exit" handlers: the console is stopped and the
+// temporary store removed then too, not only by the tests' `after`.
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]]) process.once(signal, () => process.exit(code));
 
 /** The failing order (no price on its line) and the same order corrected. */
 export const BOB = { customer: "Bob", lines: [{ sku: "A1", qty: 2 }] };
@@ -37,6 +42,7 @@ export async function weirRun(flow, input, { store, console: consoleUrl, fails =
 /** A fresh SQLite store in a temporary directory (created by the first writer). */
 export async function newStore() {
   const dir = await mkdtemp(join(tmpdir(), "weir-e2e-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   return { dir, store: `sqlite:///${join(dir, "store.db")}` };
 }
 
