@@ -8,11 +8,10 @@ The harness is imported inside the command, so that `weir --help` stays light.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from weir.cli.common import secrets_option
+from weir.cli.common import UsageError, secrets_option
 
 if TYPE_CHECKING:
     from weir.harness.runner import CaseResult, FileResult
@@ -46,15 +45,17 @@ def cmd_test(args: argparse.Namespace) -> int:
     redactor = Redactor()
     configure_logging(redactor, json_lines=False, level="warning")
     started = time.monotonic()
-    settings = Settings(lambda: local_resolver(args.secrets_dir), redactor, _print_case)
+    settings = Settings(
+        lambda: local_resolver(args.secrets_dir), redactor, _print_case, _print_bad_file
+    )
     files = run_paths(args.paths, settings)
-    for file in files:
-        if file.problem is not None:
-            print(f"ERROR {file.file}: the test file cannot be run", file=sys.stdout)
-            for issue in file.problem.issues:
-                print(f"  {issue}", file=sys.stdout)
     if args.junit:
-        write_junit(files, args.junit)
+        try:
+            write_junit(files, args.junit)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the JUnit report {args.junit}: {exc.strerror}"
+            ) from None
     print(_summary(files, time.monotonic() - started))
     if any(file.problem is not None for file in files):
         return BAD_TEST_FILE
@@ -66,6 +67,12 @@ def _print_case(file: FileResult, case: CaseResult) -> None:
     print(f"{verdict} {file.file}: {case.name} ({case.seconds * 1000:.0f} ms)", flush=True)
     for failure in case.failures:
         print(f"  {failure}")
+
+
+def _print_bad_file(file: FileResult) -> None:
+    print(f"ERROR {file.file}: the test file cannot be run", flush=True)
+    for issue in file.problem.issues if file.problem else []:
+        print(f"  {issue}")
 
 
 def _summary(files: list[FileResult], seconds: float) -> str:

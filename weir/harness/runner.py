@@ -59,6 +59,8 @@ class Settings:
     """Shared with the log handler, so that secrets a flow logs are hidden there too."""
     on_case: Callable[[FileResult, CaseResult], None] | None = None
     """Called as each case finishes (the command's progress lines)."""
+    on_bad_file: Callable[[FileResult], None] | None = None
+    """Called for a file that cannot be run, in its turn."""
 
 
 def run_paths(paths: list[str], settings: Settings) -> list[FileResult]:
@@ -67,7 +69,7 @@ def run_paths(paths: list[str], settings: Settings) -> list[FileResult]:
     try:
         files = find_test_files(paths)
     except BadTestFile as exc:
-        return [FileResult(exc.issues[0].file or "", "", problem=exc)]
+        return [_bad(FileResult(exc.issues[0].file or "", "", problem=exc), settings)]
     return [run_file(path, settings) for path in files]
 
 
@@ -75,7 +77,7 @@ def run_file(path: Path, settings: Settings) -> FileResult:
     try:
         loaded = load_test_file(path)
     except BadTestFile as exc:
-        return FileResult(str(path), path.name, problem=exc)
+        return _bad(FileResult(str(path), path.name, problem=exc), settings)
     outcome = FileResult(str(path), loaded.name)
     for index in range(len(loaded.test.spec.cases)):
         case = asyncio.run(run_case(loaded, index, settings))
@@ -83,6 +85,12 @@ def run_file(path: Path, settings: Settings) -> FileResult:
         if settings.on_case is not None:
             settings.on_case(outcome, case)
     return outcome
+
+
+def _bad(file: FileResult, settings: Settings) -> FileResult:
+    if settings.on_bad_file is not None:
+        settings.on_bad_file(file)
+    return file
 
 
 async def run_case(loaded: LoadedTest, index: int, settings: Settings) -> CaseResult:
