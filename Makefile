@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down controlplane \
+.PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down controlplane ferretdb \
 	console console-ui ui-test ui-e2e
 
 $(STAMP): requirements.lock pyproject.toml
@@ -28,7 +28,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) controlplane
+unit: $(STAMP) controlplane ferretdb
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit ui-test ui-e2e
@@ -66,6 +66,11 @@ console: console-ui demo
 # build/controlplane (Go >= 1.25; cold about 9 minutes, then nothing: tools/controlplane/README.md).
 controlplane:
 	tools/controlplane/build.sh
+
+# FerretDB (the MongoDB wire protocol over SQLite) for the mongodb node's tests, built from Go
+# modules into build/ferretdb (Go >= 1.24; cold about 2 minutes: tools/ferretdb/README.md).
+ferretdb:
+	tools/ferretdb/build.sh
 
 # PostgreSQL, MariaDB and RabbitMQ for the integration tests (README, Development).
 services:
