@@ -44,6 +44,14 @@ async function applyFilters(page, values) {
   });
 }
 
+/** A new page on the Executions page, its table drawn. */
+async function openExecutions() {
+  const page = await newPage(browser);
+  await page.goto(`${weir.url}/executions`);
+  await visible(page, executionsTable(page), "the executions table");
+  return page;
+}
+
 /** Wait until the URL holds `expected` and every row matches `rowMatches(statuses, flows)`. */
 async function untilFiltered(page, expected, rowMatches) {
   await until(page, `the URL holds ${JSON.stringify(expected)} and the rows match it`, async () => {
@@ -75,9 +83,7 @@ test("the Flows page lists the flows, and a flow's page shows its graph and file
 });
 
 test("the Executions page filters by status and by flow, pages on, and the URL holds the filters", LONG, async () => {
-  const page = await newPage(browser);
-  await page.goto(`${weir.url}/executions`);
-  await visible(page, executionsTable(page), "the executions table");
+  const page = await openExecutions();
 
   await applyFilters(page, { Status: "failed" });
   await untilFiltered(page, { status: "failed" }, (status) => statusIs(status, "failed"));
@@ -104,9 +110,7 @@ test("the Executions page filters by status and by flow, pages on, and the URL h
 });
 
 test("a search for a value inside an input finds the failed order", LONG, async () => {
-  const page = await newPage(browser);
-  await page.goto(`${weir.url}/executions`);
-  await visible(page, executionsTable(page), "the executions table");
+  const page = await openExecutions();
   await applyFilters(page, { Search: "Bob" });
   await untilFiltered(page, { q: "Bob" }, (status, flow) => statusIs(status, "failed") && flow.endsWith("price-order"));
   await visible(page, page.getByRole("link", { name: seeded.bob }), "Bob's failed order");
@@ -161,9 +165,7 @@ test("a failed execution shows its failed node; replayed with a corrected input,
 });
 
 test("new executions appear on the Executions page without reloading it", LONG, async () => {
-  const page = await newPage(browser);
-  await page.goto(`${weir.url}/executions`);
-  await visible(page, executionsTable(page), "the executions table");
+  const page = await openExecutions();
   await page.evaluate(() => {
     window.stillThisPage = true;
   });
