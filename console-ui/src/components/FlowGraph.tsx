@@ -142,6 +142,7 @@ export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, 
           nodes={nodes}
           edges={edges}
           fitView
+          colorMode="system" // React Flow's controls and attribution follow the theme too
           nodesDraggable={false}
           nodesConnectable={false}
           onlyRenderVisibleElements

@@ -34,26 +34,28 @@ export function Timeline({ execution, nodes, selected, onSelect }: {
         {bars.slice(0, limit).map(({ run, mark, offsetMs, left, width }) => {
           const items = itemCount(run) > 1 ? `, ${itemCount(run)} items` : "";
           const attempts = wasRetried(run) ? `, ${run.attempts.length} attempts` : "";
-          const words = `${run.node}: ${MARKS[mark].words}${items}${attempts}, started at +${duration(offsetMs)}, took ${duration(run.durationMs)}`;
+          // the name read out is the text on screen, with the words the bar stands for between
+          const between = ` ${MARKS[mark].words}${items}${attempts}, started at +${duration(offsetMs)}, took`;
           return (
             <li key={run.seq}>
               <button
                 type="button"
                 className={`timeline-row${selected === run.seq ? " selected" : ""}`}
-                aria-label={words}
                 aria-current={selected === run.seq ? "true" : undefined}
-                title={words}
+                title={`${run.node}${between} ${duration(run.durationMs)}`}
                 onClick={() => onSelect(run.seq)}
               >
-                <span className="timeline-name" aria-hidden="true">
-                  <span className={`timeline-symbol mark-${mark}`}>{MARKS[mark].symbol}</span> {run.node}
+                <span className="timeline-name">
+                  <span className={`timeline-symbol mark-${mark}`} aria-hidden="true">
+                    {MARKS[mark].symbol}
+                  </span>{" "}
+                  {run.node}
+                  <span className="visually-hidden">{between}</span>
                 </span>
                 <span className="timeline-track" aria-hidden="true">
                   <span className={`timeline-bar mark-${mark}`} style={{ left: `${left}%`, width: `${width}%` }} />
                 </span>
-                <span className="timeline-time number" aria-hidden="true">
-                  {duration(run.durationMs)}
-                </span>
+                <span className="timeline-time number">{duration(run.durationMs)}</span>
               </button>
             </li>
           );
