@@ -51,7 +51,11 @@ async def dependency() -> AsyncIterator[Dependency]:
     await runner.cleanup()
 
 
-def flow(url: str, node: str = "") -> CompiledFlow:
+def flow(
+    url: str,
+    retry: str = "{maxAttempts: 5, initialDelay: 10ms, jitter: false}",
+    breaker: str = "{failures: 3, minCalls: 3, window: 60s, openFor: 1s}",
+) -> CompiledFlow:
     text = f"""\
 apiVersion: weir.dev/v1alpha1
 kind: Flow
@@ -61,9 +65,9 @@ spec:
   nodes:
     - name: call
       http: {{url: "{url}/orders"}}
-      retry: {{maxAttempts: 5, initialDelay: 10ms, jitter: false}}
-      circuitBreaker: {{failures: 3, minCalls: 3, window: 60s, openFor: 1s}}
-{node}"""
+      retry: {retry}
+      circuitBreaker: {breaker}
+"""
     return load_flows_text(text)[0]
 
 
@@ -134,18 +138,12 @@ async def test_a_failed_probe_opens_it_again(dependency: Dependency) -> None:
 
 
 async def test_retry_on_circuit_open_waits_for_the_probe(dependency: Dependency) -> None:
-    compiled = load_flows_text(f"""\
-apiVersion: weir.dev/v1alpha1
-kind: Flow
-metadata: {{name: patient}}
-spec:
-  trigger: {{manual: {{}}}}
-  nodes:
-    - name: call
-      http: {{url: "{dependency.url}/orders"}}
-      retry: {{maxAttempts: 6, initialDelay: 10ms, jitter: false, retryOn: [retryable, circuitOpen]}}
-      circuitBreaker: {{failures: 2, minCalls: 2, openFor: 500ms}}
-""")[0]
+    compiled = flow(
+        dependency.url,
+        retry="{maxAttempts: 6, initialDelay: 10ms, jitter: false, "
+        "retryOn: [retryable, circuitOpen]}",
+        breaker="{failures: 2, minCalls: 2, openFor: 500ms}",
+    )
     engine = Engine()
 
     async def recover() -> None:
@@ -166,19 +164,10 @@ spec:
         await engine.aclose()
 
 
-async def test_a_node_can_go_without_and_others_keep_theirs(dependency: Dependency) -> None:
-    compiled = load_flows_text(f"""\
-apiVersion: weir.dev/v1alpha1
-kind: Flow
-metadata: {{name: bare}}
-spec:
-  trigger: {{manual: {{}}}}
-  nodes:
-    - name: call
-      http: {{url: "{dependency.url}/orders"}}
-      retry: {{maxAttempts: 8, initialDelay: 1ms, jitter: false}}
-      circuitBreaker: false
-""")[0]
+async def test_a_node_can_go_without_one(dependency: Dependency) -> None:
+    compiled = flow(
+        dependency.url, retry="{maxAttempts: 8, initialDelay: 1ms, jitter: false}", breaker="false"
+    )
     engine = Engine()
     try:
         assert error_type(await engine.execute(compiled, TriggerEvent())) == "http"

@@ -4,7 +4,7 @@ breaker: never with a password, a path that varies per call, or a query."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from weir.lang.expressions import Expr, to_text
 
@@ -19,24 +19,29 @@ def peek(expr: Expr, ctx: NodeContext) -> str:
 
 def origin(url: str) -> str | None:
     """``scheme://host:port`` of a URL (no user, path or query); None when it has no host."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
+    read = _read(url)
+    if read is None:
         return None
-    host = parts.hostname
-    if not parts.scheme or not host:
-        return None
-    scheme = parts.scheme.lower()
+    _, scheme, host, port = read
     if port is None:
         port = {"http": 80, "https": 443}.get(scheme)
-    host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def service_url(url: str) -> str | None:
     """A service's URL as its circuit's key: scheme, user, host, port and path, never the
     password or the query (which may carry one); None when it names no host (SQLite)."""
+    read = _read(url)
+    if read is None:
+        return None
+    parts, scheme, host, port = read
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{scheme}://{user}{host}" + (f":{port}" if port else "") + parts.path
+
+
+def _read(url: str) -> tuple[SplitResult, str, str, int | None] | None:
+    """The URL's parts, lower-case scheme, host (an IPv6 one in brackets) and port; None when
+    it is not a URL with a host."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -45,6 +50,4 @@ def service_url(url: str) -> str | None:
     host = parts.hostname
     if not parts.scheme or not host:
         return None
-    host = f"[{host}]" if ":" in host else host
-    user = f"{parts.username}@" if parts.username else ""
-    return f"{parts.scheme.lower()}://{user}{host}" + (f":{port}" if port else "") + parts.path
+    return parts, parts.scheme.lower(), f"[{host}]" if ":" in host else host, port
