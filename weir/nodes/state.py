@@ -153,7 +153,10 @@ def _decode(entry: StateEntry, key: str) -> Any:
 
 def _json_type(text: str) -> str:
     """What a JSON value is, as a message names it: a string, an object, …"""
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return "text that is not JSON"
     names = {str: "a string", dict: "an object", list: "a list", bool: "a boolean"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
