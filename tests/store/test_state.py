@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,3 +142,25 @@ async def test_the_sweep_deletes_expired_rows_in_batches(
     assert await state.sweep(batch=2) == 5
     rows = reader_of(store_url).rows("SELECT key FROM weir_state ORDER BY key")
     assert [row[0] for row in rows] == ["later", "never"]
+
+
+async def test_on_sqlite_a_state_write_waits_for_another_writer_then_commits(
+    tmp_path: Path, reader_of: Any
+) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    store = open_store(url)
+    await store.start()
+    try:
+        other = reader_of(url)
+        other.hold_write_lock()  # as the batch writer's thread does while it commits a batch
+        try:
+            counting = asyncio.create_task(store.state().increment(NS, "n", 1, None))
+            await asyncio.sleep(0.2)
+            assert not counting.done()
+        finally:
+            other.release()
+        async with asyncio.timeout(5):
+            assert (await counting).value == "1"
+        assert other.rows("SELECT value FROM weir_state WHERE key = 'n'") == [("1",)]
+    finally:
+        await store.aclose()
