@@ -1,4 +1,7 @@
+import { useState } from "react";
 import { NavLink, Route, Routes } from "react-router";
+import { signOut, useAuth } from "./auth";
+import { SignIn } from "./components/SignIn";
 import { ExecutionPage } from "./pages/ExecutionPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { FlowPage } from "./pages/FlowPage";
@@ -16,6 +19,13 @@ function NotFound() {
 }
 
 export function App() {
+  const auth = useAuth();
+  // the pages load again after a sign-out, so that the console says whether it needs a token
+  const [session, setSession] = useState(0);
+  const leave = () => {
+    signOut();
+    setSession((n) => n + 1);
+  };
   return (
     <>
       <a className="skip" href="#main">
@@ -29,15 +39,24 @@ export function App() {
           </NavLink>
           <NavLink to="/executions">Executions</NavLink>
         </nav>
+        {auth.signedIn && (
+          <button type="button" className="sign-out" onClick={leave}>
+            Sign out
+          </button>
+        )}
       </header>
-      <main id="main">
-        <Routes>
-          <Route path="/" element={<FlowsPage />} />
-          <Route path="/flows/:name" element={<FlowPage />} />
-          <Route path="/executions" element={<ExecutionsPage />} />
-          <Route path="/executions/:id" element={<ExecutionPage />} />
-          <Route path="*" element={<NotFound />} />
-        </Routes>
+      <main id="main" tabIndex={-1}>
+        {auth.required !== null ? (
+          <SignIn reason={auth.required} />
+        ) : (
+          <Routes key={session}>
+            <Route path="/" element={<FlowsPage />} />
+            <Route path="/flows/:name" element={<FlowPage />} />
+            <Route path="/executions" element={<ExecutionsPage />} />
+            <Route path="/executions/:id" element={<ExecutionPage />} />
+            <Route path="*" element={<NotFound />} />
+          </Routes>
+        )}
       </main>
     </>
   );

@@ -1,5 +1,7 @@
 // The one way the app talks to the console: JSON over /api/v1, every failure an ApiError whose
-// message is the problem+json `detail` the console wrote (weir/console/problems.py).
+// message is the problem+json `detail` the console wrote (weir/console/problems.py). A 401 also
+// asks the user for a token (auth.ts), which every later call then carries.
+import { authRequired, token } from "./auth";
 
 export const API = "/api/v1";
 
@@ -30,15 +32,24 @@ async function problemOf(response: Response): Promise<ApiError> {
 
 export async function request<T>(path: string, init?: RequestInit): Promise<T> {
   let response: Response;
+  const bearer = token();
   try {
     response = await fetch(`${API}${path}`, {
       ...init,
-      headers: { Accept: "application/json", ...(init?.body ? { "Content-Type": "application/json" } : {}) },
+      headers: {
+        Accept: "application/json",
+        ...(init?.body ? { "Content-Type": "application/json" } : {}),
+        ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}),
+      },
     });
   } catch (error) {
     throw new ApiError(`cannot reach the console: ${(error as Error).message}`, 0, "unreachable");
   }
-  if (!response.ok) throw await problemOf(response);
+  if (!response.ok) {
+    const problem = await problemOf(response);
+    if (response.status === 401) authRequired(problem.message, bearer);
+    throw problem;
+  }
   return (await response.json()) as T;
 }
 

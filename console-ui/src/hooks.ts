@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { API, request } from "./api";
+import { tokenToCookie } from "./auth";
 import type { EventData } from "./types";
 
 export interface Loaded<T> {
@@ -45,6 +46,7 @@ export function useEvents(
   opened.current = onOpen;
   useEffect(() => {
     if (!enabled || typeof EventSource === "undefined") return;
+    tokenToCookie();
     const source = new EventSource(`${API}/events${params}`);
     const listen = (message: MessageEvent<string>) => {
       try {
