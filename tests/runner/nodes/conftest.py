@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_service
+from tests.servers.ferretdb import BINARY, FerretServer, ferretdb_available, start_ferretdb
 from tests.servers.s3 import S3Server, moto_available, start_moto
 from tests.servers.smbd import SmbServer, smbd_available, start_smbd
 from tests.servers.sshd import SshServer, sshd_available, start_sshd
@@ -33,5 +34,13 @@ def s3_server() -> Iterator[S3Server]:
 def smbd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbServer]:
     require_service(smbd_available(), "Samba's smbd (Debian package samba)")
     server = start_smbd(Path(tmp_path_factory.mktemp("smbd")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretServer]:
+    require_service(ferretdb_available(), f"FerretDB at {BINARY} (run `make ferretdb`)")
+    server = start_ferretdb(Path(tmp_path_factory.mktemp("ferretdb")))
     yield server
     server.stop()

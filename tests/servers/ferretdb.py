@@ -1,0 +1,76 @@
+"""FerretDB (tools/ferretdb, built by `make ferretdb`) on loopback: the MongoDB wire protocol
+over SQLite files in a temporary directory, on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers.ports import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("WEIR_FERRETDB_BIN", ROOT / "build/ferretdb/bin/ferretdb"))
+
+
+def ferretdb_available() -> bool:
+    return BINARY.is_file()
+
+
+@dataclass
+class FerretServer:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes]
+
+    host = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/"
+
+    def pause(self) -> None:
+        """Stop answering (SIGSTOP) while the port stays open: a server that hangs."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return (self.directory / "ferretdb.out").read_text(errors="replace")
+
+
+def start_ferretdb(directory: Path) -> FerretServer:
+    data = directory / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(BINARY),
+            f"--listen-addr=127.0.0.1:{port}",
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data}/",
+            "--log-level=warn",
+        ],
+        stdout=(directory / "ferretdb.out").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, timeout=20, alive=lambda: process.poll() is None)
+    except Exception:
+        process.kill()
+        process.wait()
+        out = (directory / "ferretdb.out").read_text(errors="replace")
+        raise RuntimeError(f"ferretdb did not start:\n{out}") from None
+    return FerretServer(port, directory, process)
