@@ -145,6 +145,7 @@ export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, 
           colorMode="system" // React Flow's controls and attribution follow the theme too
           nodesDraggable={false}
           nodesConnectable={false}
+          edgesFocusable={false} // a tab stop per node, none per line: the lines do nothing
           onlyRenderVisibleElements
           onNodeClick={(_, node) => open(node.id)}
         >

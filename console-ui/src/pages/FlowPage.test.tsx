@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/react";
+import { fireEvent, render, screen, within } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { execution, fakeApi } from "../test/fake";
 import { FlowPage } from "./FlowPage";
@@ -62,4 +62,20 @@ test("a flow never run says how to run it; an unknown flow says so in the API's 
   renderPage();
   expect(await screen.findByRole("alert")).toHaveTextContent("no flow 'orders' in team-a");
   expect(await screen.findByText(/Not run yet/)).toBeInTheDocument();
+});
+
+test("a node opened in the graph, by a click or Enter, is marked in the file", async () => {
+  const file = "kind: Flow\nspec:\n  nodes:\n    - name: received\n      log: {}\n      next: summarise\n    - name: summarise\n      code: {}\n";
+  fakeApi({
+    "/api/v1/flows/orders": { body: { ...flow, yaml: file } },
+    "/api/v1/executions": { body: { items: [], nextCursor: null } },
+  });
+  renderPage();
+  const graph = await screen.findByRole("figure", { name: "Flow graph" });
+  fireEvent.keyDown(within(graph).getByLabelText("summarise (code)"), { key: "Enter" });
+  const marked = [...screen.getByLabelText("orders flow file").querySelectorAll(".yaml-line.marked")];
+  expect(marked.map((line) => line.textContent)).toEqual(["7    - name: summarise\n", "8      code: {}\n"]);
+  expect(screen.getByText("Node summarise: lines 7–8, marked below.")).toBeInTheDocument();
+  fireEvent.click(within(graph).getByLabelText("received (log)"));
+  expect(screen.getByText("Node received: lines 4–6, marked below.")).toBeInTheDocument();
 });

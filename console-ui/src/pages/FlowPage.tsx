@@ -1,4 +1,4 @@
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { query } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
@@ -10,6 +10,7 @@ import { YamlView } from "../components/YamlView";
 import { layoutKey, specToGraph } from "../graph/model";
 import { useApi } from "../hooks";
 import type { ExecutionPage, FlowDetail } from "../types";
+import { nodeLines } from "../yamlLines";
 
 const RECENT = 20;
 
@@ -21,6 +22,9 @@ export function FlowPage() {
   const executionsFilter = query({ flow: name, namespace });
   const recent = useApi<ExecutionPage>(`/executions${query({ flow: name, namespace, limit: RECENT })}`);
   const graph = useMemo(() => (flow.data ? specToGraph(flow.data.spec) : null), [flow.data]);
+  // a node opened in the graph (click, or Enter) is shown in the file below
+  const [opened, setOpened] = useState<string | null>(null);
+  const marked = useMemo(() => (flow.data && opened ? nodeLines(flow.data.yaml, opened) : null), [flow.data, opened]);
 
   return (
     <section>
@@ -36,10 +40,15 @@ export function FlowPage() {
             Trigger: {flow.data.trigger}. <Link to={`/executions${executionsFilter}`}>All its executions</Link>
           </p>
           <h2>Graph</h2>
-          <LazyFlowGraph graph={graph} layoutKey={layoutKey(namespace, name, flow.data.spec)} />
+          <LazyFlowGraph graph={graph} layoutKey={layoutKey(namespace, name, flow.data.spec)} onOpenNode={setOpened} />
           <EdgeLegend />
           <h2>Definition</h2>
-          <YamlView text={flow.data.yaml} label={`${name} flow file`} />
+          <p className="muted" aria-live="polite">
+            {opened && marked
+              ? `Node ${opened}: lines ${marked[0] + 1}–${marked[1] + 1}, marked below.`
+              : "Open a node in the graph (click it, or Enter) to find it here."}
+          </p>
+          <YamlView text={flow.data.yaml} label={`${name} flow file`} marked={marked} />
         </>
       )}
       <h2>Recent executions</h2>
