@@ -277,3 +277,22 @@ def test_connection_keys_name_the_service_without_secrets() -> None:
     )
     assert service_url("amqp://guest:guest@rabbit/") == "amqp://guest@rabbit/"
     assert service_url("sqlite:///var/lib/app.db") is None
+
+
+def test_idle_closed_circuits_are_forgotten_beyond_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from weir.nodes import breaker
+
+    monkeypatch.setattr(breaker, "MAX_CIRCUITS", 2)
+    clock = Clock()
+    circuits = Circuits(BreakerSettings(), clock)
+    settings = BreakerSettings()
+    busy = circuits._new("http://busy:80", settings)
+    busy.record(busy.admit(), None)
+    quiet = circuits._new("http://quiet:80", settings)
+    quiet.record(quiet.admit(), None)
+    clock.now += 61  # both calls are out of the window now
+    busy.record(busy.admit(), None)
+    circuits._new("http://new:80", settings)
+    assert sorted(c.connection for c in circuits) == ["http://busy:80", "http://new:80"]

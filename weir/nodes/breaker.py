@@ -124,7 +124,11 @@ class Circuit:
             self._open(now, f"{failures} of {calls} calls failed within {window} ({_what(error)})")
 
     def idle(self) -> bool:
-        return self.state == CLOSED and self._calls == 0
+        """Closed, and no call finished within the window."""
+        if self.state != CLOSED:
+            return False
+        slot = int(self._clock() // self._resolution)
+        return not self._slots or self._slots[-1][0] <= slot - SLOTS
 
     def report(self) -> dict[str, Any]:
         """The circuit as ``/readyz`` shows it: no message of any call, only types."""
@@ -239,7 +243,7 @@ class Circuits:
             return None
         try:
             key = connection(node.config, ctx)
-        except Exception:
+        except Exception:  # an unusable config: the node's own run says what is wrong
             return None
         if key is None:
             return None
