@@ -24,6 +24,8 @@ CONNECTORS = (
     "psycopg",
     "aiomysql",
     "aiosmtplib",
+    "pymongo",
+    "bson",
     "py_mini_racer",
     "kopf",
     "kubernetes_asyncio",
