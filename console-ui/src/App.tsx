@@ -1,11 +1,14 @@
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { NavLink, Route, Routes } from "react-router";
 import { signOut, useAuth } from "./auth";
 import { SignIn } from "./components/SignIn";
-import { ExecutionPage } from "./pages/ExecutionPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
-import { FlowPage } from "./pages/FlowPage";
 import { FlowsPage } from "./pages/FlowsPage";
+
+// The lists load with the app; one flow's or one execution's page (its timeline, JSON viewer,
+// replay form) with its first visit.
+const ExecutionPage = lazy(() => import("./pages/ExecutionPage").then((page) => ({ default: page.ExecutionPage })));
+const FlowPage = lazy(() => import("./pages/FlowPage").then((page) => ({ default: page.FlowPage })));
 
 function NotFound() {
   return (
@@ -49,13 +52,15 @@ export function App() {
         {auth.required !== null ? (
           <SignIn reason={auth.required} />
         ) : (
-          <Routes key={session}>
-            <Route path="/" element={<FlowsPage />} />
-            <Route path="/flows/:name" element={<FlowPage />} />
-            <Route path="/executions" element={<ExecutionsPage />} />
-            <Route path="/executions/:id" element={<ExecutionPage />} />
-            <Route path="*" element={<NotFound />} />
-          </Routes>
+          <Suspense fallback={<p aria-live="polite">Loading…</p>}>
+            <Routes key={session}>
+              <Route path="/" element={<FlowsPage />} />
+              <Route path="/flows/:name" element={<FlowPage />} />
+              <Route path="/executions" element={<ExecutionsPage />} />
+              <Route path="/executions/:id" element={<ExecutionPage />} />
+              <Route path="*" element={<NotFound />} />
+            </Routes>
+          </Suspense>
         )}
       </main>
     </>
