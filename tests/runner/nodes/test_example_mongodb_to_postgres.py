@@ -4,28 +4,14 @@ fills MongoDB, the flow copies the paid orders above the input's amount into a t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from tests.servers.ferretdb import FerretServer
+from tests.test_examples import EXAMPLES, weir
 
-ROOT = Path(__file__).parents[3]
-EXAMPLE = ROOT / "examples" / "mongodb-to-postgres"
-
-
-def weir(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "weir.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env={**os.environ, **env},
-    )
+EXAMPLE = EXAMPLES / "mongodb-to-postgres"
 
 
 def test_paid_orders_above_the_amount_travel_from_mongodb_to_postgresql(
