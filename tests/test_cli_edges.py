@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 HELLO = ROOT / "examples" / "hello" / "flow.yaml"
 
@@ -90,6 +92,23 @@ def test_a_bad_flush_timeout_is_a_usage_error() -> None:
         env={"WEIR_STORE_FLUSH_TIMEOUT": "soon"},
     )
     assert done.returncode == 2 and "WEIR_STORE_FLUSH_TIMEOUT" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value", "message"),
+    [
+        (["serve", str(HELLO), "--no-store"], "WEIR_GRACE_PERIOD", "abc", "a number of seconds"),
+        (["serve", str(HELLO), "--no-store"], "WEIR_PORT", "http", "a port from 0 to 65535"),
+        (["console", "--store", "sqlite://"], "WEIR_CONSOLE_PORT", "99999", "a port from 0"),
+    ],
+)
+def test_a_bad_port_or_grace_in_the_environment_is_a_usage_error(
+    command: list[str], variable: str, value: str, message: str
+) -> None:
+    done = weir(*command, env={variable: value})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"weir: {variable}={value!r}: give {message}")
+    assert weir(*command[:1], "--help", env={variable: value}).returncode == 0
 
 
 def test_a_bad_record_wait_is_a_usage_error_not_an_internal_one() -> None:

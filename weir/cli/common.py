@@ -41,6 +41,44 @@ def store_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def port_option(parser: argparse.ArgumentParser, variable: str, default: int) -> None:
+    """``--port``, whose default ``port_of`` reads from ``$variable`` when the command runs."""
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"HTTP port (default ${variable} or {default}; 0 picks a free one)",
+    )
+    parser.set_defaults(port_variable=variable, port_default=default)
+
+
+def port_of(args: argparse.Namespace) -> int:
+    from weir.lang.settings import port_from_environment
+
+    if args.port is not None:
+        return int(args.port)
+    return port_from_environment(args.port_variable, args.port_default)
+
+
+def grace_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--grace``, whose default ``grace_of`` reads from $WEIR_GRACE_PERIOD when the command
+    runs (so that a bad value is a usage error, not a traceback while parsing)."""
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help=f"seconds {what} get to finish on SIGTERM (default $WEIR_GRACE_PERIOD or 30)",
+    )
+
+
+def grace_of(args: argparse.Namespace) -> float:
+    from weir.lang.settings import seconds_from_environment
+
+    if args.grace is not None:
+        return float(args.grace)
+    return seconds_from_environment("WEIR_GRACE_PERIOD", 30.0)
+
+
 def secrets_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--secrets-dir",

@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from weir.cli.common import UsageError, secrets_option, store_option
+from weir.cli.common import (
+    UsageError,
+    grace_of,
+    grace_option,
+    port_of,
+    port_option,
+    secrets_option,
+    store_option,
+)
 
 
 def add_console(commands: Any) -> None:
@@ -24,12 +31,7 @@ def add_console(commands: Any) -> None:
     console.add_argument("paths", nargs="*", metavar="PATH", help="flow files or directories")
     store_option(console)
     console.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    console.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("WEIR_CONSOLE_PORT", "8090")),
-        help="HTTP port (default $WEIR_CONSOLE_PORT or 8090; 0 picks a free one)",
-    )
+    port_option(console, "WEIR_CONSOLE_PORT", 8090)
     console.add_argument(
         "--kube",
         action="store_true",
@@ -54,12 +56,7 @@ def add_console(commands: Any) -> None:
         default=10_000,
         help="keep at most this many executions per flow, the newest (default 10000; 0: no cap)",
     )
-    console.add_argument(
-        "--grace",
-        type=float,
-        default=float(os.environ.get("WEIR_GRACE_PERIOD", "30")),
-        help="seconds local runs get to finish on SIGTERM (default $WEIR_GRACE_PERIOD or 30)",
-    )
+    grace_option(console, "local runs")
     console.add_argument(
         "--ui",
         metavar="DIR",
@@ -90,12 +87,12 @@ def cmd_console(args: argparse.Namespace) -> int:
         paths=list(args.paths),
         store=args.store,
         host=args.host,
-        port=args.port,
+        port=port_of(args),
         kube=args.kube,
         retain_days=args.retain_days,
         retain_per_flow=args.retain_per_flow,
         secrets_dir=args.secrets_dir,
-        grace=args.grace,
+        grace=grace_of(args),
         namespaces=args.namespaces,
         ui=args.ui,
     )

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import TYPE_CHECKING, Any
 
-from weir.cli.common import UsageError, secrets_option, store_option
+from weir.cli.common import (
+    UsageError,
+    grace_of,
+    grace_option,
+    port_of,
+    port_option,
+    secrets_option,
+    store_option,
+)
 
 if TYPE_CHECKING:
     from weir.serve.link import ConsoleSettings
@@ -41,18 +48,8 @@ def add_serve(commands: Any) -> None:
     )
     serve.add_argument("file", metavar="FILE")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default all)")
-    serve.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("WEIR_PORT", "8080")),
-        help="HTTP port (default $WEIR_PORT or 8080; 0 picks a free one)",
-    )
-    serve.add_argument(
-        "--grace",
-        type=float,
-        default=float(os.environ.get("WEIR_GRACE_PERIOD", "30")),
-        help="seconds executions in flight get to finish on SIGTERM (default $WEIR_GRACE_PERIOD or 30)",
-    )
+    port_option(serve, "WEIR_PORT", 8080)
+    grace_option(serve, "executions in flight")
     store_option(serve)
     serve.add_argument("--no-store", action="store_true", help="do not record executions")
     console_option(serve)
@@ -69,8 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ServeOptions(
             file=args.file,
             host=args.host,
-            port=args.port,
-            grace=args.grace,
+            port=port_of(args),
+            grace=grace_of(args),
             store=args.store,
             no_store=args.no_store,
             secrets_dir=args.secrets_dir,

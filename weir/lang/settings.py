@@ -23,6 +23,16 @@ def count_from_environment(name: str, default: int) -> int:
     return int(_positive(name, default, int, "a whole number above 0"))
 
 
+def port_from_environment(name: str, default: int) -> int:
+    """A TCP port from ``$name`` (0: any free one); ``default`` when unset or empty."""
+    text = os.environ.get(name, "")
+    if not text:
+        return default
+    if not text.isdigit() or int(text) > 65535:
+        raise SettingError(f"{name}={text!r}: give a port from 0 to 65535")
+    return int(text)
+
+
 def _positive(name: str, default: float, parse: Callable[[str], float], expected: str) -> float:
     text = os.environ.get(name, "")
     if not text:
