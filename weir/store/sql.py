@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,11 +36,13 @@ from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.retention import Pruning
 from weir.store.rows import Snapshot, execution_row, node_row, snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
-from weir.store.state import SqlStateStore
 from weir.store.statements import Statements
 from weir.store.tables import metadata
 from weir.store.wire import Shipped
 from weir.store.writer import GroupCommit, committed_within
+
+if TYPE_CHECKING:
+    from weir.store.state import SqlStateStore
 
 __all__ = ["AmbiguousId", "SqlExecutionStore", "metadata"]
 
@@ -384,6 +386,10 @@ class SqlExecutionStore:
 
     def state(self) -> SqlStateStore:
         """The state node's key-value store, in this database; usable once started."""
+        # Imported here: it needs weir.nodes (the node registry), which commands that only
+        # read executions (`weir executions list`) never load.
+        from weir.store.state import SqlStateStore
+
         return SqlStateStore(self.dialect, self._started_engine, namespace=self.namespace)
 
     def _started_engine(self) -> AsyncEngine:
