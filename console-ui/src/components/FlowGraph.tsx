@@ -8,11 +8,12 @@ import { elkLayout, layeredLayout, NODE_HEIGHT, NODE_WIDTH, type Positions } fro
 import { collapseFanOuts, groupOutcome } from "../graph/collapse";
 import { OUTCOME_LABELS, type EdgeKind, type FlowGraphModel, type GraphNode, type Outcome } from "../graph/model";
 
-const EDGE_STYLES: Record<EdgeKind, { className: string; dash?: string }> = {
-  next: { className: "edge-next" },
-  when: { className: "edge-when", dash: "6 3" },
-  otherwise: { className: "edge-otherwise", dash: "2 3" },
-  onError: { className: "edge-error", dash: "8 4" },
+// the arrowheads take the colour of their line: a theme variable (styles.css), light or dark
+const EDGE_STYLES: Record<EdgeKind, { className: string; colour: string; dash?: string }> = {
+  next: { className: "edge-next", colour: "var(--edge)" },
+  when: { className: "edge-when", colour: "var(--run)", dash: "6 3" },
+  otherwise: { className: "edge-otherwise", colour: "var(--muted)", dash: "2 3" },
+  onError: { className: "edge-error", colour: "var(--bad)", dash: "8 4" },
 };
 
 /** The positions to draw, and whether they are ELK's yet (the layered ones until it answers). */
@@ -115,7 +116,7 @@ export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, 
           label: edge.label,
           className: style.className,
           style: style.dash ? { strokeDasharray: style.dash } : undefined,
-          markerEnd: { type: MarkerType.ArrowClosed },
+          markerEnd: { type: MarkerType.ArrowClosed, color: style.colour },
         };
       }),
     [graph],
