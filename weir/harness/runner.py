@@ -1,12 +1,15 @@
 """Running a test file's cases: each on an engine of its own with no execution store (nothing
 is recorded anywhere), its mocks, its secrets, and every HTTP request answered by its mocks.
+A case whose flow keeps state keys (state nodes) gets a fresh, empty key store of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +18,7 @@ from weir.engine.attempts import NodeAttempts
 from weir.engine.events import ExecutionResult, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
+from weir.flow.load import CompiledFlow
 from weir.harness.expectations import Failure, check
 from weir.harness.http_mocks import HttpMocks, MockedResources
 from weir.harness.loader import BadTestFile, LoadedTest, find_test_files, load_test_file
@@ -126,14 +130,34 @@ async def _execute(
     event = TriggerEvent(
         kind=flow.flow.spec.trigger.kind, payload=case.input, meta=dict(case.trigger)
     )
-    execution = Execution(engine, flow, event, new_execution_id(), None)
-    # The seam for mocked nodes (weir.harness.mocks): the execution's attempts, wrapped.
-    execution.attempts = cast(NodeAttempts, MockedAttempts(execution.attempts, mocks.nodes))
     try:
-        async with asyncio.timeout(case.timeout):
-            return await execution.run(), http.requests
+        async with _state_keys(engine, flow, set(mocks.nodes)):
+            execution = Execution(engine, flow, event, new_execution_id(), None)
+            # The seam for mocked nodes (weir.harness.mocks): the execution's attempts, wrapped.
+            execution.attempts = cast(NodeAttempts, MockedAttempts(execution.attempts, mocks.nodes))
+            async with asyncio.timeout(case.timeout):
+                return await execution.run(), http.requests
     finally:
         await engine.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _state_keys(engine: Engine, flow: CompiledFlow, mocked: set[str]) -> AsyncIterator[None]:
+    """An empty key store for the case's state nodes (none needed when all are mocked), in a
+    temporary SQLite file: the same semantics as a runner's, and no key leaks between cases."""
+    if not any(n.kind == "state" and n.name not in mocked for n in flow.graph.nodes.values()):
+        yield
+        return
+    from weir.store import open_store
+
+    with tempfile.TemporaryDirectory(prefix="weir-test-state-") as directory:
+        store = open_store(f"sqlite:///{directory}/state.db")
+        await store.start()
+        try:
+            engine.state = store.state()
+            yield
+        finally:
+            await store.aclose()
 
 
 def _described(loaded: LoadedTest, failure: Failure) -> str:
