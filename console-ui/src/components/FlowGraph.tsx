@@ -143,6 +143,7 @@ export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, 
           nodes={nodes}
           edges={edges}
           fitView
+          minZoom={0.05} // a wide flow fits too, at first sight; zoom in from there
           colorMode="system" // React Flow's controls and attribution follow the theme too
           nodesDraggable={false}
           nodesConnectable={false}
