@@ -6,22 +6,32 @@ export type Filters = Partial<Record<FilterKey, string>>;
 
 export const STATUSES = ["running", "succeeded", "failed", "cancelled", "interrupted"] as const;
 
-export function filtersFromSearch(search: URLSearchParams): Filters {
-  const filters: Filters = {};
-  for (const key of FILTER_KEYS) {
+/** The given keys' non-blank values in a query string (a page's filters, from its URL). */
+export function readSearch<K extends string>(search: URLSearchParams, keys: readonly K[]): Partial<Record<K, string>> {
+  const values: Partial<Record<K, string>> = {};
+  for (const key of keys) {
     const value = search.get(key)?.trim();
-    if (value) filters[key] = value;
+    if (value) values[key] = value;
   }
-  return filters;
+  return values;
 }
 
-export function searchFromFilters(filters: Filters): URLSearchParams {
+/** The query string of the given keys' non-blank values, in the keys' order. */
+export function writeSearch<K extends string>(values: Partial<Record<K, string>>, keys: readonly K[]): URLSearchParams {
   const search = new URLSearchParams();
-  for (const key of FILTER_KEYS) {
-    const value = filters[key]?.trim();
+  for (const key of keys) {
+    const value = values[key]?.trim();
     if (value) search.set(key, value);
   }
   return search;
+}
+
+export function filtersFromSearch(search: URLSearchParams): Filters {
+  return readSearch(search, FILTER_KEYS);
+}
+
+export function searchFromFilters(filters: Filters): URLSearchParams {
+  return writeSearch(filters, FILTER_KEYS);
 }
 
 /** The datetime-local input's value (local time) as the ISO 8601 instant the API takes. */

@@ -1,4 +1,5 @@
 // The Flows page's filters, held in the URL (?namespace=&trigger=&state=) so each is a link.
+import { readSearch, writeSearch } from "./filters";
 import type { FlowSummary } from "./types";
 
 export const FLOW_FILTER_KEYS = ["namespace", "trigger", "state"] as const;
@@ -17,21 +18,11 @@ export function flowFacet(flow: FlowSummary, key: FlowFilterKey): string {
 }
 
 export function flowFiltersFromSearch(search: URLSearchParams): FlowFilters {
-  const filters: FlowFilters = {};
-  for (const key of FLOW_FILTER_KEYS) {
-    const value = search.get(key)?.trim();
-    if (value) filters[key] = value;
-  }
-  return filters;
+  return readSearch(search, FLOW_FILTER_KEYS);
 }
 
 export function searchFromFlowFilters(filters: FlowFilters): URLSearchParams {
-  const search = new URLSearchParams();
-  for (const key of FLOW_FILTER_KEYS) {
-    const value = filters[key]?.trim();
-    if (value) search.set(key, value);
-  }
-  return search;
+  return writeSearch(filters, FLOW_FILTER_KEYS);
 }
 
 export function filterFlows(flows: FlowSummary[], filters: FlowFilters): FlowSummary[] {
