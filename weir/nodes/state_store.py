@@ -52,3 +52,13 @@ class StateStore(Protocol):
 
     async def delete(self, namespace: str, key: str) -> bool:
         """Remove the key; whether a live entry was there."""
+
+    async def add(
+        self, namespace: str, key: str, value: str, ttl: float | None, *, renew: bool = False
+    ) -> bool:
+        """Write the value only if the key is missing or expired (``renew``: or holds this very
+        value, whose expiry is then pushed out), in one statement; whether it wrote. What a
+        claim or a lease is made of: of any number of runners adding one key, one wins."""
+
+    async def get_many(self, namespace: str, keys: list[str]) -> dict[str, StateEntry]:
+        """The live entries among ``keys``, by key, in one query."""

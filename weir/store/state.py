@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weir.nodes.state_store import NotANumber, StateEntry
@@ -50,6 +50,21 @@ IS_NUMBER = {
     "sqlite": f"json_type({T}.value) IN ('integer', 'real')",
     "postgresql": f"jsonb_typeof(CAST({T}.value AS jsonb)) = 'number'",
 }
+
+# Insert, or take over an expired row; with :renew also a live row holding this very value.
+ADD = (
+    f"INSERT INTO {T} (namespace, key, value, version, expires_at, updated_at) "
+    "VALUES (:ns, :key, :value, 1, :expires, :now) ON CONFLICT (namespace, key) DO UPDATE SET "
+    f"value = excluded.value, version = {T}.version + 1, "
+    "expires_at = excluded.expires_at, updated_at = excluded.updated_at "
+    f"WHERE {EXPIRED} OR (:renew = 1 AND {T}.value = excluded.value) RETURNING version"
+)
+
+GET_MANY = (
+    f"SELECT key, value, expires_at FROM {T} WHERE namespace = :ns AND key IN :keys AND {LIVE}"
+)
+GET_MANY_BATCH = 500
+"""Keys per query of ``get_many`` (bound parameters have limits)."""
 
 DELETE = f"DELETE FROM {T} WHERE namespace = :ns AND key = :key RETURNING expires_at"
 
@@ -93,6 +108,7 @@ class SqlStateStore:
         self.clock = clock
         self._engine = engine
         self._increment = text(increment_sql(dialect))
+        self._get_many = text(GET_MANY).bindparams(bindparam("keys", expanding=True))
         # SQLite takes one writer at a time: queue this process's writes here rather than have
         # each connection poll for the lock (busy_timeout) behind the others.
         self._writing = asyncio.Lock() if dialect == "sqlite" else None
@@ -133,6 +149,30 @@ class SqlStateStore:
         now = self.clock()
         row = await self._run(DELETE, {"ns": namespace, "key": key, "now": now})
         return row is not None and (row[0] is None or row[0] > now)
+
+    async def add(
+        self, namespace: str, key: str, value: str, ttl: float | None, *, renew: bool = False
+    ) -> bool:
+        now = self.clock()
+        params = {
+            "ns": namespace,
+            "key": key,
+            "value": value,
+            "expires": _expiry(now, ttl),
+            "now": now,
+            "renew": int(renew),
+        }
+        return await self._run(ADD, params) is not None
+
+    async def get_many(self, namespace: str, keys: list[str]) -> dict[str, StateEntry]:
+        found: dict[str, StateEntry] = {}
+        for start in range(0, len(keys), GET_MANY_BATCH):
+            batch = keys[start : start + GET_MANY_BATCH]
+            params = {"ns": namespace, "keys": batch, "now": self.clock()}
+            async with self._engine().connect() as connection:
+                rows = await connection.execute(self._get_many, params)
+                found.update((row[0], StateEntry(row[1], row[2])) for row in rows)
+        return found
 
     async def sweep(self, batch: int = SWEEP_BATCH) -> int:
         """Delete the expired rows, ``batch`` per transaction; how many."""
