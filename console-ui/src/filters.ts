@@ -4,7 +4,7 @@ export const FILTER_KEYS = ["flow", "status", "trigger", "since", "until", "q"] 
 export type FilterKey = (typeof FILTER_KEYS)[number];
 export type Filters = Partial<Record<FilterKey, string>>;
 
-export const STATUSES = ["running", "succeeded", "failed", "cancelled", "interrupted"] as const;
+export const STATUSES = ["running", "waiting", "succeeded", "failed", "cancelled", "interrupted"] as const;
 
 /** The given keys' non-blank values in a query string (a page's filters, from its URL). */
 export function readSearch<K extends string>(search: URLSearchParams, keys: readonly K[]): Partial<Record<K, string>> {

@@ -1,6 +1,6 @@
 // The shapes of /api/v1 (weir/console/models.py; the OpenAPI document at /api/v1/openapi.json).
 
-export type Status = "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+export type Status = "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "interrupted";
 
 export interface ExecutionSummary {
   id: string;

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-Status = Literal["running", "succeeded", "failed", "cancelled", "interrupted"]
-NodeStatus = Literal["running", "succeeded", "failed", "cancelled", "interrupted"]
+Status = Literal["running", "waiting", "succeeded", "failed", "cancelled", "interrupted"]
+NodeStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled", "interrupted"]
 DateTime = Field(json_schema_extra={"format": "date-time"})
 LATEST_EPOCH = 32503680000.0
 """The year 3000: a shipped time past it is refused rather than stored (it cannot be shown)."""

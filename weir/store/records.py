@@ -15,6 +15,8 @@ class Status(StrEnum):
     The values are the text records store; a ``StrEnum`` equals and serialises as that text.
     ``interrupted`` is never set by the engine: the store marks so an execution whose runner
     stopped (killed, crashed, lost its machine) while it ran (``weir.store.runners``).
+    ``waiting``: an execution parked on a wait (a sleep, a person, a child flow), and the node
+    run that parked it, until a runner resumes it (docs/durable-executions.md).
     """
 
     RUNNING = "running"
@@ -22,6 +24,7 @@ class Status(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    WAITING = "waiting"
 
 
 def iso_time(epoch: float) -> str:
