@@ -1,15 +1,13 @@
 import { useCallback, useRef, useState } from "react";
-import { Link, useParams, useSearchParams } from "react-router";
+import { Link, useParams } from "react-router";
 import { query } from "../api";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { JsonView } from "../components/JsonView";
-import { NodeRuns } from "../components/NodeRuns";
 import { ExecutionGraph } from "../components/ExecutionGraph";
 import { ReplayForm } from "../components/ReplayForm";
 import { CancelButton } from "../components/CancelButton";
 import { StatusBadge } from "../components/StatusBadge";
-import { Timeline } from "../components/Timeline";
-import { failedOrRetried } from "../timeline";
+import { RunsSection } from "../components/RunsSection";
 import { duration, when } from "../format";
 import { useApi, useEvents } from "../hooks";
 import type { ExecutionView } from "../types";
@@ -20,15 +18,6 @@ export function ExecutionPage() {
   const view = useApi<ExecutionView>(path);
   const running = view.data?.execution.status === "running";
   const [openRun, setOpenRun] = useState<number | null>(null);
-  const [search, setSearch] = useSearchParams();
-  const failedOnly = search.get("only") === "failed";
-  const setFailedOnly = (on: boolean) =>
-    setSearch((old) => {
-      const next = new URLSearchParams(old);
-      if (on) next.set("only", "failed");
-      else next.delete("only");
-      return next;
-    }, { replace: true });
   const openRunAndShow = useCallback((seq: number) => {
     setOpenRun(seq);
     document.getElementById(`node-run-${seq}`)?.scrollIntoView?.({ block: "nearest" });
@@ -59,9 +48,7 @@ export function ExecutionPage() {
     );
   }
   if (!view.data) return <p aria-live="polite">Loading execution {id}…</p>;
-  const { execution, nodes: allRuns } = view.data;
-  const failedRuns = failedOrRetried(allRuns);
-  const nodes = failedOnly ? failedRuns : allRuns;
+  const { execution, nodes } = view.data;
   return (
     <section>
       <h1>
@@ -105,30 +92,8 @@ export function ExecutionPage() {
       </div>
       {view.error !== undefined && <ErrorMessage error={view.error} />}
       <h2>Graph</h2>
-      <ExecutionGraph execution={execution} nodes={allRuns} onOpenRun={openRunAndShow} />
-      <h2>Node runs</h2>
-      <div className="toolbar">
-        <label>
-          <input type="checkbox" checked={failedOnly} onChange={(event) => setFailedOnly(event.target.checked)} /> Failed only
-        </label>{" "}
-        <span className="muted" aria-live="polite">
-          {failedOnly
-            ? `${failedRuns.length} of ${allRuns.length} node runs failed or were retried`
-            : `${allRuns.length} node runs, ${failedRuns.length} failed or retried`}
-        </span>
-      </div>
-      {failedOnly && failedRuns.length === 0 && allRuns.length > 0 ? (
-        <p className="empty">
-          No node run failed or needed a retry. Untick <em>Failed only</em> to see all {allRuns.length}.
-        </p>
-      ) : (
-        <>
-          {nodes.length > 0 && <h3>Timeline</h3>}
-          <Timeline execution={execution} nodes={nodes} selected={openRun} onSelect={openRunAndShow} />
-          {nodes.length > 0 && <h3>Each run</h3>}
-          <NodeRuns executionId={execution.id} nodes={nodes} open={openRun} onOpen={setOpenRun} />
-        </>
-      )}
+      <ExecutionGraph execution={execution} nodes={nodes} onOpenRun={openRunAndShow} />
+      <RunsSection execution={execution} runs={nodes} open={openRun} onOpen={setOpenRun} onShow={openRunAndShow} />
       <details>
         <summary>Trigger payload</summary>
         <JsonView value={execution.trigger} label="Trigger payload" />
@@ -140,7 +105,7 @@ export function ExecutionPage() {
         </details>
       )}
       <h2>Replay</h2>
-      <ReplayForm execution={execution} nodes={allRuns} />
+      <ReplayForm execution={execution} nodes={nodes} />
     </section>
   );
 }
