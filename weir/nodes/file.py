@@ -174,8 +174,13 @@ class FileConfig(OneOperation[LocalFileSystem]):
     mkdir: MkdirOp | None = Field(None, description="Create a directory.")
 
 
+def file_system(config: FileConfig, ctx: NodeContext) -> LocalFileSystem:
+    """The base directory's file system (also a files trigger's)."""
+    return LocalFileSystem(Sandbox.open(config.baseDir))
+
+
 async def run(config: FileConfig, ctx: NodeContext) -> Any:
-    return await config.operation.run(LocalFileSystem(Sandbox.open(config.baseDir)), ctx)
+    return await config.operation.run(file_system(config, ctx), ctx)
 
 
 KIND = NodeKind(

@@ -244,10 +244,15 @@ async def _close(handle: S3Handle) -> None:
     await asyncio.to_thread(handle.close)
 
 
-async def run(config: S3Config, ctx: NodeContext) -> Any:
+def file_system(config: S3Config, ctx: NodeContext) -> S3FileSystem:
+    """The bucket, on the runner's shared clients (also a files trigger's)."""
     settings = _settings(config, ctx)
     handle: S3Handle = ctx.resources.get(settings.pool_key(), lambda: S3Handle(settings), _close)
-    return await config.operation.run(S3FileSystem(handle, ctx.text(config.bucket)), ctx)
+    return S3FileSystem(handle, ctx.text(config.bucket))
+
+
+async def run(config: S3Config, ctx: NodeContext) -> Any:
+    return await config.operation.run(file_system(config, ctx), ctx)
 
 
 def connection(config: S3Config, ctx: NodeContext) -> str | None:

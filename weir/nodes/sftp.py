@@ -104,7 +104,8 @@ async def _close(pool: SshPool) -> None:
     await asyncio.to_thread(pool.close)
 
 
-async def run(config: SftpConfig, ctx: NodeContext) -> Any:
+def file_system(config: SftpConfig, ctx: NodeContext) -> SftpFileSystem:
+    """The server's file system, on the runner's shared connections (also a files trigger's)."""
     settings = _settings(config, ctx)
     if settings.insecure:
         ctx.log.warning(
@@ -113,7 +114,11 @@ async def run(config: SftpConfig, ctx: NodeContext) -> Any:
             settings.address,
         )
     pool: SshPool = ctx.resources.get(settings.pool_key(), lambda: SshPool(settings), _close)
-    return await config.operation.run(SftpFileSystem(pool), ctx)
+    return SftpFileSystem(pool)
+
+
+async def run(config: SftpConfig, ctx: NodeContext) -> Any:
+    return await config.operation.run(file_system(config, ctx), ctx)
 
 
 def connection(config: SftpConfig, ctx: NodeContext) -> str | None:

@@ -61,8 +61,13 @@ def _open_share(config: SmbConfig, ctx: NodeContext) -> Share:
     )
 
 
+def file_system(config: SmbConfig, ctx: NodeContext) -> SmbFileSystem:
+    """The share's file system (also a files trigger's)."""
+    return SmbFileSystem(_open_share(config, ctx))
+
+
 async def run(config: SmbConfig, ctx: NodeContext) -> Any:
-    return await config.operation.run(SmbFileSystem(_open_share(config, ctx)), ctx)
+    return await config.operation.run(file_system(config, ctx), ctx)
 
 
 def connection(config: SmbConfig, ctx: NodeContext) -> str | None:
