@@ -9,10 +9,10 @@ const flow = {
   name: "orders",
   trigger: "manual",
   status: "Ready",
-  conditions: [],
+  conditions: [{ type: "Ready", status: "True", reason: "Reconciled", message: "revision 7" }],
   lastRun: null,
-  successRate: null,
-  recentDurationsMs: [],
+  successRate: 0.5,
+  recentDurationsMs: [90, 40],
   spec: { nodes: [{ name: "received", log: {}, next: "summarise" }, { name: "summarise", code: {} }] },
   yaml,
 };
@@ -46,6 +46,10 @@ test("the flow's YAML with line numbers, its graph and its recent executions", a
   const graph = await screen.findByRole("figure", { name: "Flow graph" });
   expect(within(graph).getByText("received")).toBeInTheDocument();
   expect(within(graph).getByText("code")).toBeInTheDocument();
+
+  expect(screen.getByRole("img", { name: "Recent durations of orders: 2 runs: min 40 ms, max 90 ms, last 40 ms" })).toBeInTheDocument();
+  expect(screen.getByRole("list", { name: "Conditions" })).toHaveTextContent("Ready=True (Reconciled): revision 7");
+  expect(screen.getByText("50 %")).toBeInTheDocument();
 
   const row = (await screen.findByRole("link", { name: "01RECENT" })).closest("tr")!;
   expect(row).toHaveTextContent("failed");

@@ -7,6 +7,9 @@ import { EdgeLegend } from "../components/GraphLegend";
 import { LazyFlowGraph } from "../components/LazyFlowGraph";
 import { StatusBadge } from "../components/StatusBadge";
 import { YamlView } from "../components/YamlView";
+import { FlowConditions } from "../components/FlowConditions";
+import { durationsSummary, Sparkline } from "../components/Sparkline";
+import { percent } from "../format";
 import { layoutKey, specToGraph } from "../graph/model";
 import { useApi } from "../hooks";
 import type { ExecutionPage, FlowDetail } from "../types";
@@ -39,6 +42,21 @@ export function FlowPage() {
           <p>
             Trigger: {flow.data.trigger}. <Link to={`/executions${executionsFilter}`}>All its executions</Link>
           </p>
+          <dl className="summary">
+            <dt>Conditions</dt>
+            <dd>
+              {flow.data.conditions.length > 0 ? <FlowConditions conditions={flow.data.conditions} /> : <span className="muted">none reported</span>}
+            </dd>
+            <dt>Success rate</dt>
+            <dd>{percent(flow.data.successRate)}</dd>
+            <dt>Recent durations</dt>
+            <dd>
+              <Sparkline values={flow.data.recentDurationsMs} label={`Recent durations of ${name}`} />{" "}
+              <span className="muted" aria-hidden="true">
+                {durationsSummary(flow.data.recentDurationsMs)}
+              </span>
+            </dd>
+          </dl>
           <h2>Graph</h2>
           <LazyFlowGraph graph={graph} layoutKey={layoutKey(namespace, name, flow.data.spec)} onOpenNode={setOpened} />
           <EdgeLegend />
