@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import imaplib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,41 +68,87 @@ def _write(parts: list[tuple[Path, bytes]]) -> None:
         path.write_bytes(data)
 
 
-async def receive(config: MailReceive, ctx: NodeContext) -> list[dict[str, Any]]:
+@dataclass
+class Mailbox:
+    """A logged-in session with the folder selected; close it with ``close``."""
+
+    session: Session
+    folder: str
+    source: str
+    """The folder as a URL, for the attachments' file references."""
+    move_to: str | None
+
+    async def close(self) -> None:
+        await asyncio.shield(asyncio.to_thread(self.session.close))
+
+
+async def open_mailbox(config: MailReceive, ctx: NodeContext, *, readonly: bool) -> Mailbox:
+    """Log in and select the folder (``readonly``: flags stay as they are)."""
     server = config.imap
     host = ctx.text(server.host)
     port = server.port or server.default_port
     folder = ctx.text(config.folder) or "INBOX"
     move_to = ctx.text(config.moveTo) if config.moveTo is not None else None
-    found = criteria(config.search, ctx) if config.search else Criteria([])
     username = ctx.reveal(server.username)
     password = ctx.reveal(server.password)
     context = tls_context(server, ctx, f"{host}:{port}") if server.security != "none" else None
     session = Session(host, port, server.security, context, server.timeout)
     source = f"imap://{host}{'' if port == server.default_port else f':{port}'}/{folder}"
-    messages: list[dict[str, Any]] = []
+    box = Mailbox(session, folder, source, move_to)
     try:
         await _call(session, session.open, username, password)
-        await _call(session, session.select, folder, not (config.markSeen or move_to))
-        uids = (await _call(session, session.search, found))[: config.limit]
-        sizes = await _call(session, session.sizes, uids) if uids else {}
+        await _call(session, session.select, folder, readonly)
+    except BaseException:
+        await box.close()
+        raise
+    return box
+
+
+async def search(config: MailReceive, ctx: NodeContext, box: Mailbox) -> list[int]:
+    """The UIDs of the messages the search finds, oldest first."""
+    found = criteria(config.search, ctx) if config.search else Criteria([])
+    uids: list[int] = await _call(box.session, box.session.search, found)
+    return uids
+
+
+async def message(
+    config: MailReceive, ctx: NodeContext, box: Mailbox, uid: int, size: int
+) -> dict[str, Any] | None:
+    """One message as the node outputs it, its attachments spooled; None if it vanished."""
+    if size > config.maxMessageSize:
+        raise NodeError(
+            f"message {uid} in {box.folder!r} is {size} bytes, more than maxMessageSize "
+            f"({config.maxMessageSize} bytes)",
+            type="mail",
+        )
+    session = box.session
+    fetched = await _call(session, session.fetch, uid)
+    if fetched is None:
+        return None
+    parsed: Parsed = await _call(session, parse, uid, *fetched)
+    attachments = await _attachments(config, ctx, session, parsed, f"{box.source};UID={uid}")
+    return {**parsed.fields, "attachments": attachments}
+
+
+async def sizes(box: Mailbox, uids: list[int]) -> dict[int, int]:
+    found: dict[int, int] = await _call(box.session, box.session.sizes, uids) if uids else {}
+    return found
+
+
+async def receive(config: MailReceive, ctx: NodeContext) -> list[dict[str, Any]]:
+    readonly = not (config.markSeen or config.moveTo is not None)
+    box = await open_mailbox(config, ctx, readonly=readonly)
+    messages: list[dict[str, Any]] = []
+    try:
+        uids = (await search(config, ctx, box))[: config.limit]
+        found = await sizes(box, uids)
         for uid in uids:
-            size = sizes.get(uid, 0)
-            if size > config.maxMessageSize:
-                raise NodeError(
-                    f"message {uid} in {folder!r} is {size} bytes, more than maxMessageSize "
-                    f"({config.maxMessageSize} bytes)",
-                    type="mail",
-                )
-            fetched = await _call(session, session.fetch, uid)
-            if fetched is None:
-                continue
-            parsed: Parsed = await _call(session, parse, uid, *fetched)
-            attachments = await _attachments(config, ctx, session, parsed, f"{source};UID={uid}")
-            messages.append({**parsed.fields, "attachments": attachments})
-        await _settle(config, session, messages, move_to)
+            fetched = await message(config, ctx, box, uid, found.get(uid, 0))
+            if fetched is not None:
+                messages.append(fetched)
+        await settle(config, box, messages)
     finally:
-        await asyncio.shield(asyncio.to_thread(session.close))
+        await box.close()
     return messages
 
 
@@ -137,10 +184,9 @@ async def _attachments(
     ]
 
 
-async def _settle(
-    config: MailReceive, session: Session, messages: list[dict[str, Any]], move_to: str | None
-) -> None:
+async def settle(config: MailReceive, box: Mailbox, messages: list[dict[str, Any]]) -> None:
     """Flag the received messages as seen, or move them, as the node asks."""
+    session, move_to = box.session, box.move_to
     done = [message["uid"] for message in messages]
     if done and config.markSeen:
         await _call(session, session.mark_seen, done)

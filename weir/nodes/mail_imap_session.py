@@ -119,6 +119,14 @@ class Session:
                 raise NotFound(f"folder {folder!r} does not exist on {self.address}: {answer}")
             raise NodeError(f"cannot open folder {folder!r}: {answer}", type="imap")
 
+    def uid_validity(self) -> int | None:
+        """The selected folder's UIDVALIDITY (sent on select): while it stays the same, a UID
+        names the same message; None if the server did not say."""
+        _typ, data = self.imap.response("UIDVALIDITY")
+        value = data[0] if data else None
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+        return int(text) if text.isdigit() else None
+
     def search(self, found: Criteria) -> list[int]:
         self.imap.literal = found.literal
         try:
