@@ -52,9 +52,11 @@ export function FlowPage() {
             <dt>Recent durations</dt>
             <dd>
               <Sparkline values={flow.data.recentDurationsMs} label={`Recent durations of ${name}`} />{" "}
-              <span className="muted" aria-hidden="true">
-                {durationsSummary(flow.data.recentDurationsMs)}
-              </span>
+              {flow.data.recentDurationsMs.length > 0 && (
+                <span className="muted" aria-hidden="true">
+                  {durationsSummary(flow.data.recentDurationsMs)}
+                </span>
+              )}
             </dd>
           </dl>
           <h2>Graph</h2>
