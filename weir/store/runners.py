@@ -199,7 +199,9 @@ class Runners:
 
 _ORPHANS = (
     f"WHERE status = 'running' AND (runner IS NULL OR runner NOT IN "
-    f"(SELECT id FROM {runners.name}))"
+    f"(SELECT id FROM {runners.name})) "
+    # Resuming a wait its runner claimed: weir.store.waits takes the claim back instead.
+    "AND id NOT IN (SELECT execution_id FROM weir_waits WHERE state = 'claimed')"
 )
 _ORPHAN_CHECK = f"SELECT 1 FROM {executions.name} {_ORPHANS} LIMIT 1"
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weir.store import cancels, events, lookup, query
+from weir.store import cancels, events, lookup, query, wait_writes
 from weir.store import ingest as ingesting
 from weir.store import outbox as outgoing
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
@@ -38,11 +38,13 @@ from weir.store.rows import Snapshot, execution_row, node_row, snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
 from weir.store.statements import Statements
 from weir.store.tables import metadata
+from weir.store.wait_writes import Parked, Resumed, WaitWrite
 from weir.store.wire import Shipped
 from weir.store.writer import GroupCommit, committed_within
 
 if TYPE_CHECKING:
     from weir.store.state import SqlStateStore
+    from weir.store.waits import SqlWaits
 
 __all__ = ["AmbiguousId", "SqlExecutionStore", "metadata"]
 
@@ -51,7 +53,7 @@ log = logging.getLogger("weir.store")
 DEFAULT_VALUE_LIMIT = 1024 * 1024
 RUNNER_ID_LIMIT = 32
 
-Record = Snapshot | NodeRunRecord
+Record = Snapshot | NodeRunRecord | WaitWrite
 
 
 class SqlExecutionStore:
@@ -94,6 +96,7 @@ class SqlExecutionStore:
         self._writer: asyncio.Task[None] | None = None
         self._sql = Statements(self.dialect)
         self._ingesting = asyncio.Lock()
+        self._waits: SqlWaits | None = None
         self._polled: dict[str, float] = {}
         """When each runner last asked for its cancellations (monotonic)."""
 
@@ -121,6 +124,7 @@ class SqlExecutionStore:
         self._runners = Runners(self.dialect, self.identity, self.stale_after)
         try:
             self._noticed(await self._runners.sweep(engine))
+            await self._take_back()
         except Exception as exc:  # a read-only role, say: reading must still work
             log.warning("could not look for executions left running by stopped runners: %s", exc)
         self._writer = asyncio.get_running_loop().create_task(self._commits.run())
@@ -133,6 +137,11 @@ class SqlExecutionStore:
 
     def record_node(self, record: NodeRunRecord) -> None:
         self._commits.add(record)
+
+    def record_wait(self, write: WaitWrite) -> None:
+        """Queue a durable execution's write (weir.store.wait_writes: a park with its node
+        run, a resume, waits closed or resolved) into the next batch."""
+        self._commits.add(write)
 
     async def durable(self, timeout: float | None = None) -> None:
         """Return once everything recorded before this call is committed; after ``timeout``
@@ -190,6 +199,16 @@ class SqlExecutionStore:
     async def _heartbeat(self) -> None:
         assert self._engine is not None and self._runners is not None
         self._noticed(await self._runners.heartbeat(self._engine))
+        await self._take_back()
+
+    async def _take_back(self) -> None:
+        taken = await self.waits().take_back()
+        if taken:
+            log.warning(
+                "%d waits claimed by a runner that stopped are pending again: %s",
+                len(taken),
+                ", ".join(taken[:10]),
+            )
 
     def _noticed(self, found: list[Interrupted]) -> None:
         if not found:
@@ -213,18 +232,24 @@ class SqlExecutionStore:
             if isinstance(item, tuple):
                 latest[item[0]] = item  # the last state in the batch wins; encode only that
         nodes = []
+        durable: list[WaitWrite] = []
         happened = []  # events in the order recorded; an execution's at its last snapshot
         for item in batch:
             if isinstance(item, tuple):
                 if latest[item[0]] is item:
                     happened.append(execution_event(item[0], item[5], item[6], item[7]))
-            else:
-                nodes.append(node_row(item, self._encode))
-                happened.append(
-                    node_event(
-                        item.execution_id, item.status, item.node, item.seq, item.finished_at
-                    )
-                )
+                continue
+            node, fresh = item, True
+            if not isinstance(item, NodeRunRecord):
+                durable.append(item)
+                if not isinstance(item, Parked | Resumed):
+                    continue
+                node, fresh = item.record, isinstance(item, Parked)  # a resumed one: updated
+            if fresh:
+                nodes.append(node_row(node, self._encode))
+            happened.append(
+                node_event(node.execution_id, node.status, node.node, node.seq, node.finished_at)
+            )
         # Plain driver executemany: compiling the statements per row costs more than the write.
         statements = []
         if not self._runners.registered:  # with its first records: never one without it
@@ -235,7 +260,10 @@ class SqlExecutionStore:
             statements.append((self._sql.upsert_executions, rows))
         if nodes:
             statements.append((self._sql.insert_nodes, nodes))
-        statements.append(events.appending(self.dialect, happened))
+        if durable:
+            statements.extend(wait_writes.statements(durable, self._encode, self.dialect))
+        if happened:  # a batch of waits closed or resolved has none
+            statements.append(events.appending(self.dialect, happened))
         await self._batches.write(statements)
         self._runners.registered = True
 
@@ -391,6 +419,20 @@ class SqlExecutionStore:
         from weir.store.state import SqlStateStore
 
         return SqlStateStore(self.dialect, self._started_engine, namespace=self.namespace)
+
+    def waits(self) -> SqlWaits:
+        """The waits of parked executions, in this database; usable once started."""
+        if self._waits is None:
+            from weir.store.waits import SqlWaits
+
+            self._waits = SqlWaits(
+                self.dialect, self._started_engine, self._started_runners, namespace=self.namespace
+            )
+        return self._waits
+
+    def _started_runners(self) -> Runners:
+        assert self._runners is not None, "the store is not started"
+        return self._runners
 
     def _started_engine(self) -> AsyncEngine:
         assert self._engine is not None, "the store is not started"

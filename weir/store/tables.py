@@ -146,3 +146,29 @@ state = Table(
     Column("updated_at", Float, nullable=False),
 )
 Index("ix_weir_state_expires_at", state.c.expires_at)
+
+waits = Table(
+    "weir_waits",
+    metadata,
+    # What a parked execution waits for (weir.store.waits): a timer, a person, a child flow.
+    Column("id", String(26), primary_key=True),
+    Column("execution_id", String(32), nullable=False),
+    Column("node", String(63), nullable=False),
+    Column("seq", Integer, nullable=False),  # the parked node run's
+    Column("kind", String(16), nullable=False),
+    # pending → (resolved →) claimed → resumed | timed_out; or cancelled.
+    Column("state", String(16), nullable=False),
+    Column("due_at", Float),  # epoch seconds: a timer's time, or a person's deadline
+    Column("details", Text),  # JSON, kind-specific
+    Column("token_hash", String(64)),  # sha256 hex of a resume secret
+    Column("schema", Text),  # JSON Schema of a resume payload
+    Column("result", Text),  # JSON: {"output": …} or {"error": …} once resolved
+    Column("resolved_by", String(253)),
+    Column("claimed_by", String(32)),  # the runner resuming it (weir_runners.id)
+    Column("fence", Integer, nullable=False, server_default="0"),  # raised by each claim
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_weir_waits_state_due", waits.c.state, waits.c.due_at)
+Index("ix_weir_waits_execution", waits.c.execution_id)
+Index("ix_weir_waits_token", waits.c.token_hash)

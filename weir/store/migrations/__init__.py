@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD = "0004"
+HEAD = "0005"
 """The newest revision in ``versions/``; a test checks that Alembic agrees."""
 UNVERSIONED = "0001"
 """The revision of a store created before migrations existed."""
