@@ -20,6 +20,7 @@ from weir.lang.expressions import Text, Value
 from weir.nodes.context import NodeContext
 from weir.nodes.fs.base import (
     AlreadyExists,
+    FileInfo,
     FileSystem,
     Payload,
     Written,
@@ -76,7 +77,21 @@ def walk(
 ) -> list[dict[str, Any]]:
     """Entries under ``root``, sorted by path; ``pattern`` matches names, ``regex`` searches
     paths relative to ``root``. Symbolic links are listed, never followed."""
-    entries: list[dict[str, Any]] = []
+    found = find(fs, root, pattern=pattern, regex=regex, recursive=recursive, files_only=files_only)
+    return [info.entry() for info in found]
+
+
+def find(
+    fs: FileSystem,
+    root: str,
+    *,
+    pattern: str | None,
+    regex: re.Pattern[str] | None,
+    recursive: bool,
+    files_only: bool,
+) -> list[FileInfo]:
+    """What ``walk`` lists, as the file system describes it (with an object's ETag)."""
+    entries: list[FileInfo] = []
     pending = [(root, "")]
     while pending:
         directory, relative_dir = pending.pop()
@@ -90,8 +105,8 @@ def walk(
                 continue
             if regex is not None and not regex.search(relative):
                 continue
-            entries.append(info.entry())
-    entries.sort(key=lambda entry: entry["path"])
+            entries.append(info)
+    entries.sort(key=lambda info: info.path)
     return entries
 
 
