@@ -12,12 +12,14 @@ from typing import Any
 from weir.engine.failures import as_node_error
 from weir.engine.retry import RetryDecider
 from weir.flow.model import NodeBase
+from weir.lang.errors import ConfigError
 from weir.nodes import NODE_KINDS
 from weir.nodes.breaker import circuits_of
 from weir.nodes.context import NodeContext
 from weir.nodes.resources import Resources
 from weir.nodes.spool import Spool
 from weir.nodes.state_store import StateStore
+from weir.nodes.suspend import Suspend
 from weir.secrets.redact import Redactor
 from weir.secrets.resolve import Secrets
 from weir.store.records import Attempt
@@ -73,6 +75,14 @@ class NodeAttempts:
                 else:
                     async with asyncio.timeout(node.timeout):
                         output = await kind.run(node.config, ctx)
+            except Suspend:  # the node parks its execution: no retry, not a failure of its service
+                if ticket is not None:
+                    ticket.succeeded()
+                attempts.append(Attempt(number, started, time.time()))
+                inputs.append(ctx.input)
+                if node.forEach is not None:  # one item cannot park the others
+                    raise ConfigError(f"a {node.kind} node cannot wait under forEach") from None
+                raise
             except Exception as exc:  # every failure becomes a NodeError with retryability
                 error = as_node_error(exc, node)
                 if ticket is not None:

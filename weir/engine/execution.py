@@ -2,6 +2,10 @@
 execution's own record written when it starts and when it ends.
 
 A failure without ``onError`` fails the execution and cancels the branches still running.
+
+A node that raises ``Suspend`` parks: its run is recorded ``waiting`` with its wait (one
+transaction), the other branches go on, and once nothing runs the execution is recorded
+``waiting``. A runner continues it later from its records (weir.engine.resume).
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from weir.lang.errors import NodeError, NodeTimeout
 from weir.lang.expressions import ExpressionError
 from weir.lang.types import SecretRef
 from weir.nodes.spool import Spool
+from weir.nodes.suspend import Suspend, WaitRequest
 from weir.secrets.resolve import Secrets
-from weir.store.records import Attempt, ExecutionRecord, NodeRunRecord, Status
+from weir.store.records import Attempt, ExecutionRecord, NodeRunRecord, Status, iso_time
+from weir.store.wait_writes import Closed, Parked, recorder_of
 
 if TYPE_CHECKING:
     from weir.engine.executor import Engine
+    from weir.engine.resume import Continuation
 
 log = logging.getLogger("weir.engine")
 
@@ -37,6 +44,8 @@ log = logging.getLogger("weir.engine")
 class _Outcome:
     output: Any = None
     error: NodeError | None = None
+    wait: WaitRequest | None = None
+    """Set when the node parked."""
 
 
 class Execution:
@@ -69,6 +78,10 @@ class Execution:
         self.walk = GraphWalk(self.graph)
         self.last_output: Any = None
         self.records: list[NodeRunRecord] = []
+        self.parked: set[str] = set()
+        """Nodes waiting: the execution ends ``waiting`` if any is when nothing runs."""
+        self.continuation: Continuation | None = None
+        """Set when resuming: where the walk goes on from (weir.engine.resume)."""
         engine.redactor.learn(compiled.revision, _secret_refs(compiled), engine.secrets)
         self.spool = Spool(prefix=f"weir-{id[-8:]}-")
         self.attempts = NodeAttempts(
@@ -97,14 +110,24 @@ class Execution:
         self._emit_execution(self.record)
         return self.record
 
+    def adopt(self, record: ExecutionRecord) -> None:
+        """Continue a recorded execution (a resume): it runs again, on this revision."""
+        record.status, record.finished_at = Status.RUNNING, None
+        record.revision, record.error, record.result = self.compiled.revision, None, None
+        self.record = record
+        self._emit_execution(record)
+
     async def run(self) -> ExecutionResult:
         record = self.record or self.begin()
         status, result, failure = Status.SUCCEEDED, None, None
         try:
-            timeout = self.compiled.flow.spec.timeout
+            timeout = self.compiled.flow.spec.timeout  # waiting time does not count
             async with asyncio.timeout(timeout):
                 await self._run_graph()
-            result = self._result()
+            if self.parked:
+                status = Status.WAITING
+            else:
+                result = self._result()
         except ExecutionFailed as failed:
             status, failure = Status.FAILED, failed
         except TimeoutError:
@@ -126,7 +149,13 @@ class Execution:
         result: Any,
         failure: ExecutionFailed | None,
     ) -> ExecutionResult:
-        record.status, record.finished_at = status, time.time()
+        ended = time.time()
+        record.status = status
+        record.finished_at = None if status == Status.WAITING else ended
+        if self.parked and status != Status.WAITING:
+            store = recorder_of(self.engine.store)
+            if store is not None:  # failed or cancelled meanwhile: its waits are void
+                store.record_wait(Closed(self.id))
         error = failure.to_record() if failure else None
         if self.engine.redactor.active:  # most flows read no secret: the calls are skipped
             error, result = self._redact(error), self._redact(result)
@@ -139,7 +168,7 @@ class Execution:
             record.result,
             record.error,
             record.started_at,
-            record.finished_at,
+            ended,
             self.records,
         )
         for listener in self.engine.listeners:
@@ -156,7 +185,10 @@ class Execution:
             raise ExecutionFailed(NodeError(f"spec.result: {exc}", type="expression")) from None
 
     async def _run_graph(self) -> None:
-        ready = self.walk.begin(self.start, self.outputs)
+        if self.continuation is None:
+            ready = self.walk.begin(self.start, self.outputs)
+        else:
+            ready = self.continuation.start(self)
         running: dict[asyncio.Task[_Outcome], NodeBase] = {}
         try:
             while ready or running:
@@ -180,6 +212,9 @@ class Execution:
     def _settle(self, node: NodeBase, outcome: _Outcome, ready: list[str]) -> None:
         """Take the node's transitions and wake the successors whose joins are complete."""
         taken: list[str]
+        if outcome.wait is not None:
+            self.parked.add(node.name)  # its successors wait for it
+            return
         if outcome.error is None:
             self.outputs[node.name] = outcome.output
             self.last_output = outcome.output
@@ -210,7 +245,45 @@ class Execution:
                 )
         except NodeError as exc:
             outcome.error = exc
+        except Suspend as suspend:
+            return await self._park(node, started, attempts, inputs, suspend.wait)
         self._record_node(node, started, attempts, inputs, outcome)
+        return outcome
+
+    async def _park(
+        self,
+        node: NodeBase,
+        started: float,
+        attempts: list[Attempt],
+        inputs: list[dict[str, Any]],
+        wait: WaitRequest,
+    ) -> _Outcome:
+        """Record the node waiting, with its wait; without a store a timer sleeps here."""
+        outcome = _Outcome(wait=wait)
+        store = recorder_of(self.engine.store)
+        if store is None:
+            outcome = await _wait_in_memory(node, wait)
+        if outcome.wait is None:
+            self._record_node(node, started, attempts, inputs, outcome)
+            return outcome
+        public = {
+            "waitId": wait.id,
+            "kind": wait.kind,
+            "dueAt": None if wait.due_at is None else iso_time(wait.due_at),
+            **wait.public,
+        }
+        record = self._node_record(node, started, attempts, inputs, Status.WAITING, public, None)
+        assert store is not None
+        store.record_wait(Parked(record, wait))
+        for listener in self.engine.listeners:
+            listener.node_finished(record)
+        log.info(
+            "execution %s: node %s waits (%s, due %s)",
+            self.id,
+            node.name,
+            wait.kind,
+            public["dueAt"] or "when resolved",
+        )
         return outcome
 
     def _record_node(
@@ -221,9 +294,26 @@ class Execution:
         inputs: list[dict[str, Any]],
         outcome: _Outcome,
     ) -> None:
+        error = outcome.error.to_dict() if outcome.error else None
+        status = Status.FAILED if error else Status.SUCCEEDED
+        record = self._node_record(node, started, attempts, inputs, status, outcome.output, error)
+        if self.engine.store is not None:
+            self.engine.store.record_node(record)
+        for listener in self.engine.listeners:
+            listener.node_finished(record)
+
+    def _node_record(
+        self,
+        node: NodeBase,
+        started: float,
+        attempts: list[Attempt],
+        inputs: list[dict[str, Any]],
+        status: Status,
+        output: Any,
+        error: dict[str, Any] | None,
+    ) -> NodeRunRecord:
         tries = [attempt.to_dict() for attempt in attempts]
         given = inputs[0] if len(inputs) == 1 else inputs
-        output, error = outcome.output, outcome.error.to_dict() if outcome.error else None
         redactor = self.engine.redactor
         if redactor.active:  # attempt errors too can quote secret values
             tries, given, output, error = (
@@ -237,7 +327,7 @@ class Execution:
             seq=len(self.records) + 1,
             node=node.name,
             kind=node.kind,
-            status=Status.FAILED if outcome.error else Status.SUCCEEDED,
+            status=status,
             started_at=started,
             finished_at=time.time(),
             attempts=tries,
@@ -246,10 +336,7 @@ class Execution:
             error=error,
         )
         self.records.append(record)
-        if self.engine.store is not None:
-            self.engine.store.record_node(record)
-        for listener in self.engine.listeners:
-            listener.node_finished(record)
+        return record
 
     def _emit_execution(self, record: ExecutionRecord) -> None:
         if self.engine.store is not None:
@@ -260,6 +347,22 @@ class Execution:
 
     def _redact(self, value: Any) -> Any:
         return self.engine.redactor(value)
+
+
+async def _wait_in_memory(node: NodeBase, wait: WaitRequest) -> _Outcome:
+    """Without a store nothing survives the process: a timer that says its output sleeps in
+    it (not durable); any other wait cannot be resumed, and fails."""
+    if wait.kind == "timer" and "output" in wait.details:
+        if wait.due_at is not None:
+            await asyncio.sleep(max(0.0, wait.due_at - time.time()))
+        return _Outcome(output=wait.details["output"])
+    return _Outcome(
+        error=NodeError(
+            f"node {node.name} waits ({wait.kind}) and nothing records the wait: run with an "
+            "execution store (not --no-store)",
+            type="config",
+        )
+    )
 
 
 def _secret_refs(compiled: CompiledFlow) -> Iterator[SecretRef]:

@@ -16,7 +16,7 @@ from weir import __version__
 from weir.engine.events import ExecutionListener, ExecutionResult
 from weir.nodes.breaker import Circuits
 from weir.store.base import Interrupted
-from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.records import ExecutionRecord, NodeRunRecord, Status
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -139,6 +139,19 @@ class RunnerMetrics(ExecutionListener):
         self.in_flight = Gauge(
             "weir_executions_in_flight", "Executions running now.", ["flow"], registry=r
         )
+        self.waiting = Gauge(
+            "weir_executions_waiting",
+            "Executions of the flow parked on a wait (a sleep, a person, a child flow), as the "
+            "store last said.",
+            ["flow"],
+            registry=r,
+        )
+        self.waits_resumed = Counter(
+            "weir_waits_resumed",
+            "Parked executions this runner resumed, by wait kind.",
+            ["flow", "kind"],
+            registry=r,
+        )
         self.trigger_events = Counter(
             "weir_trigger_events",
             "What triggers did: received, rejected, acked, requeued, dead_lettered, fired, "
@@ -200,8 +213,13 @@ class RunnerMetrics(ExecutionListener):
             )
         in_flight, executions, seconds = children
         in_flight.dec()
+        if result.status == Status.WAITING:  # parked, not finished
+            return
         executions.inc()
         seconds.observe(result.duration_ms / 1000)
+
+    def resumed(self, kind: str) -> None:
+        self._child(self.waits_resumed, self.flow, kind).inc()
 
     def executions_interrupted(self, found: list[Interrupted]) -> None:
         for item in found:

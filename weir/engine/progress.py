@@ -18,7 +18,7 @@ class ProgressPrinter(ExecutionListener):
         print(f"▶ {record.flow} execution {record.id}", file=self.stream)
 
     def node_finished(self, record: NodeRunRecord) -> None:
-        mark = "✓" if record.status == Status.SUCCEEDED else "✗"
+        mark = _MARKS.get(record.status, "✗")
         retries = record.retries
         tries = (
             f"  ({retries + 1} attempts)"
@@ -32,6 +32,9 @@ class ProgressPrinter(ExecutionListener):
 
     def execution_finished(self, result: ExecutionResult) -> None:
         print(f"■ {result.status} in {_ms(result.duration_ms)}", file=self.stream)
+
+
+_MARKS = {Status.SUCCEEDED: "✓", Status.WAITING: "⏸"}
 
 
 def _ms(value: float) -> str:

@@ -6,6 +6,9 @@ when it starts and finishes on it, so in-flight work is never switched mid-way.
 Executions in flight are kept by id, so that one can be cancelled (a user asked the console):
 its task is cancelled, which aborts what its nodes await (an HTTP call, a script), and the
 execution is recorded ``cancelled``; a caller waiting for it gets that outcome, not an error.
+
+A parked execution that a waker claimed is resumed here (``resume``) like any other: counted in
+flight, cancellable by id, drained at stop.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from weir.engine.events import ExecutionResult, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.metrics import RunnerMetrics
+from weir.engine.resume import resumed_execution
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, load_flow_file
 from weir.lang.ids import new_execution_id
 from weir.lang.settings import seconds_from_environment
 from weir.secrets.resolve import Secrets
 from weir.store.base import RecordingUnavailable
+from weir.store.waits import Wait
 
 log = logging.getLogger("weir.serve")
 
@@ -95,6 +100,24 @@ class FlowService:
         flow = flow or self.flow
         with self._counted():
             execution = Execution(self.engine, flow, event, new_execution_id(), None)
+            result = await self._run_here(execution)
+            await self._recorded(flow, result.id)
+            return result
+
+    async def resume(self, wait: Wait) -> ExecutionResult:
+        """Continue the execution that ``wait`` (claimed by this runner) parked, on the current
+        revision; returns once it ended or parked again and its records are committed."""
+        flow = self.flow
+        with self._counted():
+            execution = await resumed_execution(self.engine, flow, wait)
+            log.info(
+                "resuming execution %s at node %s (%s wait %s)",
+                wait.execution_id,
+                wait.node,
+                wait.kind,
+                wait.id,
+            )
+            self.metrics.resumed(wait.kind)
             result = await self._run_here(execution)
             await self._recorded(flow, result.id)
             return result

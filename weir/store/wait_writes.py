@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from weir.store.encode import to_json
 from weir.store.records import NodeRunRecord, Status
@@ -68,6 +68,17 @@ class Resolved:
 
 
 WaitWrite = Parked | Resumed | Closed | Resolved
+
+
+class WaitRecorder(Protocol):
+    """A store that keeps waits (the SQL store): the engine queues these writes into it."""
+
+    def record_wait(self, write: WaitWrite) -> None: ...
+
+
+def recorder_of(store: object) -> WaitRecorder | None:
+    """The store as a WaitRecorder, or None when it keeps no waits (or there is none)."""
+    return store if hasattr(store, "record_wait") else None  # type: ignore[return-value]
 
 
 def statements(items: Sequence[WaitWrite], encode: Encode, dialect: str) -> list[Statement]:
