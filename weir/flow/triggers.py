@@ -1,4 +1,5 @@
-"""The five trigger kinds a flow can name; exactly one per flow."""
+"""The trigger kinds a flow can name; exactly one per flow. The polling kinds (files, mail)
+are in ``poll_triggers``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Literal, cast
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
+from weir.flow.poll_triggers import FilesTrigger, MailTrigger
 from weir.lang.durations import Duration
 from weir.lang.expressions import Value
 from weir.lang.types import ByteSize, JsonObject, SecretOrText, SecretRef, Strict
@@ -156,13 +158,15 @@ class ManualTrigger(Strict):
     inputSchema: JsonObject | None = None
 
 
-TRIGGER_KINDS = ("cron", "manual", "mcp", "rabbitmq", "rest")
+TRIGGER_KINDS = ("cron", "files", "mail", "manual", "mcp", "rabbitmq", "rest")
 
 
 class Trigger(Strict):
     """Exactly one trigger kind."""
 
     cron: CronTrigger | None = None
+    files: FilesTrigger | None = None
+    mail: MailTrigger | None = None
     manual: ManualTrigger | None = None
     mcp: McpTrigger | None = None
     rabbitmq: RabbitmqTrigger | None = None

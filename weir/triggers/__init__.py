@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from weir.triggers import cron, manual, mcp, rabbitmq, rest
 from weir.triggers.kind import TriggerKind
+from weir.triggers.poll import files, mail
 
 TRIGGER_KINDS: dict[str, TriggerKind] = {
     kind.name: kind
     for kind in (
         cron.KIND,
+        files.KIND,
+        mail.KIND,
         manual.KIND,
         mcp.KIND,
         rabbitmq.KIND,
