@@ -19,13 +19,14 @@ export function SignIn({ reason }: { reason: string }) {
       <p>
         This console checks who you are with the cluster. It said: <strong>{reason}</strong>
       </p>
-      <form className="replay" onSubmit={submit} aria-label="Sign in with a token">
+      <form className="replay sign-in" onSubmit={submit} aria-label="Sign in with a token">
         <label className="editor">
           Kubernetes bearer token
           <input
             type="password"
             name="token"
             autoComplete="off"
+            autoFocus // the one thing to do here, reached without a Tab
             spellCheck={false}
             value={value}
             onChange={(event) => setValue(event.target.value)}
