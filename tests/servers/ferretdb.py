@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,16 @@ class FerretServer:
         return f"mongodb://{self.host}:{self.port}/"
 
     def pause(self) -> None:
-        """Stop answering (SIGSTOP) while the port stays open: a server that hangs."""
+        """Stop answering (SIGSTOP) while the port stays open: a server that hangs. Returns
+        once every thread has stopped: the signal only asks, and a busy machine may let a
+        thread answer one more request first."""
         self.process.send_signal(signal.SIGSTOP)
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        deadline = time.monotonic() + 10
+        while not all(_stopped(task) for task in tasks.iterdir()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ferretdb (pid {self.process.pid}) did not stop")
+            time.sleep(0.01)
 
     def resume(self) -> None:
         self.process.send_signal(signal.SIGCONT)
@@ -49,6 +58,15 @@ class FerretServer:
 
     def log(self) -> str:
         return (self.directory / "ferretdb.out").read_text(errors="replace")
+
+
+def _stopped(task: Path) -> bool:
+    """Whether a thread is stopped: the state after the command's closing parenthesis."""
+    try:
+        stat = (task / "stat").read_text()
+    except FileNotFoundError:  # the thread ended
+        return True
+    return stat[stat.rindex(")") + 2] in "tT"
 
 
 def start_ferretdb(directory: Path) -> FerretServer:
