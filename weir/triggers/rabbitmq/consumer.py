@@ -135,7 +135,7 @@ class RabbitmqConsumer:
             error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}"}
             await self._dead_letter(message, error)
             return
-        if result.ok:
+        if result.ok or result.status == Status.WAITING:  # a parked one is recorded: done
             await self._ack(message)
             self.count("acked")
         elif result.status == Status.CANCELLED:

@@ -39,6 +39,10 @@ def answer(
     result: ExecutionResult, trigger: RestTrigger, payload: Any, soap: SoapVersion | None
 ) -> web.Response:
     headers = {EXECUTION_HEADER: result.id}
+    if result.status == "waiting":  # parked durably: a runner resumes it (durable-executions)
+        return web.json_response(
+            {"executionId": result.id, "status": "waiting"}, status=202, headers=headers
+        )
     if not result.ok:
         return _failed(result, soap, headers)
     status, body = 200, result.result
