@@ -149,6 +149,8 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
         unshipped = None
         try:
             result = await engine.execute(flow, event, replay=replay)
+            if result.status == "waiting" and store is not None:
+                result = await _wait_here(engine, flow, result)
             if console is not None and store is not None:
                 unshipped = await ship_before_exit(store, console, flush_timeout)
         finally:
@@ -168,12 +170,38 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
         if result.ok:
             print(json.dumps(result.result, indent=2, default=json_default))
             return NOT_RECORDED if lost or unshipped else 0
+        if result.status == "waiting":
+            print(json.dumps({"id": result.id, "status": "waiting"}, indent=2))
+            return NOT_RECORDED if lost or unshipped else 0
         error = result.error or {}
         where = f"node {error['node']!r}: " if error.get("node") else ""
         print(f"weir: execution {result.id} failed: {where}{error.get('message')}", file=sys.stderr)
         return 1
 
     return asyncio.run(run_once())
+
+
+async def _wait_here(engine: Any, flow: Any, result: Any) -> Any:
+    """A parked execution: resume it here as its timers come due; one waiting for something
+    else (a person, a child flow) is left to whoever resolves it, and said so."""
+    from weir.engine.resume import finish_in_process
+
+    await engine.store.durable()
+    print(
+        f"weir: execution {result.id} is waiting; this process resumes it when its timer "
+        "is due (if stopped, `weir serve` of the flow on this store resumes it)",
+        file=sys.stderr,
+    )
+    result = await finish_in_process(engine, flow, result)
+    if result.status == "waiting":
+        for wait in await engine.store.waits().of_execution(result.id):
+            if wait.state in ("pending", "resolved"):
+                print(
+                    f"weir: execution {result.id} waits at node {wait.node} ({wait.kind}, "
+                    f"wait {wait.id})",
+                    file=sys.stderr,
+                )
+    return result
 
 
 def console_from_args(args: argparse.Namespace) -> tuple[str, float] | None:

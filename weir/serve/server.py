@@ -8,6 +8,10 @@ the runner starts, stops, waits for its trigger (a broker), or cannot read the s
 trigger's credentials need. On SIGTERM or SIGINT: not ready, stop listening and stop the
 trigger taking work, let executions in flight finish within the grace period, write the
 remaining records, exit 0.
+
+With a store, a waker (weir.engine.waker) resumes the flow's parked executions as their waits
+come due, here or after a restart, on any replica sharing the store; it stops claiming at
+SIGTERM, and resumes under way drain with the other executions.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from aiohttp import web
 from weir.engine.executor import Engine, ExecutionListener
 from weir.engine.metrics import CONTENT_TYPE, RunnerMetrics
 from weir.engine.service import FlowService
+from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow
 from weir.nodes.breaker import circuits_of
 from weir.secrets.redact import Redactor
@@ -88,6 +93,7 @@ class Runner:
         self._stop = asyncio.Event()
         self._site: web.TCPSite | None = None
         self._app_runner: web.AppRunner | None = None
+        self.waker: Waker | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -133,6 +139,8 @@ class Runner:
                 watch(Path(self.options.file), service.reload, self.options.watch_interval)
             )
             sweeper = None if store is None else loop.create_task(sweep_state(store.state()))
+            if store is not None:
+                self._start_waker(store, service)
             await self._stop.wait()
             watcher.cancel()
             if sweeper is not None:
@@ -147,6 +155,16 @@ class Runner:
             if reporter is not None:
                 await reporter.aclose()
         return 0
+
+    def _start_waker(self, store: Any, service: FlowService) -> None:
+        gauge = self.metrics.waiting
+        self.waker = Waker(
+            store.waits(),
+            service.resume,
+            flows=lambda: [service.name],
+            counted=lambda count: gauge.labels(service.name).set(count),
+        )
+        self.waker.start()
 
     def _link_console(self, store: Any, service: FlowService) -> None:
         settings = self.options.console
@@ -214,6 +232,8 @@ class Runner:
             await self._site.stop()  # stop listening; open connections finish their requests
         if self.trigger is not None:
             await self.trigger.stop()
+        if self.waker is not None:
+            await self.waker.stop()
         await self.service.drain(self.options.grace)
         if self.console is not None:
             await self._ship_rest(self.options.grace - (time.monotonic() - began))

@@ -112,11 +112,14 @@ _RESOLVE = (
     f"UPDATE {W} SET state = '{RESOLVED}', result = :result, resolved_by = :by, "
     f"updated_at = :now WHERE {{where}} AND state = '{PENDING}' RETURNING *"
 )
-_GONE = f"claimed_by NOT IN (SELECT id FROM {runners.name})"
-_TAKE_BACK = (
+_UNCLAIM = (
     f"UPDATE {W} SET state = CASE WHEN result IS NULL THEN '{PENDING}' ELSE '{RESOLVED}' END, "
-    f"claimed_by = NULL, updated_at = :now WHERE state = '{CLAIMED}' AND {_GONE} "
-    "RETURNING execution_id"
+    "claimed_by = NULL, updated_at = :now "
+)
+_RETURN = "RETURNING execution_id"
+_TAKE_BACK = (
+    _UNCLAIM + f"WHERE state = '{CLAIMED}' AND claimed_by NOT IN "
+    f"(SELECT id FROM {runners.name}) " + _RETURN
 )
 
 
@@ -272,7 +275,8 @@ class SqlWaits:
         """Open and claimed waits of waiting or resuming executions, oldest first."""
         sql = (
             f"SELECT w.* FROM {W} w JOIN {E} e ON e.id = w.execution_id "
-            f"WHERE w.state IN ('{PENDING}', '{RESOLVED}', '{CLAIMED}') AND e.namespace = :ns"
+            f"WHERE w.state IN ('{PENDING}', '{RESOLVED}', '{CLAIMED}') AND e.namespace = :ns "
+            f"AND e.status IN ('{Status.WAITING.value}', '{Status.RUNNING.value}')"
         )
         params: dict[str, Any] = {"ns": self.namespace, "limit": limit}
         if flow is not None:
@@ -309,9 +313,18 @@ class SqlWaits:
     async def take_back(self) -> list[str]:
         """Return the claims of runners that are gone (no row in weir_runners: a sweep found
         them dead) to their waits, and their executions to ``waiting``; the executions."""
+        return await self._unclaim(_TAKE_BACK, {})
+
+    async def release(self, wait: Wait) -> bool:
+        """Give back a claim this runner holds (its resume could not start): the wait is
+        pending (or resolved) again and its execution waiting. False if the claim is gone."""
+        sql = _UNCLAIM + f"WHERE id = :id AND state = '{CLAIMED}' AND fence = :fence " + _RETURN
+        return bool(await self._unclaim(sql, {"id": wait.id, "fence": wait.fence}))
+
+    async def _unclaim(self, sql: str, params: dict[str, Any]) -> list[str]:
         now = self.clock()
         async with self._writer(), self._engine().begin() as connection:
-            rows = await connection.execute(text(_TAKE_BACK), {"now": now})
+            rows = await connection.execute(text(sql), {**params, "now": now})
             ids = sorted({row[0] for row in rows.all()})
             for execution_id in ids:
                 flipped = (
