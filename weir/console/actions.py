@@ -64,6 +64,9 @@ async def cancel_execution(request: web.Request) -> web.Response:
     console = console_of(request)
     record, _nodes = await readable_execution(request, request.match_info["id"])
     await access_of(request).require(request, *RUN, namespace=record.namespace)
+    if record.status == Status.WAITING and await console.store.waits().cancel_waits(record.id):
+        console.hub.wake()  # parked: cancelled at once, with its waits
+        return respond(CancelAccepted(id=record.id), 202)
     if record.status != Status.RUNNING:
         raise conflict(f"execution {record.id} is not running: it {record.status}")
     if not await console.runs.cancel(record):

@@ -6,7 +6,8 @@ operator runs them as Jobs from the flow's runner pod template.
 
 A local run is recorded into the console's own store like any other execution (it is the same
 engine `weir run` uses); it is cancelled by cancelling its task, which the engine records as
-``cancelled``.
+``cancelled``. A local run that parks (a sleep, a wait) is resumed by the console's waker
+(``wake_parked``) when its wait comes due or is resolved, on the flow file as it now is.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from weir.engine.events import ExecutionResult, OnRecorded, Replay, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.replay import ReplayRefused, plan_replay
+from weir.engine.resume import resumed_execution
+from weir.engine.waker import Waker
 from weir.lang.ids import new_execution_id
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
 from weir.store.base import RecordingUnavailable
 from weir.store.records import ExecutionRecord
+from weir.store.waits import Wait
 
 log = logging.getLogger("weir.console")
 
@@ -121,6 +125,33 @@ class LocalRuns:
             listeners=[_WakeOnCommit(store, notify)],
         )
         self.running: dict[str, asyncio.Task[ExecutionResult]] = {}
+        self.waker: Waker | None = None
+
+    def wake_parked(self) -> None:
+        """Resume the parked executions of the flows the console runs, as they come due."""
+        self.waker = Waker(self.store.waits(), self._resume, flows=self._flow_names)
+        self.waker.start()
+
+    async def _flow_names(self) -> list[str]:
+        return [
+            entry.name
+            for entry in await self.flows.entries(namespace=None, namespaces=None)
+            if entry.compiled is not None
+        ]
+
+    async def _resume(self, wait: Wait) -> None:
+        found = await self.store.get_execution(wait.execution_id, payloads=False)
+        entry = None if found is None else await self.flows.get("", found[0].flow)
+        if entry is None or entry.compiled is None:
+            raise NotRunnable(f"execution {wait.execution_id}: its flow is not valid here now")
+        execution = await resumed_execution(self.engine, entry.compiled, wait)
+        task = asyncio.current_task()
+        assert task is not None
+        self.running[execution.id] = task
+        try:
+            await execution.run()
+        finally:
+            self.running.pop(execution.id, None)
 
     async def start(
         self,
@@ -174,6 +205,8 @@ class LocalRuns:
 
     async def aclose(self) -> None:
         """Let runs finish for ``grace`` seconds, then cancel the rest (recorded cancelled)."""
+        if self.waker is not None:
+            await self.waker.stop()
         tasks = list(self.running.values())
         if tasks and self.grace > 0:
             await asyncio.wait(tasks, timeout=self.grace)

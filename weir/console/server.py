@@ -117,6 +117,7 @@ class ConsoleServer:
             runs = LocalRuns(
                 store, flows, hub.wake, secrets_dir=options.secrets_dir, grace=options.grace
             )
+            runs.wake_parked()
             return flows, OpenAccess(), runs
         from weir.console.access import KubernetesAccess
         from weir.console.cluster_runs import ClusterRuns

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +25,7 @@ POLL = 1.0
 """Seconds between two looks at the store."""
 
 Resume = Callable[[Wait], Awaitable[Any]]
+Flows = Callable[[], Sequence[str] | Awaitable[Sequence[str] | None] | None]
 
 
 class Waker:
@@ -32,7 +34,7 @@ class Waker:
         waits: SqlWaits,
         resume: Resume,
         *,
-        flows: Callable[[], Sequence[str] | None] = lambda: None,
+        flows: Flows = lambda: None,
         counted: Callable[[int], None] | None = None,
         poll: float = POLL,
     ) -> None:
@@ -79,6 +81,8 @@ class Waker:
     async def look(self) -> float:
         """Claim and resume what is due; how long until the next look."""
         flows = self.flows()
+        if inspect.isawaitable(flows):
+            flows = await flows
         found = await self.waits.due(flows=flows, within=self.poll)
         now = time.time()
         soonest = now + self.poll

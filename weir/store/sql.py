@@ -239,8 +239,9 @@ class SqlExecutionStore:
                 if latest[item[0]] is item:
                     happened.append(execution_event(item[0], item[5], item[6], item[7]))
                 continue
-            node, fresh = item, True
-            if not isinstance(item, NodeRunRecord):
+            if isinstance(item, NodeRunRecord):
+                node, fresh = item, True
+            else:
                 durable.append(item)
                 if not isinstance(item, Parked | Resumed):
                     continue

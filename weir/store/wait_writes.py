@@ -78,7 +78,7 @@ class WaitRecorder(Protocol):
 
 def recorder_of(store: object) -> WaitRecorder | None:
     """The store as a WaitRecorder, or None when it keeps no waits (or there is none)."""
-    return store if hasattr(store, "record_wait") else None  # type: ignore[return-value]
+    return store if hasattr(store, "record_wait") else None
 
 
 def statements(items: Sequence[WaitWrite], encode: Encode, dialect: str) -> list[Statement]:
