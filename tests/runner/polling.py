@@ -26,7 +26,12 @@ from weir.triggers.poll.poller import Poller
 
 
 def flow_file(
-    tmp_path: Path, kind: str, trigger: dict[str, Any], *, seconds: float = 0.0, name: str = "arrivals"
+    tmp_path: Path,
+    kind: str,
+    trigger: dict[str, Any],
+    *,
+    seconds: float = 0.0,
+    name: str = "arrivals",
 ) -> Path:
     flow = {
         "apiVersion": "weir.dev/v1alpha1",

@@ -1,0 +1,206 @@
+"""The files trigger on a local directory: one execution per new file, never two for a file
+done; files still being written wait to settle; the limit per poll and the concurrency; after:
+delete and move (only on success); a claim left by a dead poller is taken again; one poller
+per flow; a failing poll is counted and the runner stays ready."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runner.polling import close, counts, flow_file, outcomes, poller, started, until
+from weir.triggers.poll.claims import Claims
+from weir.triggers.poll.poller import Poller
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def trigger(base: Path, **fields: Any) -> dict[str, Any]:
+    return {
+        "local": {"baseDir": str(base)},
+        "path": "in",
+        "settle": "0s",
+        "interval": "50ms",
+        **fields,
+    }
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    (tmp_path / "in").mkdir()
+    return tmp_path / "in"
+
+
+def drop(inbox: Path, *names: str, text: str = "a,b\n") -> None:
+    for name in names:
+        (inbox / name).write_text(text)
+
+
+async def served(tmp_path: Path, seconds: float = 0.0, **fields: Any) -> Poller:
+    runtime = await poller(
+        flow_file(tmp_path, "files", trigger(tmp_path, **fields), seconds=seconds),
+        tmp_path / "store.db",
+    )
+    await runtime.start()
+    return runtime
+
+
+def finished(tmp_path: Path, n: int) -> Any:
+    return lambda: len(started(tmp_path / "store.db")) >= n
+
+
+async def test_each_new_file_starts_one_execution_and_a_done_one_never_again(
+    tmp_path: Path, inbox: Path
+) -> None:
+    drop(inbox, "a.csv", "b.csv", "skip.txt")
+    runtime = await served(tmp_path, pattern="*.csv")
+    await until(finished(tmp_path, 2))
+    drop(inbox, "c.csv")
+    await until(finished(tmp_path, 3))
+    await asyncio.sleep(0.3)  # several more polls
+    await close(runtime)
+    assert counts(tmp_path / "store.db") == {"in/a.csv": 1, "in/b.csv": 1, "in/c.csv": 1}
+    first = started(tmp_path / "store.db")[0]
+    assert first["name"] == "a.csv" and first["size"] == 4 and first["baseDir"] == str(tmp_path)
+    assert outcomes(runtime)["started"] == 3
+
+    # Another runner on the same store (a restart): nothing runs again.
+    again = await served(tmp_path, pattern="*.csv")
+    await asyncio.sleep(0.3)
+    await close(again)
+    assert len(started(tmp_path / "store.db")) == 3
+
+
+async def test_a_file_replaced_by_another_of_the_same_name_starts_again(
+    tmp_path: Path, inbox: Path
+) -> None:
+    drop(inbox, "a.csv")
+    runtime = await served(tmp_path)
+    await until(finished(tmp_path, 1))
+    drop(inbox, "a.csv", text="a,b\nnew,row\n")
+    await until(finished(tmp_path, 2))
+    await close(runtime)
+    assert [p["size"] for p in started(tmp_path / "store.db")] == [4, 12]
+
+
+async def test_a_file_still_growing_waits_until_it_settles(tmp_path: Path, inbox: Path) -> None:
+    runtime = await served(tmp_path, settle="400ms")
+    growing = inbox / "big.csv"
+    with growing.open("w") as out:
+        for _ in range(6):  # 600 ms of writes, each changing the size
+            out.write("row\n")
+            out.flush()
+            await asyncio.sleep(0.1)
+            assert started(tmp_path / "store.db") == []
+    await until(finished(tmp_path, 1), timeout=5)
+    await close(runtime)
+    assert started(tmp_path / "store.db")[0]["size"] == 24
+
+
+async def test_the_limit_per_poll_and_the_concurrency(tmp_path: Path, inbox: Path) -> None:
+    drop(inbox, *(f"{n}.csv" for n in range(5)))
+    runtime = await served(tmp_path, limit=2, interval="1h")
+    await until(finished(tmp_path, 2))
+    await asyncio.sleep(0.2)
+    assert len(started(tmp_path / "store.db")) == 2  # one poll, its limit
+    assert runtime._claims is not None
+    await runtime.poll(runtime._claims)
+    await runtime.poll(runtime._claims)
+    await until(finished(tmp_path, 5))
+    await close(runtime)
+    assert set(counts(tmp_path / "store.db").values()) == {1}
+
+    (tmp_path / "store.db").unlink()
+    busy = await served(tmp_path, seconds=0.3, limit=10, concurrency=2)
+    await until(lambda: len(busy.in_flight) == 2)
+    peak = 0
+    while len(started(tmp_path / "store.db")) < 5 or busy.in_flight:
+        peak = max(peak, busy.service.in_flight)
+        await asyncio.sleep(0.02)
+    await close(busy)
+    assert peak == 2
+
+
+@pytest.mark.parametrize("after", ["delete", {"move": "done/csv"}])
+async def test_after_deletes_or_moves_the_file(tmp_path: Path, inbox: Path, after: Any) -> None:
+    drop(inbox, "ok.csv")
+    runtime = await served(tmp_path, after=after)
+    await until(lambda: not (inbox / "ok.csv").exists())
+    await close(runtime)
+    if after == "delete":
+        assert not (tmp_path / "done").exists()
+    else:
+        assert (tmp_path / "done" / "csv" / "ok.csv").read_text() == "a,b\n"
+
+
+async def test_a_failed_execution_keeps_its_file(tmp_path: Path, inbox: Path) -> None:
+    drop(inbox, "bad.csv")
+    flow = flow_file(tmp_path, "files", trigger(tmp_path, after="delete"))
+    flow.write_text(
+        flow.read_text().replace("test.sleep", "test.boom").replace("seconds: 0.0\n", "")
+    )
+    runtime = await poller(flow, tmp_path / "store.db")
+    await runtime.start()
+    await until(finished(tmp_path, 1))
+    await asyncio.sleep(0.3)
+    await close(runtime)
+    assert (inbox / "bad.csv").exists() and len(started(tmp_path / "store.db")) == 1
+
+
+async def test_a_claim_left_by_a_dead_poller_is_taken_again(tmp_path: Path, inbox: Path) -> None:
+    drop(inbox, "orphan.csv", "done.csv", "new.csv")
+    runtime = await poller(flow_file(tmp_path, "files", trigger(tmp_path)), tmp_path / "store.db")
+    # A runner claimed orphan.csv and died before its execution was recorded; done.csv it
+    # had started.
+    state = runtime.service.engine.state
+    assert state is not None
+    dead = Claims(state, "poll:/arrivals", remember=60, lease=60, holder="dead/1/x")
+    await dead.claim(_key(inbox / "orphan.csv"), None)
+    await dead.claim(_key(inbox / "done.csv"), None)
+    await dead.done(_key(inbox / "done.csv"), "x")
+    await runtime.start()
+    await until(finished(tmp_path, 2))
+    await asyncio.sleep(0.3)
+    await close(runtime)
+    assert counts(tmp_path / "store.db") == {"in/orphan.csv": 1, "in/new.csv": 1}
+    assert outcomes(runtime)["retaken"] == 1 and outcomes(runtime)["claimed"] == 1
+
+
+async def test_one_poller_per_flow(tmp_path: Path, inbox: Path) -> None:
+    drop(inbox, *(f"{n}.csv" for n in range(20)))
+    first = await served(tmp_path, seconds=0.05)
+    second = await served(tmp_path, seconds=0.05)
+    await until(finished(tmp_path, 20))
+    await asyncio.sleep(0.3)
+    assert [first.holding, second.holding].count(True) == 1
+    await close(first)
+    await close(second)
+    assert set(counts(tmp_path / "store.db").values()) == {1}
+
+
+async def test_a_failing_poll_is_counted_and_the_runner_stays_ready(tmp_path: Path) -> None:
+    runtime = await served(tmp_path)  # no "in" directory
+    await until(lambda: outcomes(runtime).get("poll_error", 0) >= 2)
+    assert runtime.live and runtime.problem() is None
+    (tmp_path / "in").mkdir()
+    drop(tmp_path / "in", "late.csv")
+    await until(finished(tmp_path, 1))
+    await close(runtime)
+
+
+async def test_without_a_store_the_runner_says_why_it_is_not_ready(tmp_path: Path) -> None:
+    runtime = await served(tmp_path)
+    runtime.service.engine.state = None
+    assert "execution store" in (runtime.problem() or "")
+    await close(runtime)
+
+
+def _key(path: Path) -> str:
+    import datetime as dt
+
+    info = path.stat()
+    modified = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).isoformat()
+    return f"in/{path.name}@{info.st_size}@{modified}"
