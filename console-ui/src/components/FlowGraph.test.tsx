@@ -27,3 +27,13 @@ test("a wide fan-out shows as a group saying how many it holds and what they did
   fireEvent.click(screen.getByRole("button", { name: "Collapse large fan-outs again" }));
   expect(await within(figure).findByLabelText(/\+ 28 more after split/)).toBeInTheDocument();
 });
+
+test("a link skips past the graph's nodes, each of them a tab stop", () => {
+  render(<FlowGraph graph={graph} layoutKey="f@1" />);
+  const skip = screen.getByRole("link", { name: "Skip the graph" });
+  const target = document.getElementById(skip.getAttribute("href")!.slice(1))!;
+  expect(target).toHaveAttribute("tabindex", "-1");
+  const figure = screen.getByRole("figure", { name: "Flow graph" });
+  expect(figure.compareDocumentPosition(target) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+  expect(skip.compareDocumentPosition(figure) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+});

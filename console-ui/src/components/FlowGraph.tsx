@@ -3,7 +3,7 @@
 // shows what it did in one execution, in colour and in words.
 import { Background, Controls, MarkerType, ReactFlow, type Edge, type Node } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useId, useMemo, useState } from "react";
 import { elkLayout, layeredLayout, NODE_HEIGHT, NODE_WIDTH, type Positions } from "../graph/layout";
 import { collapseFanOuts, groupOutcome } from "../graph/collapse";
 import { OUTCOME_LABELS, type EdgeKind, type FlowGraphModel, type GraphNode, type Outcome } from "../graph/model";
@@ -92,6 +92,7 @@ function groupNode(id: string, members: string[], source: string, position: { x:
 
 export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, notes, onOpenNode }: FlowGraphProps) {
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const after = `after-graph-${useId().replace(/:/g, "")}`;
   const graph = useMemo(() => collapseFanOuts(full, expanded), [full, expanded]);
   const layoutKey = expanded.size ? `${revision}+${[...expanded].sort().join(",")}` : revision;
   const { positions, exact } = useLayout(layoutKey, graph);
@@ -128,6 +129,10 @@ export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, 
   };
   return (
     <>
+      {/* each node is a tab stop: past a big graph in one */}
+      <a className="skip-inline" href={`#${after}`}>
+        Skip the graph
+      </a>
       <div
         className="flow-graph"
         role="figure"
@@ -155,6 +160,7 @@ export default function FlowGraph({ graph: full, layoutKey: revision, outcomes, 
           <Controls showInteractive={false} />
         </ReactFlow>
       </div>
+      <span id={after} tabIndex={-1} />
       {expanded.size > 0 && (
         <button type="button" onClick={() => setExpanded(new Set())}>
           Collapse large fan-outs again
