@@ -203,6 +203,9 @@ class RunnerMetrics(ExecutionListener):
             self._child(self.node_failures, flow, record.node, error_type).inc()
 
     def execution_finished(self, result: ExecutionResult) -> None:
+        if result.status == Status.WAITING:  # parked, not finished: no longer in flight
+            self._child(self.in_flight, result.flow).dec()
+            return
         key = (result.flow, result.status)
         children = self._finished.get(key)
         if children is None:
@@ -213,8 +216,6 @@ class RunnerMetrics(ExecutionListener):
             )
         in_flight, executions, seconds = children
         in_flight.dec()
-        if result.status == Status.WAITING:  # parked, not finished
-            return
         executions.inc()
         seconds.observe(result.duration_ms / 1000)
 
