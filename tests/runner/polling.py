@@ -32,13 +32,14 @@ def flow_file(
     *,
     seconds: float = 0.0,
     name: str = "arrivals",
+    secrets: tuple[str, ...] = (),
 ) -> Path:
     flow = {
         "apiVersion": "weir.dev/v1alpha1",
         "kind": "Flow",
         "metadata": {"name": name},
         "spec": {
-            "secrets": [{"name": "creds"}],
+            "secrets": [{"name": secret} for secret in secrets],
             "trigger": {kind: trigger},
             "nodes": [
                 {
