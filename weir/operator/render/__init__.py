@@ -36,6 +36,7 @@ from weir.operator.render.workloads import (
 
 __all__ = [
     "LONG_LIVED",
+    "POLLED",
     "Owner",
     "RenderInput",
     "checksum",
@@ -48,7 +49,9 @@ __all__ = [
     "to_yaml",
 ]
 
-LONG_LIVED = ("rest", "rabbitmq", "mcp")
+POLLED = ("files", "mail")
+"""Trigger kinds whose runner polls: one replica (a lease keeps pollers to one at a time)."""
+LONG_LIVED = ("rest", "rabbitmq", "mcp", *POLLED)
 """Trigger kinds whose runner is a Deployment; a cron flow's is a CronJob."""
 
 
@@ -60,7 +63,8 @@ def render(data: RenderInput) -> list[dict[str, Any]]:
         objects.append(runner_deployment(data))
         if trigger.kind in ("rest", "mcp"):
             objects.append(runner_service(data))
-        objects += autoscaler(data)
+        if trigger.kind not in POLLED:
+            objects += autoscaler(data)
     elif trigger.kind == "cron":
         objects.append(runner_cron_job(data))
     return objects

@@ -95,6 +95,8 @@ def runner_deployment(data: RenderInput) -> dict[str, Any]:
     # apply leaves it to the HPA's or KEDA's writes.
     if spec.suspend:
         deployment["spec"]["replicas"] = 0
+    elif spec.trigger.kind in ("files", "mail"):  # one poller; spec.scaling does not apply
+        deployment["spec"]["replicas"] = 1
     elif not autoscaler(data):
         deployment["spec"]["replicas"] = spec.scaling.minReplicas if spec.scaling else 1
     return deployment
