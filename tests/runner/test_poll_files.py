@@ -6,6 +6,8 @@ per flow; a failing poll is counted and the runner stays ready."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,16 +153,18 @@ async def test_a_failed_execution_keeps_its_file(tmp_path: Path, inbox: Path) ->
 
 
 async def test_a_claim_left_by_a_dead_poller_is_taken_again(tmp_path: Path, inbox: Path) -> None:
-    drop(inbox, "orphan.csv", "done.csv", "new.csv")
+    drop(inbox, "orphan.csv", "done.csv", "new.csv", "busy.csv")
     runtime = await poller(flow_file(tmp_path, "files", trigger(tmp_path)), tmp_path / "store.db")
-    # A runner claimed orphan.csv and died before its execution was recorded; done.csv it
-    # had started.
     state = runtime.service.engine.state
     assert state is not None
-    dead = Claims(state, "poll:/arrivals", remember=60, lease=60, holder="dead/1/x")
-    await dead.claim(_key(inbox / "orphan.csv"), None)
-    await dead.claim(_key(inbox / "done.csv"), None)
-    await dead.done(_key(inbox / "done.csv"), "x")
+    # A runner claimed orphan.csv an hour ago and died before its execution was recorded;
+    # done.csv it had started; busy.csv another runner claimed a moment ago (still starting).
+    claimed = {"state": "claimed", "holder": "dead/1/x", "at": time.time() - 3600}
+    await state.set("poll:/arrivals", _key(inbox / "orphan.csv"), json.dumps(claimed), None)
+    other = Claims(state, "poll:/arrivals", remember=60, lease=60, holder="other/2/y")
+    await other.claim(_key(inbox / "busy.csv"), None)
+    await other.claim(_key(inbox / "done.csv"), None)
+    await other.done(_key(inbox / "done.csv"), "x")
     await runtime.start()
     await until(finished(tmp_path, 2))
     await asyncio.sleep(0.3)

@@ -5,7 +5,7 @@ write loses another's.
 An item's mark goes ``claimed`` (by this poller, before its execution exists) → ``done`` (its
 execution's ``running`` record is committed). A claim is one insert-if-absent, so of two
 pollers only one ever claims an item. A poller that dies between the two leaves ``claimed``:
-the next holder of the lease takes such an item again (at least once, never skipped). Marks
+the next holder of the lease takes such an item again, once the claim is older than a lease (at least once, never skipped). Marks
 expire after the trigger's ``remember``.
 
 The lease (key ``lease``) makes one poller per flow across replicas: taken when missing or
@@ -48,6 +48,8 @@ class Mark:
     """claimed | done | skipped"""
     holder: str | None = None
     execution: str | None = None
+    at: float = 0.0
+    """When it was set (seconds since the epoch)."""
 
 
 class Claims:
@@ -79,8 +81,19 @@ class Claims:
         marks: dict[str, Mark] = {}
         for key, entry in found.items():
             value = json.loads(entry.value)
-            marks[keys[key]] = Mark(value["state"], value.get("holder"), value.get("execution"))
+            marks[keys[key]] = Mark(
+                value["state"], value.get("holder"), value.get("execution"), value.get("at", 0.0)
+            )
         return marks
+
+    def orphaned(self, mark: Mark) -> bool:
+        """A claim of another poller older than a lease: that poller is gone (or has lost the
+        lease to this one), its item must be taken again."""
+        return (
+            mark.state == "claimed"
+            and mark.holder != self.holder
+            and time.time() - mark.at > self.lease
+        )
 
     async def claim(self, item_key: str, mark: Mark | None) -> bool:
         """Claim a new item, or take over ``mark``, a claim whose poller is gone (this one

@@ -181,9 +181,7 @@ class Poller(ExecutionListener):
                 mark = marks.get(item.key)
                 if mark is not None and mark.state != "claimed":
                     self._known.add(item.key)
-                elif (mark is None or mark.holder != claims.holder) and await claims.claim(
-                    item.key, mark
-                ):
+                elif (mark is None or claims.orphaned(mark)) and await claims.claim(item.key, mark):
                     self._count("claimed" if mark is None else "retaken")
                     started += await self._start(claims, source, item, mark)
         finally:
