@@ -102,7 +102,7 @@ def add_executions(commands: Any) -> None:
     listing.add_argument("--flow")
     listing.add_argument(
         "--status",
-        choices=["running", "succeeded", "failed", "cancelled", "interrupted"],
+        choices=["running", "waiting", "succeeded", "failed", "cancelled", "interrupted"],
         help="interrupted: the runner stopped while it ran (killed, crashed)",
     )
     listing.add_argument("--limit", type=int, default=20)
