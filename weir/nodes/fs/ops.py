@@ -66,21 +66,6 @@ def make_dirs(fs: FileSystem, path: str) -> bool:
     return True
 
 
-def walk(
-    fs: FileSystem,
-    root: str,
-    *,
-    pattern: str | None,
-    regex: re.Pattern[str] | None,
-    recursive: bool,
-    files_only: bool,
-) -> list[dict[str, Any]]:
-    """Entries under ``root``, sorted by path; ``pattern`` matches names, ``regex`` searches
-    paths relative to ``root``. Symbolic links are listed, never followed."""
-    found = find(fs, root, pattern=pattern, regex=regex, recursive=recursive, files_only=files_only)
-    return [info.entry() for info in found]
-
-
 def find(
     fs: FileSystem,
     root: str,
@@ -90,7 +75,8 @@ def find(
     recursive: bool,
     files_only: bool,
 ) -> list[FileInfo]:
-    """What ``walk`` lists, as the file system describes it (with an object's ETag)."""
+    """Entries under ``root``, sorted by path; ``pattern`` matches names, ``regex`` searches
+    paths relative to ``root``. Symbolic links are listed, never followed."""
     entries: list[FileInfo] = []
     pending = [(root, "")]
     while pending:
@@ -155,8 +141,8 @@ class ListOp(Operation[FileSystem]):
     async def run(self, target: FileSystem, ctx: NodeContext) -> Any:
         root = target.path(ctx.text(self.path), allow_root=True)
         regex = re.compile(self.regex) if self.regex else None
-        return await target.call(
-            lambda: walk(
+        found = await target.call(
+            lambda: find(
                 target,
                 root,
                 pattern=self.pattern,
@@ -166,6 +152,7 @@ class ListOp(Operation[FileSystem]):
             ),
             root,
         )
+        return [info.entry() for info in found]
 
 
 class GetOp(Operation[FileSystem]):

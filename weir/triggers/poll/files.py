@@ -22,8 +22,7 @@ from weir.flow.poll_triggers import FilesTrigger, MoveTo
 from weir.nodes import file, s3, sftp, smb
 from weir.nodes.fs.base import FileInfo, FileSystem
 from weir.nodes.fs.ops import find, make_dirs
-from weir.triggers.kind import TriggerKind, TriggerSettings
-from weir.triggers.poll.poller import Poller, node_context
+from weir.triggers.poll.poller import node_context, poll_kind
 from weir.triggers.poll.source import Item, Look
 
 FILE_SYSTEMS: dict[str, Any] = {
@@ -131,13 +130,9 @@ def _iso(info: FileInfo) -> str | None:
     return info.modified.isoformat() if info.modified else None
 
 
-def _poller(service: FlowService, settings: TriggerSettings) -> Poller:
-    return Poller(service, "files", FileSource)
-
-
-KIND = TriggerKind(
-    name="files",
-    spec=FilesTrigger,
-    runtime=_poller,
-    summary="polls a directory (local, SFTP, SMB) or an S3 prefix; one execution per new file",
+KIND = poll_kind(
+    "files",
+    FilesTrigger,
+    FileSource,
+    "polls a directory (local, SFTP, SMB) or an S3 prefix; one execution per new file",
 )

@@ -19,8 +19,7 @@ from weir.flow.poll_triggers import MailTrigger
 from weir.nodes.context import NodeContext
 from weir.nodes.mail_imap import Mailbox, message, open_mailbox, search, settle, sizes
 from weir.nodes.spool import Spool
-from weir.triggers.kind import TriggerKind, TriggerSettings
-from weir.triggers.poll.poller import Poller, node_context
+from weir.triggers.poll.poller import node_context, poll_kind
 from weir.triggers.poll.source import Item, Look
 
 
@@ -79,13 +78,6 @@ class MailSource:
             await box.close()
 
 
-def _poller(service: FlowService, settings: TriggerSettings) -> Poller:
-    return Poller(service, "mail", MailSource)
-
-
-KIND = TriggerKind(
-    name="mail",
-    spec=MailTrigger,
-    runtime=_poller,
-    summary="polls an IMAP folder; one execution per new message",
+KIND = poll_kind(
+    "mail", MailTrigger, MailSource, "polls an IMAP folder; one execution per new message"
 )

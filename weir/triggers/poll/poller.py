@@ -34,6 +34,7 @@ from weir.lang.settings import seconds_from_environment
 from weir.nodes.context import NodeContext
 from weir.nodes.spool import Spool
 from weir.store.base import RecordingUnavailable
+from weir.triggers.kind import TriggerKind
 from weir.triggers.poll.claims import Claims, Mark, new_holder
 from weir.triggers.poll.source import Item, Source
 
@@ -63,6 +64,18 @@ def node_context(service: FlowService, spool: Spool | None = None) -> NodeContex
         secrets=service.secrets(),
         resources=service.engine.resources,
         spool=spool,
+    )
+
+
+def poll_kind(
+    name: str, spec: type[PollSettings], source: SourceFactory, summary: str
+) -> TriggerKind:
+    """The registry entry of a polling trigger kind: a poller over ``source``."""
+    return TriggerKind(
+        name=name,
+        spec=spec,
+        runtime=lambda service, settings: Poller(service, name, source),
+        summary=summary,
     )
 
 
