@@ -30,7 +30,7 @@ from weir.store.wire import Shipped
 CHUNK = 500
 """Ids per lookup: well under the bound parameters either database takes in one statement."""
 
-_RANK = {Status.RUNNING.value: 0, Status.INTERRUPTED.value: 1}
+_RANK = {Status.RUNNING.value: 0, Status.INTERRUPTED.value: 1, Status.WAITING.value: 1}
 """How far an execution has come; any other status (an outcome) ranks 2."""
 
 
@@ -52,7 +52,13 @@ def guarded_upsert(sql: Statements) -> str:
 
 
 def insert_new_nodes(sql: Statements) -> str:
-    return sql.insert_nodes + " ON CONFLICT (execution_id, seq) DO NOTHING"
+    """New node runs, and those stored ``waiting`` that a resume has since ended."""
+    names = [c.name for c in node_runs.columns if c.name not in ("execution_id", "seq")]
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names)
+    return (
+        f"{sql.insert_nodes} ON CONFLICT (execution_id, seq) DO UPDATE SET {updates} "
+        f"WHERE {node_runs.name}.status = '{Status.WAITING.value}'"
+    )
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Stored:
     executions: dict[str, tuple[str, float | None]] = field(default_factory=dict)
     """Status and end time by id."""
     nodes: set[tuple[str, int]] = field(default_factory=set)
+    waiting: set[tuple[str, int]] = field(default_factory=set)
+    """Node runs stored ``waiting``: a resumed execution updates them."""
 
 
 async def stored(connection: AsyncConnection, ids: Sequence[str]) -> Stored:
@@ -74,9 +82,12 @@ async def stored(connection: AsyncConnection, ids: Sequence[str]) -> Stored:
         )
         found.executions.update((row[0], (row[1], row[2])) for row in rows)
         rows = await connection.execute(
-            select(n.execution_id, n.seq).where(n.execution_id.in_(chunk))
+            select(n.execution_id, n.seq, n.status).where(n.execution_id.in_(chunk))
         )
-        found.nodes.update((row[0], row[1]) for row in rows)
+        for row in rows:
+            found.nodes.add((row[0], row[1]))
+            if row[2] == Status.WAITING.value:
+                found.waiting.add((row[0], row[1]))
     return found
 
 
@@ -101,7 +112,7 @@ def changes(items: Sequence[Shipped], have: Stored, encode: Encode, runner: str)
         before = have.executions.get(record.id)
         now = (str(record.status), record.finished_at)
         replace = before is None or (before != now and rank(now[0]) >= rank(before[0]))
-        fresh = [n for n in nodes if (record.id, n.seq) not in have.nodes]
+        fresh = [n for n in nodes if _fresh(have, record.id, n)]
         if not replace and not fresh:
             continue
         found.changed_ids.add(record.id)
@@ -111,6 +122,8 @@ def changes(items: Sequence[Shipped], have: Stored, encode: Encode, runner: str)
         node_events = []
         for node in sorted(fresh, key=lambda n: n.seq):
             have.nodes.add((record.id, node.seq))
+            if node.status != Status.WAITING:
+                have.waiting.discard((record.id, node.seq))
             found.nodes.append(node_row(node, encode))
             node_events.append(
                 events.node_event(record.id, node.status, node.node, node.seq, node.finished_at)
@@ -126,6 +139,11 @@ def changes(items: Sequence[Shipped], have: Stored, encode: Encode, runner: str)
         else:
             found.events.extend(node_events + execution_event)
     return found
+
+
+def _fresh(have: Stored, execution_id: str, node: Any) -> bool:
+    key = (execution_id, node.seq)
+    return key not in have.nodes or (key in have.waiting and node.status != Status.WAITING)
 
 
 def statements(
