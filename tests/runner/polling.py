@@ -57,9 +57,10 @@ def flow_file(
     return path
 
 
-async def poller(flow: Path, store_file: Path, environ: dict[str, str] | None = None) -> Poller:
-    """A started store and service, and their (not yet started) poller."""
-    store = open_store(f"sqlite:///{store_file}")
+async def poller(flow: Path, store_at: Path | str, environ: dict[str, str] | None = None) -> Poller:
+    """A started store (a SQLite file, or a URL) and service, and their (not yet started)
+    poller."""
+    store = open_store(f"sqlite:///{store_at}" if isinstance(store_at, Path) else store_at)
     await store.start()
     engine = Engine(store=store, secrets=LocalSecretResolver(environ=environ or {}))
     service = FlowService(flow, engine, RunnerMetrics())
@@ -75,15 +76,22 @@ async def close(runtime: Poller) -> None:
     await runtime.service.engine.aclose()
 
 
-def started(store_file: Path) -> list[dict[str, Any]]:
+def started(store_at: Path | str) -> list[dict[str, Any]]:
     """The ``$.input`` of every execution recorded, oldest first."""
-    with sqlite3.connect(store_file) as db:
-        rows = db.execute("SELECT trigger FROM weir_executions ORDER BY started_at").fetchall()
+    query = "SELECT trigger FROM weir_executions ORDER BY started_at"
+    if isinstance(store_at, Path):
+        with sqlite3.connect(store_at) as db:
+            rows = db.execute(query).fetchall()
+    else:
+        import psycopg
+
+        with psycopg.connect(store_at) as db:
+            rows = db.execute(query).fetchall()
     return [json.loads(row[0])["payload"] for row in rows]
 
 
-def counts(store_file: Path, field: str = "path") -> Counter[str]:
-    return Counter(str(payload[field]) for payload in started(store_file))
+def counts(store_at: Path | str, field: str = "path") -> Counter[str]:
+    return Counter(str(payload[field]) for payload in started(store_at))
 
 
 def outcomes(runtime: Poller) -> dict[str, float]:

@@ -173,16 +173,28 @@ async def test_a_claim_left_by_a_dead_poller_is_taken_again(tmp_path: Path, inbo
     assert outcomes(runtime)["retaken"] == 1 and outcomes(runtime)["claimed"] == 1
 
 
-async def test_one_poller_per_flow(tmp_path: Path, inbox: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_one_poller_per_flow(
+    tmp_path: Path, inbox: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    store: Path | str = tmp_path / "store.db"
+    if database == "postgresql":
+        store = request.getfixturevalue("fresh_postgres_url")
     drop(inbox, *(f"{n}.csv" for n in range(20)))
-    first = await served(tmp_path, seconds=0.05)
-    second = await served(tmp_path, seconds=0.05)
-    await until(finished(tmp_path, 20))
+    flow = flow_file(tmp_path, "files", trigger(tmp_path), seconds=0.05)
+    first, second = await poller(flow, store), await poller(flow, store)
+    await first.start()
+    await second.start()
+    await until(lambda: len(started(store)) >= 20)
     await asyncio.sleep(0.3)
     assert [first.holding, second.holding].count(True) == 1
     await close(first)
+    await asyncio.sleep(0.2)  # the first gave its lease up: the second takes over at once
+    drop(inbox, "late.csv")
+    await until(lambda: len(started(store)) >= 21)
+    assert second.holding
     await close(second)
-    assert set(counts(tmp_path / "store.db").values()) == {1}
+    assert set(counts(store).values()) == {1}
 
 
 async def test_a_failing_poll_is_counted_and_the_runner_stays_ready(tmp_path: Path) -> None:

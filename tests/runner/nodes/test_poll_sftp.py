@@ -5,11 +5,13 @@ at the kill (claimed, its execution not yet recorded), so never more than one po
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -81,6 +83,16 @@ def wait_for(store: Path, count: int, timeout: float) -> Counter[str]:
         time.sleep(0.1)
 
 
+def trigger_events(url: str) -> dict[str, float]:
+    """The runner's ``weir_trigger_events_total`` by outcome."""
+    found: dict[str, float] = {}
+    for line in httpx.get(url + "/metrics", timeout=5).text.splitlines():
+        match = re.match(r'weir_trigger_events_total\{.*outcome="(\w+)".*\} (\S+)', line)
+        if match:
+            found[match.group(1)] = float(match.group(2))
+    return found
+
+
 def test_a_thousand_files_start_a_thousand_executions_across_a_kill(
     tmp_path: Path, sshd: SshServer
 ) -> None:
@@ -113,6 +125,7 @@ def test_a_thousand_files_start_a_thousand_executions_across_a_kill(
         found = wait_for(store, FILES, timeout=60)
         time.sleep(1.0)  # a few more polls: nothing starts again
         found = paths(store)
+        retaken = trigger_events(second.url).get("retaken", 0)
     finally:
         second.terminate()
     elapsed = time.monotonic() - began
@@ -124,5 +137,6 @@ def test_a_thousand_files_start_a_thousand_executions_across_a_kill(
     assert len(twice) <= LIMIT, twice
     print(
         f"\n{FILES} files: {sum(found.values())} executions, {len(twice)} started twice "
-        f"(in flight at the kill, after {killed_at} recorded), {elapsed:.1f}s"
+        f"(in flight at the kill, after {killed_at} recorded), {retaken:.0f} claim(s) of the "
+        f"killed runner taken again, {elapsed:.1f}s"
     )
