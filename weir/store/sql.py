@@ -21,24 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from weir.store import cancels, events, lookup, query, wait_writes
+from weir.store import cancels, events, lookup, query
 from weir.store import ingest as ingesting
 from weir.store import outbox as outgoing
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
+from weir.store.batch_rows import Record, batch_statements
 from weir.store.batches import BatchWriter, batch_writer
 from weir.store.connect import store_engine
 from weir.store.encode import encode
-from weir.store.events import StoreEvent, execution_event, node_event
+from weir.store.events import StoreEvent
 from weir.store.lookup import AmbiguousId
 from weir.store.migrations import upgrade
 from weir.store.query import ExecutionFilter, SummaryPage
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.retention import Pruning
-from weir.store.rows import Snapshot, execution_row, node_row, snapshot
+from weir.store.rows import snapshot
 from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
 from weir.store.statements import Statements
 from weir.store.tables import metadata
-from weir.store.wait_writes import Parked, Resumed, WaitWrite
+from weir.store.wait_writes import WaitWrite
 from weir.store.wire import Shipped
 from weir.store.writer import GroupCommit, committed_within
 
@@ -52,8 +53,6 @@ log = logging.getLogger("weir.store")
 
 DEFAULT_VALUE_LIMIT = 1024 * 1024
 RUNNER_ID_LIMIT = 32
-
-Record = Snapshot | NodeRunRecord | WaitWrite
 
 
 class SqlExecutionStore:
@@ -227,44 +226,15 @@ class SqlExecutionStore:
 
     async def _write(self, batch: Sequence[Record]) -> None:
         assert self._batches is not None and self._runners is not None
-        latest: dict[str, Snapshot] = {}
-        for item in batch:
-            if isinstance(item, tuple):
-                latest[item[0]] = item  # the last state in the batch wins; encode only that
-        nodes = []
-        durable: list[WaitWrite] = []
-        happened = []  # events in the order recorded; an execution's at its last snapshot
-        for item in batch:
-            if isinstance(item, tuple):
-                if latest[item[0]] is item:
-                    happened.append(execution_event(item[0], item[5], item[6], item[7]))
-                continue
-            if isinstance(item, NodeRunRecord):
-                node, fresh = item, True
-            else:
-                durable.append(item)
-                if not isinstance(item, Parked | Resumed):
-                    continue
-                node, fresh = item.record, isinstance(item, Parked)  # a resumed one: updated
-            if fresh:
-                nodes.append(node_row(node, self._encode))
-            happened.append(
-                node_event(node.execution_id, node.status, node.node, node.seq, node.finished_at)
-            )
-        # Plain driver executemany: compiling the statements per row costs more than the write.
-        statements = []
-        if not self._runners.registered:  # with its first records: never one without it
-            statements.append(self._runners.registration())
-        if latest:
-            runner, namespace = self.identity.id, self.namespace
-            rows = [execution_row(r, self._encode, runner, namespace) for r in latest.values()]
-            statements.append((self._sql.upsert_executions, rows))
-        if nodes:
-            statements.append((self._sql.insert_nodes, nodes))
-        if durable:
-            statements.extend(wait_writes.statements(durable, self._encode, self.dialect))
-        if happened:  # a batch of waits closed or resolved has none
-            statements.append(events.appending(self.dialect, happened))
+        registered = self._runners.registered
+        statements = batch_statements(
+            batch,
+            self._sql,
+            self._encode,
+            runner=self.identity.id,
+            namespace=self.namespace,
+            registration=None if registered else self._runners.registration(),
+        )
         await self._batches.write(statements)
         self._runners.registered = True
 
