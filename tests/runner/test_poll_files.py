@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.runner.polling import close, counts, flow_file, outcomes, poller, started, until
+from weir.store.base import RecordingUnavailable
 from weir.triggers.poll.claims import Claims
 from weir.triggers.poll.poller import Poller
 
@@ -220,3 +221,51 @@ def _key(path: Path) -> str:
     info = path.stat()
     modified = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).isoformat()
     return f"in/{path.name}@{info.st_size}@{modified}"
+
+
+async def test_an_execution_that_cannot_start_is_tried_again_at_the_next_poll(
+    tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop(inbox, "a.csv")
+    runtime = await poller(flow_file(tmp_path, "files", trigger(tmp_path)), tmp_path / "store.db")
+    accept = runtime.service.accept
+    failures = [RuntimeError("the flow cannot start")]
+
+    async def failing_once(event: Any, execution_id: str) -> None:
+        if failures:
+            raise failures.pop()
+        await accept(event, execution_id)
+
+    monkeypatch.setattr(runtime.service, "accept", failing_once)
+    await runtime.start()
+    await until(finished(tmp_path, 1))
+    await asyncio.sleep(0.2)
+    await close(runtime)
+    assert counts(tmp_path / "store.db") == {"in/a.csv": 1}
+    assert outcomes(runtime)["start_error"] == 1 and outcomes(runtime)["claimed"] == 2
+
+
+async def test_an_execution_recorded_late_is_done_once_recorded_and_never_started_twice(
+    tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop(inbox, "a.csv")
+    runtime = await poller(flow_file(tmp_path, "files", trigger(tmp_path)), tmp_path / "store.db")
+    store = runtime.service.engine.store
+    assert store is not None
+    durable = store.durable
+    late = [RecordingUnavailable("the store did not answer in time")]
+
+    async def late_once(timeout: float | None = None) -> None:
+        await durable(timeout)
+        if late and timeout is not None:
+            raise late.pop()
+
+    monkeypatch.setattr(store, "durable", late_once)
+    await runtime.start()
+    await until(lambda: outcomes(runtime).get("started", 0) == 1)
+    await asyncio.sleep(0.3)
+    marks = await runtime._claims.marks([_key(inbox / "a.csv")])  # type: ignore[union-attr]
+    await close(runtime)
+    assert counts(tmp_path / "store.db") == {"in/a.csv": 1}
+    assert outcomes(runtime)["unrecorded"] == 1
+    assert [mark.state for mark in marks.values()] == ["done"]

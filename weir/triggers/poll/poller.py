@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from weir.engine.events import ExecutionListener, ExecutionResult, TriggerEvent
@@ -90,6 +90,8 @@ class Poller(ExecutionListener):
         """Items whose executions run, by execution id."""
         self._known: set[str] = set()
         """Item keys found marked: no need to ask the store again while they are listed."""
+        self._seen: set[str] = set()
+        """Item keys found not marked (counted as ``seen`` once)."""
         self._spec: Any = None
         self._source: Source | None = None
         self._claims: Claims | None = None
@@ -183,9 +185,12 @@ class Poller(ExecutionListener):
         try:
             look = await source.look()
             listed = {item.key for item in look.items}
-            self._known &= listed  # forget what is gone: the set stays as large as a listing
+            self._known &= listed  # forget what is gone: the sets stay as large as a listing
             busy = {item.key for item in self.in_flight.values()}
             fresh = [i for i in look.items if i.key not in self._known and i.key not in busy]
+            seen = {item.key for item in fresh} - self._seen
+            self._count("seen", len(seen))
+            self._seen = (self._seen & listed) | seen
             marks = await claims.marks([item.key for item in fresh]) if fresh else {}
             started = 0
             for item in fresh:
@@ -231,9 +236,12 @@ class Poller(ExecutionListener):
             if store is not None:  # `recording: async` flows too: the record must exist
                 await store.durable(self.service.record_wait)
         except RecordingUnavailable as exc:
+            # It runs, and its records are written once the store answers: only then is the
+            # item done. Should the runner die first, the claim stays and is taken again.
             log.warning("execution %s of %s is not recorded yet: %s", execution_id, item.key, exc)
             self._count("unrecorded")
-            return 1  # it runs; the claim stays, taken again only after a restart
+            self._background(self._done_once_recorded(claims, item, execution_id))
+            return 1
         except Exception as exc:
             self.in_flight.pop(execution_id, None)
             source.release(item)
@@ -245,15 +253,25 @@ class Poller(ExecutionListener):
         self._count("started")
         return 1
 
+    async def _done_once_recorded(self, claims: Claims, item: Item, execution_id: str) -> None:
+        store = self.service.engine.store
+        assert store is not None
+        await store.durable()
+        await claims.done(item.key, execution_id)
+        self._count("started")
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- executions ending (ExecutionListener)
 
     def execution_finished(self, result: ExecutionResult) -> None:
         item = self.in_flight.pop(result.id, None)
         if item is None or self._source is None:
             return
-        task = asyncio.get_running_loop().create_task(self._finish(self._source, item, result))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._finish(self._source, item, result))
 
     async def _finish(self, source: Source, item: Item, result: ExecutionResult) -> None:
         try:
@@ -262,5 +280,6 @@ class Poller(ExecutionListener):
             self._count("after_error")
             log.warning("after execution %s, handling %s failed: %s", result.id, item.key, exc)
 
-    def _count(self, outcome: str) -> None:
-        self.service.metrics.trigger(self.service.name, self.kind, outcome)
+    def _count(self, outcome: str, n: int = 1) -> None:
+        for _ in range(n):
+            self.service.metrics.trigger(self.service.name, self.kind, outcome)
