@@ -47,6 +47,25 @@ class OutboxMetrics:
         )
 
 
+class WaitMetrics:
+    """Durable executions: how many wait, how many this runner resumed (weir.engine.waker)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.waiting = Gauge(
+            "weir_executions_waiting",
+            "Executions of the flow parked on a wait (a sleep, a person, a child flow), as the "
+            "store last said.",
+            ["flow"],
+            registry=registry,
+        )
+        self.resumed = Counter(
+            "weir_waits_resumed",
+            "Parked executions this runner resumed, by wait kind.",
+            ["flow", "kind"],
+            registry=registry,
+        )
+
+
 class CircuitMetrics:
     """The engine's circuit breakers, read when the metrics are scraped: nothing is counted on
     the calls' path. A connection whose circuits differ by node settings shows the worst state
@@ -139,19 +158,6 @@ class RunnerMetrics(ExecutionListener):
         self.in_flight = Gauge(
             "weir_executions_in_flight", "Executions running now.", ["flow"], registry=r
         )
-        self.waiting = Gauge(
-            "weir_executions_waiting",
-            "Executions of the flow parked on a wait (a sleep, a person, a child flow), as the "
-            "store last said.",
-            ["flow"],
-            registry=r,
-        )
-        self.waits_resumed = Counter(
-            "weir_waits_resumed",
-            "Parked executions this runner resumed, by wait kind.",
-            ["flow", "kind"],
-            registry=r,
-        )
         self.trigger_events = Counter(
             "weir_trigger_events",
             "What triggers did: received, rejected, acked, requeued, dead_lettered, fired, "
@@ -167,7 +173,7 @@ class RunnerMetrics(ExecutionListener):
             "1 when the flow file on disk is the revision being served, 0 when it is invalid.",
             registry=r,
         )
-        self.outbox = OutboxMetrics(r)
+        self.outbox, self.waits = OutboxMetrics(r), WaitMetrics(r)
         self.circuits = CircuitMetrics(r, lambda: self.flow)
         self.build = Info("weir_build", "The runner's version.", registry=r)
         self.build.info({"version": __version__})
@@ -220,7 +226,7 @@ class RunnerMetrics(ExecutionListener):
         seconds.observe(result.duration_ms / 1000)
 
     def resumed(self, kind: str) -> None:
-        self._child(self.waits_resumed, self.flow, kind).inc()
+        self._child(self.waits.resumed, self.flow, kind).inc()
 
     def executions_interrupted(self, found: list[Interrupted]) -> None:
         for item in found:

@@ -157,7 +157,7 @@ class Runner:
         return 0
 
     def _start_waker(self, store: Any, service: FlowService) -> None:
-        gauge = self.metrics.waiting
+        gauge = self.metrics.waits.waiting
         self.waker = Waker(
             store.waits(),
             service.resume,

@@ -40,12 +40,12 @@ from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
 from weir.store.statements import Statements
 from weir.store.tables import metadata
 from weir.store.wait_writes import WaitWrite
+from weir.store.waits import SqlWaits
 from weir.store.wire import Shipped
 from weir.store.writer import GroupCommit, committed_within
 
 if TYPE_CHECKING:
     from weir.store.state import SqlStateStore
-    from weir.store.waits import SqlWaits
 
 __all__ = ["AmbiguousId", "SqlExecutionStore", "metadata"]
 
@@ -95,7 +95,9 @@ class SqlExecutionStore:
         self._writer: asyncio.Task[None] | None = None
         self._sql = Statements(self.dialect)
         self._ingesting = asyncio.Lock()
-        self._waits: SqlWaits | None = None
+        self._waits = SqlWaits(
+            self.dialect, self._started_engine, lambda: self._runners, namespace=self.namespace
+        )
         self._polled: dict[str, float] = {}
         """When each runner last asked for its cancellations (monotonic)."""
 
@@ -123,7 +125,7 @@ class SqlExecutionStore:
         self._runners = Runners(self.dialect, self.identity, self.stale_after)
         try:
             self._noticed(await self._runners.sweep(engine))
-            await self._take_back()
+            await self.waits().take_back()
         except Exception as exc:  # a read-only role, say: reading must still work
             log.warning("could not look for executions left running by stopped runners: %s", exc)
         self._writer = asyncio.get_running_loop().create_task(self._commits.run())
@@ -138,8 +140,7 @@ class SqlExecutionStore:
         self._commits.add(record)
 
     def record_wait(self, write: WaitWrite) -> None:
-        """Queue a durable execution's write (weir.store.wait_writes: a park with its node
-        run, a resume, waits closed or resolved) into the next batch."""
+        """Queue a park, resume, close or resolve (weir.store.wait_writes)."""
         self._commits.add(write)
 
     async def durable(self, timeout: float | None = None) -> None:
@@ -198,16 +199,7 @@ class SqlExecutionStore:
     async def _heartbeat(self) -> None:
         assert self._engine is not None and self._runners is not None
         self._noticed(await self._runners.heartbeat(self._engine))
-        await self._take_back()
-
-    async def _take_back(self) -> None:
-        taken = await self.waits().take_back()
-        if taken:
-            log.warning(
-                "%d waits claimed by a runner that stopped are pending again: %s",
-                len(taken),
-                ", ".join(taken[:10]),
-            )
+        await self.waits().take_back()
 
     def _noticed(self, found: list[Interrupted]) -> None:
         if not found:
@@ -226,14 +218,13 @@ class SqlExecutionStore:
 
     async def _write(self, batch: Sequence[Record]) -> None:
         assert self._batches is not None and self._runners is not None
-        registered = self._runners.registered
         statements = batch_statements(
             batch,
             self._sql,
             self._encode,
             runner=self.identity.id,
             namespace=self.namespace,
-            registration=None if registered else self._runners.registration(),
+            registration=None if self._runners.registered else self._runners.registration(),
         )
         await self._batches.write(statements)
         self._runners.registered = True
@@ -392,18 +383,8 @@ class SqlExecutionStore:
         return SqlStateStore(self.dialect, self._started_engine, namespace=self.namespace)
 
     def waits(self) -> SqlWaits:
-        """The waits of parked executions, in this database; usable once started."""
-        if self._waits is None:
-            from weir.store.waits import SqlWaits
-
-            self._waits = SqlWaits(
-                self.dialect, self._started_engine, self._started_runners, namespace=self.namespace
-            )
+        """The waits of parked executions (weir.store.waits); usable once started."""
         return self._waits
-
-    def _started_runners(self) -> Runners:
-        assert self._runners is not None, "the store is not started"
-        return self._runners
 
     def _started_engine(self) -> AsyncEngine:
         assert self._engine is not None, "the store is not started"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -33,6 +34,7 @@ from weir.store.runners import Runners
 from weir.store.tables import executions, node_runs, runners, waits
 from weir.store.wait_writes import CANCELLED, CLAIMED, OPEN, PENDING, RESOLVED
 
+log = logging.getLogger("weir.store")
 W, E = waits.name, executions.name
 DUE_LIMIT = 100
 
@@ -134,7 +136,7 @@ class SqlWaits:
         self,
         dialect: str,
         engine: Callable[[], AsyncEngine],
-        runners: Callable[[], Runners],
+        runners: Callable[[], Runners | None],
         *,
         namespace: str = "",
         clock: Callable[[], float] = time.time,
@@ -170,6 +172,7 @@ class SqlWaits:
         or None when another runner got it first, it is not due, or its execution is not
         waiting (it runs, on another branch's resume)."""
         runs = self._runners()
+        assert runs is not None, "the store is not started"
         now = self.clock()
         try:
             async with self._writer(), self._engine().begin() as connection:
@@ -313,7 +316,14 @@ class SqlWaits:
     async def take_back(self) -> list[str]:
         """Return the claims of runners that are gone (no row in weir_runners: a sweep found
         them dead) to their waits, and their executions to ``waiting``; the executions."""
-        return await self._unclaim(_TAKE_BACK, {})
+        taken = await self._unclaim(_TAKE_BACK, {})
+        if taken:
+            log.warning(
+                "%d executions a stopped runner was resuming wait again: %s",
+                len(taken),
+                ", ".join(taken[:10]),
+            )
+        return taken
 
     async def release(self, wait: Wait) -> bool:
         """Give back a claim this runner holds (its resume could not start): the wait is
