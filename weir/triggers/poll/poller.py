@@ -188,10 +188,10 @@ class Poller(ExecutionListener):
             self._known &= listed  # forget what is gone: the sets stay as large as a listing
             busy = {item.key for item in self.in_flight.values()}
             fresh = [i for i in look.items if i.key not in self._known and i.key not in busy]
-            seen = {item.key for item in fresh} - self._seen
+            marks = await claims.marks([item.key for item in fresh]) if fresh else {}
+            seen = {item.key for item in fresh if item.key not in marks} - self._seen
             self._count("seen", len(seen))
             self._seen = (self._seen & listed) | seen
-            marks = await claims.marks([item.key for item in fresh]) if fresh else {}
             started = 0
             for item in fresh:
                 if started >= capacity:
