@@ -263,3 +263,17 @@ async def test_waiting_lists_and_counts(store: SqlExecutionStore) -> None:
     assert await waits.count_waiting() == 2
     assert await waits.count_waiting(["a"]) == 1
     assert await waits.count_waiting([]) == 0
+
+
+async def test_retention_keeps_waiting_executions_and_deletes_the_waits_of_pruned_ones(
+    store: SqlExecutionStore, store_url: str, reader_of: Any
+) -> None:
+    record, _ = park(store, kind="human", due=None)
+    await store.flush()
+    assert await store.prune(max_age=0, max_per_flow=None) == 0
+    assert await store.prune(max_age=None, max_per_flow=0) == 0
+    assert await store.waits().cancel_waits(record.id)
+    await asyncio.sleep(0.01)
+    assert await store.prune(max_age=0, max_per_flow=None) == 1
+    reader: Reader = reader_of(store_url)
+    assert reader.rows("SELECT COUNT(*) FROM weir_waits")[0][0] == 0

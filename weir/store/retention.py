@@ -1,6 +1,6 @@
 """Pruning: executions past an age or beyond a count per flow are deleted in batches of ids,
-never reading a payload, never one still running, and (``keep_unshipped``) never one whose
-changes were not shipped to that target yet. Each batch is one short transaction.
+never reading a payload, never one still running or waiting, and (``keep_unshipped``) never
+one whose changes were not shipped to that target yet. Each batch is one short transaction.
 
 Events are a log: those older than every execution kept go too (by number, from the oldest),
 except those not yet shipped.
@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, literal, not_, select, tuple_
 from weir.store.outbox import cursor
 from weir.store.records import Status
 from weir.store.rows import placeholders
-from weir.store.tables import cancellations, events, executions, node_runs
+from weir.store.tables import cancellations, events, executions, node_runs, waits
 
 BATCH = 1000
 """Executions (or events) deleted per transaction."""
@@ -98,12 +98,12 @@ class Pruning:
 
     def _deleting(self, ids: list[str]) -> list[tuple[str, list[tuple[Any, ...]]]]:
         marks = placeholders(self.dialect, len(ids))
-        # Re-checked in the transaction: an execution marked running again is kept.
-        running = placeholders(self.dialect, 1)
+        # Re-checked in the transaction: an execution marked running (or waiting) again is kept.
+        running = placeholders(self.dialect, 2)
         return [
             (
-                f"DELETE FROM {executions.name} WHERE id IN ({marks}) AND status != {running}",
-                [(*ids, Status.RUNNING.value)],
+                f"DELETE FROM {executions.name} WHERE id IN ({marks}) AND status NOT IN ({running})",
+                [(*ids, *_UNFINISHED)],
             ),
             (
                 f"DELETE FROM {node_runs.name} WHERE execution_id IN ({marks}) AND "
@@ -113,6 +113,11 @@ class Pruning:
             (
                 f"DELETE FROM {cancellations.name} WHERE execution_id IN ({marks})",
                 [tuple(ids)],
+            ),
+            (
+                f"DELETE FROM {waits.name} WHERE execution_id IN ({marks}) AND "
+                f"execution_id NOT IN (SELECT id FROM {executions.name} WHERE id IN ({marks}))",
+                [(*ids, *ids)],
             ),
         ]
 
@@ -137,8 +142,11 @@ class Pruning:
             await self.write([(statement, [(start, min(start + BATCH, end))])])
 
 
+_UNFINISHED = (Status.RUNNING.value, Status.WAITING.value)
+
+
 def _deletable(shipped: int | None) -> ColumnElement[bool]:
-    finished = executions.c.status != Status.RUNNING.value
+    finished = executions.c.status.not_in(_UNFINISHED)  # a parked one is not finished
     if shipped is None:
         return finished
     unshipped = select(events.c.execution_id).where(events.c.seq > shipped)
