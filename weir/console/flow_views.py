@@ -24,7 +24,7 @@ RECENT = 20
 async def _recent(console: Console, flow: FlowEntry) -> dict[str, Any]:
     chosen = ExecutionFilter(flow=flow.name, namespace=flow.namespace)
     page = await console.store.list_summaries(chosen, limit=RECENT)
-    finished = [row for row in page.items if str(row.status) != "running"]
+    finished = [row for row in page.items if str(row.status) not in ("running", "waiting")]
     succeeded = sum(1 for row in finished if str(row.status) == "succeeded")
     return {
         "namespace": flow.namespace,
