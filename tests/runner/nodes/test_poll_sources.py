@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import require_service
+from tests.runner.nodes import test_mail
 from tests.runner.nodes.test_mail import mail
 from tests.runner.polling import close, counts, flow_file, poller, started, until
-from tests.servers.imap import ImapServer, dovecot_available, start_dovecot
+from tests.servers.imap import ImapServer
 from tests.servers.s3 import S3Server
 from tests.servers.smbd import SmbServer
 from weir.nodes.spool import FILE_MARKER, is_file_ref
 
 pytestmark = pytest.mark.timeout(60)
+
+imap_server, imap = test_mail.imap_server, test_mail.imap  # the mail node tests' Dovecot
 
 
 async def run_until(
@@ -102,14 +103,6 @@ async def test_new_files_on_an_smb_share_start_once_and_are_deleted(
     assert sorted(p.name for p in (smbd.path / area).iterdir()) == ["c.txt"]
 
 
-@pytest.fixture(scope="module")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapServer]:
-    require_service(dovecot_available(), "Dovecot (Debian package dovecot-imapd)")
-    server = start_dovecot(Path(tmp_path_factory.mktemp("dovecot")))
-    yield server
-    server.stop()
-
-
 def imap_trigger(server: ImapServer, **fields: Any) -> dict[str, Any]:
     connection = {
         "host": "127.0.0.1",
@@ -122,33 +115,31 @@ def imap_trigger(server: ImapServer, **fields: Any) -> dict[str, Any]:
 
 
 async def test_new_mail_starts_once_by_uid_and_moves_when_done(
-    tmp_path: Path, dovecot: ImapServer
+    tmp_path: Path, imap: ImapServer
 ) -> None:
-    dovecot.clear()
-    dovecot.create("Done")
-    dovecot.append(mail("a@example.com", "Invoice 1", "one", attachment=("i1.pdf", b"%PDF-1")))
-    dovecot.append(mail("b@example.com", "Invoice 2", "two"))
-    dovecot.append(mail("c@example.com", "Lunch", "not an invoice"))
-    environ = {"WEIR_SECRET_SERVER_PASSWORD": dovecot.password}
-    trigger = imap_trigger(dovecot, search={"subject": "Invoice"}, moveTo="Done", limit=1)
+    imap.create("Done")
+    imap.append(mail("a@example.com", "Invoice 1", "one", attachment=("i1.pdf", b"%PDF-1")))
+    imap.append(mail("b@example.com", "Invoice 2", "two"))
+    imap.append(mail("c@example.com", "Lunch", "not an invoice"))
+    environ = {"WEIR_SECRET_SERVER_PASSWORD": imap.password}
+    trigger = imap_trigger(imap, search={"subject": "Invoice"}, moveTo="Done", limit=1)
     inputs = await run_until(tmp_path, "mail", trigger, environ, 2)
     assert [i["subject"] for i in inputs] == ["Invoice 1", "Invoice 2"]
     attachment = inputs[0]["attachments"][0]
     assert attachment["name"] == "i1.pdf" and attachment["size"] == 6
     assert is_file_ref(attachment)
     assert not Path(attachment[FILE_MARKER]).exists()  # spooled for its execution, then gone
-    assert len(dovecot.uids("Done")) == 2 and len(dovecot.uids("INBOX")) == 1
+    assert len(imap.uids("Done")) == 2 and len(imap.uids("INBOX")) == 1
 
 
 async def test_mail_left_in_the_folder_never_starts_again_and_late_mail_still_starts(
-    tmp_path: Path, dovecot: ImapServer
+    tmp_path: Path, imap: ImapServer
 ) -> None:
-    dovecot.clear()
-    dovecot.append(mail("a@example.com", "First", "1"))
-    dovecot.append(mail("b@example.com", "Second", "2"))
-    environ = {"WEIR_SECRET_SERVER_PASSWORD": dovecot.password}
-    await run_until(tmp_path, "mail", imap_trigger(dovecot), environ, 2)
-    dovecot.append(mail("c@example.com", "Third", "3"))
-    inputs = await run_until(tmp_path, "mail", imap_trigger(dovecot), environ, 3)
+    imap.append(mail("a@example.com", "First", "1"))
+    imap.append(mail("b@example.com", "Second", "2"))
+    environ = {"WEIR_SECRET_SERVER_PASSWORD": imap.password}
+    await run_until(tmp_path, "mail", imap_trigger(imap), environ, 2)
+    imap.append(mail("c@example.com", "Third", "3"))
+    inputs = await run_until(tmp_path, "mail", imap_trigger(imap), environ, 3)
     assert [i["subject"] for i in inputs] == ["First", "Second", "Third"]
-    assert len(dovecot.uids("INBOX", "UNSEEN")) == 3  # read-only: flags untouched
+    assert len(imap.uids("INBOX", "UNSEEN")) == 3  # read-only: flags untouched
