@@ -38,8 +38,11 @@ spec:
 
 
 def until(seconds: float) -> str:
-    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-    return moment.isoformat().replace("+00:00", "Z")
+    return at(time.time() + seconds)
+
+
+def at(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def start(flow: Path, store: str) -> Served:
@@ -48,8 +51,8 @@ def start(flow: Path, store: str) -> Served:
     return served
 
 
-def post_nap(served: Served, seconds: float) -> str:
-    answer = httpx.post(served.url + "/nap", json={"until": until(seconds)}, timeout=30)
+def post_nap(served: Served, until: str) -> str:
+    answer = httpx.post(served.url + "/nap", json={"until": until}, timeout=30)
     assert answer.status_code == 202, answer.text
     body = answer.json()
     assert body["status"] == "waiting"
@@ -84,7 +87,7 @@ def test_a_sleep_survives_a_killed_runner_and_resumes_once(tmp_path: Path, reade
     store = f"sqlite:///{tmp_path}/store.db"
     first = start(flow, store)
     try:
-        execution = post_nap(first, 5)
+        execution = post_nap(first, until(5))
         reader: Reader = reader_of(store)
         assert reader.status(execution) == "waiting"
         assert node_runs(reader, execution) == [(1, "nap", "waiting")]
@@ -119,11 +122,11 @@ def test_two_replicas_resume_each_of_100_executions_once(
     reader: Reader = reader_of(store)
     executions: list[str] = []
     try:
-        began = time.monotonic()
-        for i in range(100):  # due 4 to 6 s after they were started, spread out
-            executions.append(post_nap(replicas[i % 2], 4 + (i % 20) / 10))
-        assert time.monotonic() - began < 4, "parking 100 executions took too long"
+        first_due = time.time() + 12
+        for i in range(100):  # due over 2 s from first_due on
+            executions.append(post_nap(replicas[i % 2], at(first_due + (i % 20) / 10)))
         # kill -9 one replica while every sleep is pending, start it again at once
+        assert time.time() < first_due - 1, "parking 100 executions took too long"
         replicas[0].kill()
         replicas[0] = start(flow, store)
         # the other is restarted (SIGTERM, drained) while the sleeps come due
