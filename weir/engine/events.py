@@ -31,7 +31,8 @@ class Replay:
 
 @dataclass
 class ExecutionResult:
-    """A finished execution; ``error`` and ``result`` are as recorded (secrets redacted)."""
+    """A finished execution, or one that parked (status ``waiting``: ``finished_at`` is when
+    it parked); ``error`` and ``result`` are as recorded (secrets redacted)."""
 
     id: str
     flow: str
