@@ -14,7 +14,8 @@ new item (``claims``) and starts one execution for it, up to ``limit`` per poll 
   outcome ``poll_error``) and the next one tries again; the runner stays ready, as another
   replica would meet the same server.
 * Once an execution ends, the source ``finish``es its item (``after``: delete or move a file,
-  flag a message).
+  flag a message). An execution that parks (waiting) frees its place in ``concurrency``; its
+  item is finished when it ends after being resumed by this runner.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from weir.lang.settings import seconds_from_environment
 from weir.nodes.context import NodeContext
 from weir.nodes.spool import Spool
 from weir.store.base import RecordingUnavailable
+from weir.store.records import Status
 from weir.triggers.kind import TriggerKind
 from weir.triggers.poll.claims import Claims, Mark, new_holder
 from weir.triggers.poll.source import Item, Source
@@ -90,6 +92,8 @@ class Poller(ExecutionListener):
         """Items whose executions run, by execution id."""
         self._known: set[str] = set()
         """Item keys found marked: no need to ask the store again while they are listed."""
+        self._parked: dict[str, Item] = {}
+        """Items whose executions parked, by execution id."""
         self._seen: set[str] = set()
         """Item keys found not marked (counted as ``seen`` once)."""
         self._spec: Any = None
@@ -268,8 +272,13 @@ class Poller(ExecutionListener):
     # -- executions ending (ExecutionListener)
 
     def execution_finished(self, result: ExecutionResult) -> None:
-        item = self.in_flight.pop(result.id, None)
+        item = self.in_flight.pop(result.id, None) or self._parked.pop(result.id, None)
         if item is None or self._source is None:
+            return
+        if result.status == Status.WAITING:
+            # Parked (a sleep, a person): its slot is free; `after` waits for its real end,
+            # here once this runner resumes it (resumed elsewhere, the item is left as it is).
+            self._parked[result.id] = item
             return
         self._background(self._finish(self._source, item, result))
 
