@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit e2e crds lock bench clean services services-down controlplane ferretdb \
-	console console-ui ui-test ui-e2e
+	console console-ui ui-test ui-e2e ui-screenshots
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,11 +52,17 @@ console-ui: $(UI_STAMP)
 
 # End-to-end tests of the built app against a real `weir console` in headless Chromium (Debian's
 # chromium package driven by playwright-core; console-ui/e2e/, docs/console.md). Writes the
-# screenshots in docs/screenshots/console. No Chromium is a failure, never a skip.
+# screenshots in build/screenshots/console; `make ui-screenshots` writes those the docs show.
+# No Chromium is a failure, never a skip.
 CHROMIUM ?= /usr/bin/chromium
+SCREENSHOTS ?= build/screenshots/console
 ui-e2e: console-ui $(STAMP)
 	@test -x "$(CHROMIUM)" || { echo "ui-e2e needs Chromium at $(CHROMIUM): apt-get install chromium (Debian's package; CI: .ci/services/install.sh), or CHROMIUM=/path/to/chromium" >&2; exit 1; }
-	cd $(UI) && CHROMIUM="$(CHROMIUM)" node --test --test-concurrency=1 e2e/console.test.mjs
+	cd $(UI) && CHROMIUM="$(CHROMIUM)" SCREENSHOTS="$(abspath $(SCREENSHOTS))" node --test --test-concurrency=1 e2e/console.test.mjs
+
+# The end-to-end run, writing its screenshots where docs/console.md shows them.
+ui-screenshots:
+	$(MAKE) ui-e2e SCREENSHOTS=docs/screenshots/console
 
 # The web console on the demo store: http://127.0.0.1:8090/
 console: console-ui demo
