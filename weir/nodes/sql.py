@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import uuid
 from decimal import Decimal
@@ -24,6 +25,7 @@ from weir.nodes.connections import service_url
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
 from weir.nodes.operations import chosen_operation
+from weir.nodes.sql_cancel import stopped_on_cancel
 from weir.secrets.redact import hide_password
 
 DRIVERS = {
@@ -191,11 +193,22 @@ async def run(config: SqlConfig, ctx: NodeContext) -> dict[str, Any]:
     except TimeoutError:
         if config.timeout is None:
             raise ConnectionFailed("the connection to the database timed out") from None
-        raise NodeTimeout(f"the database did not answer within {config.timeout:g}s") from None
+        raise _late(config.timeout) from None
     except NodeError:
         raise
     except Exception as exc:
+        if config.timeout is not None and _statement_timed_out(exc):
+            raise _late(config.timeout) from None  # the server's statement_timeout came first
         raise _error(exc, password or engine.url.password) from None
+
+
+def _late(timeout: float) -> NodeTimeout:
+    return NodeTimeout(f"the database did not answer within {timeout:g}s")
+
+
+def _statement_timed_out(exc: Exception) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    return getattr(original, "sqlstate", None) == "57014" and "statement timeout" in str(original)
 
 
 async def _operate(
@@ -205,18 +218,42 @@ async def _operate(
 
     if config.query is not None:
         async with engine.connect() as connection:
-            result = await connection.execute(text(config.query), params)
+            work = _statement(connection, text(config.query), params, config.timeout)
+            result = await stopped_on_cancel(connection, work)
             rows = [{k: _value(v) for k, v in row.items()} for row in result.mappings().all()]
         return {"rows": rows, "count": len(rows)}
     if config.execute is not None:
         async with engine.begin() as connection:
-            result = await connection.execute(text(config.execute), params)
+            work = _statement(connection, text(config.execute), params, config.timeout)
+            result = await stopped_on_cancel(connection, work)
         return {"rowCount": result.rowcount}
     assert config.insert is not None
-    return await _insert(config.insert, ctx, engine)
+    return await _insert(config.insert, ctx, engine, config.timeout)
 
 
-async def _insert(op: InsertOp, ctx: NodeContext, engine: Any) -> dict[str, Any]:
+async def _statement(connection: Any, statement: Any, params: Any, timeout: float | None) -> Any:
+    await _limit_statements(connection, timeout)
+    return await connection.execute(statement, params)
+
+
+async def _limit_statements(connection: Any, timeout: float | None) -> None:
+    """On PostgreSQL, the node's timeout also as the transaction's ``statement_timeout``: the
+    server stops the statement by itself even if this process dies or loses the connection
+    before it could cancel it. ``set_config(..., true)`` ends with the transaction, so the
+    pooled connection keeps the server's default."""
+    from sqlalchemy import text
+
+    if timeout is None or connection.engine.dialect.name != "postgresql":
+        return
+    milliseconds = str(max(1, math.ceil(timeout * 1000)))
+    await connection.execute(
+        text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": milliseconds}
+    )
+
+
+async def _insert(
+    op: InsertOp, ctx: NodeContext, engine: Any, timeout: float | None
+) -> dict[str, Any]:
     from sqlalchemy import column, insert, table
 
     rows = ctx.eval(op.rows)
@@ -231,13 +268,18 @@ async def _insert(op: InsertOp, ctx: NodeContext, engine: Any) -> dict[str, Any]
     schema, _, name = op.table.rpartition(".")
     target = table(name, *(column(n) for n in names), schema=schema or None)
     statement = insert(target)  # identifiers quoted by the dialect, values bound
-    count = 0
-    async with engine.begin() as connection:  # all batches or none
+
+    async def batches(connection: Any) -> int:
+        await _limit_statements(connection, timeout)
+        count = 0
         for start in range(0, len(rows), INSERT_BATCH):
             batch = [{n: row.get(n) for n in names} for row in rows[start : start + INSERT_BATCH]]
             await connection.execute(statement, batch)
             count += len(batch)
-    return {"rowCount": count}
+        return count
+
+    async with engine.begin() as connection:  # all batches or none
+        return {"rowCount": await stopped_on_cancel(connection, batches(connection))}
 
 
 def _error(exc: Exception, password: str | None) -> NodeError:
