@@ -2,6 +2,7 @@
 
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";
+  if (ms > 0 && ms < 0.5) return "< 1 ms"; // it took some time, not none
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
   const minutes = Math.floor(ms / 60_000);
