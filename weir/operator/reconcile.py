@@ -13,6 +13,7 @@ from typing import Any
 from weir.flow.flowrun import API_VERSION
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, compile_flow
+from weir.flow.model import FlowSpec
 from weir.flow.schedule import next_fire
 from weir.kube.client import Kube, NotFound, resource_path
 from weir.lang.times import now
@@ -198,18 +199,24 @@ async def _availability(
         deployment = await kube.get(resource_path("apps/v1", "deployments", namespace, name))
     except NotFound:
         deployment = {}
-    if kind in ("rest", "mcp"):
-        path = (
-            spec.trigger.rest.path
-            if spec.trigger.rest
-            else spec.trigger.mcp.path
-            if spec.trigger.mcp
-            else ""
-        )
-        status["target"] = f"http://{name}.{namespace}.svc{path}"
-    else:
-        status["target"] = f"queue {spec.trigger.rabbitmq.queue}" if spec.trigger.rabbitmq else ""
+    status["target"] = runner_target(spec, name, namespace)
     _rollout(deployment, status, conditions)
+
+
+def runner_target(spec: FlowSpec, name: str, namespace: str) -> str:
+    """What a runner Deployment listens to or watches, for `kubectl get flows`."""
+    trigger = spec.trigger
+    if trigger.rest or trigger.mcp:
+        path = trigger.rest.path if trigger.rest else trigger.mcp.path if trigger.mcp else ""
+        return f"http://{name}.{namespace}.svc{path}"
+    if trigger.rabbitmq:
+        return f"queue {trigger.rabbitmq.queue}"
+    if trigger.files:
+        pattern = f" ({trigger.files.pattern})" if trigger.files.pattern else ""
+        return f"{trigger.files.source} {trigger.files.path}{pattern}"
+    if trigger.mail:
+        return f"imap folder {trigger.mail.folder.source}"
+    return ""
 
 
 def _rollout(deployment: dict[str, Any], status: dict[str, Any], conditions: Conditions) -> None:
