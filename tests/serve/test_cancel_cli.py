@@ -124,6 +124,8 @@ def test_weir_cancel_stops_an_http_call_through_the_console_within_a_second(
 
             wait_until(ended, timeout=5, what="recorded cancelled at the console")
             execution = shown(execution_id, console_url)
+            text = weir("executions", "show", execution_id, "--server", console_url).stdout
+            assert "status     cancelled" in text.splitlines()
             assert execution["status"] == "cancelled"
             assert execution["error"]["type"] == "cancelled"
             finished = dt.datetime.fromisoformat(execution["finishedAt"]).timestamp()
