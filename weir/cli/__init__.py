@@ -30,6 +30,7 @@ from weir.cli import (
 )
 from weir.cli.common import CommandError, store_problem
 from weir.cli.console_command import add_console
+from weir.cli.resume_command import add_resume
 from weir.cli.serve_command import add_serve
 from weir.cli.test_command import add_test
 
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     add_console(commands)
     execution_commands.add_replay(commands)
     execution_commands.add_cancel(commands)
+    add_resume(commands)
     execution_commands.add_runs(commands)
     cluster_commands.add_crds(commands)
     cluster_commands.add_render(commands)

@@ -184,6 +184,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
 async def _wait_here(engine: Any, flow: Any, result: Any) -> Any:
     """A parked execution: resume it here as its timers come due; one waiting for something
     else (a person, a child flow) is left to whoever resolves it, and said so."""
+    from weir.cli.resume_command import open_wait_lines
     from weir.engine.resume import finish_in_process
 
     await engine.store.durable()
@@ -194,13 +195,8 @@ async def _wait_here(engine: Any, flow: Any, result: Any) -> Any:
     )
     result = await finish_in_process(engine, flow, result)
     if result.status == "waiting":
-        for wait in await engine.store.waits().of_execution(result.id):
-            if wait.state in ("pending", "resolved"):
-                print(
-                    f"weir: execution {result.id} waits at node {wait.node} ({wait.kind}, "
-                    f"wait {wait.id})",
-                    file=sys.stderr,
-                )
+        for line in await open_wait_lines(engine.store, result.id):
+            print(line, file=sys.stderr)
     return result
 
 

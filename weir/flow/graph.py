@@ -100,7 +100,7 @@ def _successors(
                     _node_loc(i, "otherwise"),
                 )
             )
-        for field, target in node.transitions():
+        for field, target in [*node.transitions(), *_config_transitions(node)]:
             if target not in nodes:
                 loc = _node_loc(i, *(int(p) if p.isdigit() else p for p in field.split(".")))
                 issues.append(
@@ -109,6 +109,13 @@ def _successors(
             elif target not in successors[name]:
                 successors[name].append(target)
     return successors
+
+
+def _config_transitions(node: NodeBase) -> list[tuple[str, str]]:
+    """Edges a kind's config names (a wait's ``onTimeout``): a config model that has them
+    lists them with a ``transitions()`` method, each with its field as written."""
+    listed = getattr(node.config, "transitions", None)
+    return list(listed()) if callable(listed) else []
 
 
 def _suggest(name: str, known: dict[str, NodeBase]) -> str:

@@ -23,6 +23,7 @@ from weir.nodes import (
     sql,
     state,
     transform,
+    wait,
 )
 from weir.nodes.kind import NodeKind
 
@@ -45,5 +46,6 @@ NODE_KINDS: dict[str, NodeKind] = {
         sql.KIND,
         state.KIND,
         transform.KIND,
+        wait.KIND,
     )
 }

@@ -298,6 +298,15 @@ class SqlWaits:
             rows = await connection.execute(text(sql), {"id": execution_id})
             return [Wait.of(row) for row in rows.mappings().all()]
 
+    async def get(self, wait_id: str) -> Wait | None:
+        """One wait by its id, in any state; None if there is none."""
+        async with self._engine().connect() as connection:
+            rows = await connection.execute(
+                text(f"SELECT * FROM {W} WHERE id = :id"), {"id": wait_id}
+            )
+            row = rows.mappings().first()
+        return None if row is None else Wait.of(row)
+
     async def count_waiting(self, flows: Sequence[str] | None = None) -> int:
         """Executions recorded ``waiting`` (of ``flows``, when given)."""
         sql = (
