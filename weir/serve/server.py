@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from weir.store.base import RecordingUnavailable
 from weir.triggers import TRIGGER_KINDS
 from weir.triggers.guards.body import body_timeout_from_environment
 from weir.triggers.kind import TriggerRuntime, TriggerSettings
+from weir.triggers.wait_link import get_link, post_link
 
 log = logging.getLogger("weir.serve")
 SHIP_AT_STOP = 3.0
@@ -198,6 +200,11 @@ class Runner:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        store: Any = self.service.engine.store if self.service is not None else None
+        if store is not None:  # a person's wait's resume URL (weir.triggers.wait_link)
+            waits = store.waits()
+            app.router.add_get("/waits/{token}", partial(get_link, waits))
+            app.router.add_post("/waits/{token}", partial(post_link, waits, resolved=self._poke))
         for resource in trigger.resources():
             app.router.register_resource(resource)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -213,6 +220,10 @@ class Runner:
         server = self._site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.options.port
+
+    def _poke(self) -> None:
+        if self.waker is not None:
+            self.waker.poke()
 
     def _on_reload(self, old: CompiledFlow, new: CompiledFlow) -> None:
         if self.trigger is not None:
