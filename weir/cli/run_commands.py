@@ -116,6 +116,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     """Run once with progress on stderr and the result on stdout: 0 succeeded, 1 failed."""
     import asyncio
 
+    from weir.engine.children import install_local_children
     from weir.engine.executor import Engine, ExecutionListener
     from weir.engine.progress import ProgressPrinter
     from weir.lang.expressions import json_default
@@ -146,11 +147,12 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
             listeners=listeners,
             redactor=redactor,
         )
+        children = install_local_children(engine, flow.file)  # for subflow nodes
         unshipped = None
         try:
             result = await engine.execute(flow, event, replay=replay)
             if result.status == "waiting" and store is not None:
-                result = await _wait_here(engine, flow, result)
+                result = await _wait_here(engine, flow, result, children)
             if console is not None and store is not None:
                 unshipped = await ship_before_exit(store, console, flush_timeout)
         finally:
@@ -181,11 +183,11 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     return asyncio.run(run_once())
 
 
-async def _wait_here(engine: Any, flow: Any, result: Any) -> Any:
-    """A parked execution: resume it here as its timers come due; one waiting for something
-    else (a person, a child flow) is left to whoever resolves it, and said so."""
+async def _wait_here(engine: Any, flow: Any, result: Any, children: Any) -> Any:
+    """A parked execution: resume it here as its timers come due and its child flows end;
+    one waiting for something else (a person, a child elsewhere) is left to whoever resolves
+    it, and said so."""
     from weir.cli.resume_command import open_wait_lines
-    from weir.engine.resume import finish_in_process
 
     await engine.store.durable()
     print(
@@ -193,7 +195,7 @@ async def _wait_here(engine: Any, flow: Any, result: Any) -> Any:
         "is due (if stopped, `weir serve` of the flow on this store resumes it)",
         file=sys.stderr,
     )
-    result = await finish_in_process(engine, flow, result)
+    result = await children.finish(flow, result)
     if result.status == "waiting":
         for line in await open_wait_lines(engine.store, result.id):
             print(line, file=sys.stderr)

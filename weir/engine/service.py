@@ -122,6 +122,12 @@ class FlowService:
             await self._recorded(flow, result.id)
             return result
 
+    async def run_child(self, execution: Execution) -> ExecutionResult:
+        """Run a child flow's execution (weir.engine.children) like the flow's own: counted in
+        flight, drained at stop, cancellable by id."""
+        with self._counted():
+            return await self._run_here(execution)
+
     async def _run_here(self, execution: Execution) -> ExecutionResult:
         """Run in the caller's task, cancellable by id; a cancel asked through ``cancel`` ends
         in the cancelled outcome, any other cancellation (the caller's) propagates."""

@@ -22,6 +22,7 @@ from weir.nodes import (
     smb,
     sql,
     state,
+    subflow,
     transform,
     wait,
 )
@@ -45,6 +46,7 @@ NODE_KINDS: dict[str, NodeKind] = {
         smb.KIND,
         sql.KIND,
         state.KIND,
+        subflow.KIND,
         transform.KIND,
         wait.KIND,
     )
