@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic.alias_generators import to_camel
 
-from weir.console import actions, events, executions, flow_views, health, ingest, openapi
+from weir.console import (
+    actions,
+    events,
+    executions,
+    flow_views,
+    health,
+    ingest,
+    openapi,
+    waits,
+)
 from weir.console.models import (
     ApiModel,
     CancelAccepted,
@@ -34,6 +43,7 @@ from weir.console.models import (
     RunAccepted,
     RunRequest,
 )
+from weir.console.wait_models import ResumeAccepted, ResumeRequest, WaitList, WaitView
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +77,7 @@ API = "/api/v1"
 READ_ERRORS = (400, 401, 403, 503)
 """503: the API server cannot review the caller's token or rights (a cluster console)."""
 ACT_ERRORS = (*READ_ERRORS, 404, 409)
+WAIT_ERRORS = (*ACT_ERRORS, 410, 422)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/flows", flow_views.list_flows, "Flows with their recent runs", "flows",
@@ -91,6 +102,23 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API}/executions/{{id}}/cancel", actions.cancel_execution,
           "Cancel a running execution", "runs", response=CancelAccepted, status=202,
           errors=ACT_ERRORS),
+    Route("GET", f"{API}/executions/{{id}}/waits", waits.list_waits,
+          "The waits for a person of one execution", "waits", response=WaitList,
+          errors=(*READ_ERRORS, 404)),
+    Route("POST", f"{API}/executions/{{id}}/waits/{{waitId}}/resume",
+          waits.resume_execution_wait, "Resume a waiting execution with a payload", "waits",
+          body=ResumeRequest, response=ResumeAccepted, errors=WAIT_ERRORS),
+    Route("GET", f"{API}/waits/{{token}}", waits.get_wait, "A wait by its resume token",
+          "waits", response=WaitView, errors=(*READ_ERRORS, 404)),
+    Route("POST", f"{API}/waits/{{token}}/resume", waits.resume_wait,
+          "Resume the wait of a resume token with a payload", "waits", body=ResumeRequest,
+          response=ResumeAccepted, errors=WAIT_ERRORS),
+    Route("GET", "/waits/{token}", waits.link_get,
+          "A resume URL: what is asked (the token is the credential)", "waits",
+          response=WaitView, errors=(404,)),
+    Route("POST", "/waits/{token}", waits.link_post,
+          "A resume URL: POST the payload itself as JSON (the token is the credential)",
+          "waits", errors=(400, 404, 409, 410, 413, 422)),
     Route("GET", f"{API}/events", events.stream_events,
           "Execution and node events as Server-Sent Events", "events", query=EventsQuery,
           media_type="text/event-stream", stream=EventData, errors=READ_ERRORS),
