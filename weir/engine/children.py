@@ -109,6 +109,7 @@ class LocalChildren:
         waits, store = self._waits(), self.engine.store
         assert store is not None
         while result.status == Status.WAITING:
+            await store.durable()  # a child that ended has queued its parent's wait resolved
             open_waits = [w for w in await waits.of_execution(result.id) if w.state in OPEN]
             ready = [0.0 if w.state == RESOLVED else w.due_at for w in open_waits]
             times = [t for t in ready if t is not None]
@@ -117,10 +118,13 @@ class LocalChildren:
                 return result
             pause = None if not times else max(0.0, min(times) - time.time())
             if children:
-                await asyncio.wait(children, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+                ended, _ = await asyncio.wait(
+                    children, timeout=pause, return_when=asyncio.FIRST_COMPLETED
+                )
+                if ended:
+                    continue  # look again: its wait is resolved now
             elif pause:
                 await asyncio.sleep(pause)
-            await store.durable()
             for wait in open_waits:
                 claimed = await waits.claim(wait.id, wait.execution_id)
                 if claimed is not None:
