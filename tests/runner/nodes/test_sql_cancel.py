@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +132,20 @@ async def test_a_cancelled_insert_commits_nothing(
         count = await connection.execute(text(f"SELECT count(*) FROM {mariadb_table}"))
         assert count.scalar_one() == 0
     await engine.dispose()
+
+
+async def test_an_endless_sqlite_query_ends_at_its_timeout(
+    tmp_path: Path, make_ctx: Callable[..., NodeContext]
+) -> None:
+    """Without the interrupt, SQLAlchemy's close of the timed-out connection would wait behind
+    the statement on aiosqlite's thread forever."""
+    url = f"sqlite:///{tmp_path}/endless.db"
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c"
+    begun = time.monotonic()
+    with pytest.raises(NodeTimeout):
+        await asyncio.wait_for(
+            run(sql(connection=url, query=endless, timeout="300ms"), make_ctx()), 5
+        )
+    assert time.monotonic() - begun < 1.3
+    again = await run(sql(connection=url, query="SELECT 2 AS two", timeout="1s"), make_ctx())
+    assert again["rows"] == [{"two": 2}]
