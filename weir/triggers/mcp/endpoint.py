@@ -172,6 +172,8 @@ class McpEndpoint:
             result = await self.service.execute(event, flow)
         except RecordingUnavailable as exc:  # it ran, but an answer needs its record committed
             return _error(f"the execution is not recorded: {exc}")
+        if result.status == "waiting":  # parked (a wait, a sleep): not a failure
+            return _success({"executionId": result.id, "status": "waiting"})
         if not result.ok:
             error = result.error or {}
             where = f"node {error['node']}: " if error.get("node") else ""
