@@ -14,8 +14,8 @@ For the last two the statements run in a task of their own, shielded: SQLAlchemy
 inside a statement, waits for the connection to close gracefully before the cancel reaches
 anyone, and on SQLite that close waits behind the endless statement itself. So the node's task
 hears the cancel first, stops the statement on the server, and only then cancels the
-statements' task (no further statement starts, the transaction is rolled back, the connection
-is discarded rather than pooled).
+statements' task: no further statement starts, the transaction is rolled back, and a
+connection cut off mid-statement is discarded, never pooled.
 """
 
 from __future__ import annotations
@@ -46,7 +46,13 @@ async def stopped_on_cancel(connection: Any, work: Coroutine[Any, Any, T]) -> T:
     try:
         return await asyncio.shield(statements)
     except asyncio.CancelledError:
-        await stop()
+        try:
+            await stop()
+        except Exception as exc:  # the cancel stands whatever happens here
+            # It ended meanwhile, or the server cannot be reached: say so, since the statement
+            # may still be running there.
+            shown = hide_password(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("could not stop the cancelled statement on the server: %s", shown)
         statements.cancel()
         await asyncio.wait({statements}, timeout=STOP_WAIT)
         raise
@@ -81,13 +87,5 @@ async def _kill_query(url: Any, server_id: int) -> None:
     try:
         async with asyncio.timeout(STOP_WAIT), side.connect() as control:
             await control.execute(text(f"KILL QUERY {server_id}"))
-    except Exception as exc:
-        # It ended meanwhile, or the server cannot be reached: say so, since the statement may
-        # still be running there.
-        log.warning(
-            "could not stop the cancelled statement of connection %d: %s",
-            server_id,
-            hide_password(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__,
-        )
     finally:
         await side.dispose()
