@@ -7,6 +7,7 @@ import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -16,6 +17,7 @@ from weir.flow.model import API_VERSION
 from weir.flow.yamlsrc import YamlSyntaxError, load_documents
 from weir.harness.matching import problems
 from weir.harness.spec import KIND, Case, FlowTest, NodesTaken
+from weir.nodes.wait_payload import payload_problems
 
 SUFFIX = ".test.yaml"
 
@@ -131,6 +133,8 @@ def _check_against_flow(loaded: LoadedTest) -> Iterator[Issue]:
         named.add(case.name)
         for node in case.mocks.nodes:
             yield from _known(node, names, (*at, "mocks", "nodes", node))
+        for node, payload in case.resume.items():
+            yield from _resumable(loaded, node, payload, (*at, "resume", node))
         for loc, node in _expected_nodes(case, (*at, "expect")):
             yield from _known(node, names, loc)
         expect = case.expect
@@ -161,3 +165,16 @@ def _known(node: str, names: list[str], loc: Loc) -> Iterator[Issue]:
         close = difflib.get_close_matches(node, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f" (nodes: {', '.join(names)})"
         yield Issue(f"the flow has no node {node!r}{hint}", loc)
+
+
+def _resumable(loaded: LoadedTest, node: str, payload: Any, loc: Loc) -> Iterator[Issue]:
+    """A resumed node is a wait node, and the payload is one its schema accepts."""
+    found = loaded.flow.graph.nodes.get(node)
+    if found is None:
+        yield from _known(node, list(loaded.flow.graph.nodes), loc)
+    elif found.kind != "wait":
+        yield Issue(f"node {node!r} is a {found.kind} node: only a wait node is resumed", loc)
+    else:
+        schema = getattr(found.config, "schema_", None)
+        for problem in payload_problems(schema, payload):
+            yield Issue(f"the wait's schema refuses this payload: {problem}", loc)

@@ -116,6 +116,11 @@ class Case(Strict):
         default_factory=dict, description="What $.trigger holds besides its kind."
     )
     mocks: Mocks = Field(default_factory=Mocks)
+    resume: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Payloads of wait nodes: each is resumed at once with its payload as its "
+        "output, checked against the wait's schema.",
+    )
     secrets: Secrets | None = None
     expect: Expect = Field(default_factory=Expect)
     timeout: Duration = Field(60.0, description="The case fails when its execution takes longer.")
@@ -141,9 +146,11 @@ class FlowTest(Strict):
 
 def case_mocks(spec: FlowTestSpec, case: Case) -> Mocks:
     """The file's mocks with the case's on top: a case's node mock replaces the file's of that
-    node, and the case's HTTP mocks are tried before the file's."""
+    node, and the case's HTTP mocks are tried before the file's. A resumed wait is a node mock
+    whose output is the payload."""
+    resumed = {node: NodeMock(output=payload) for node, payload in case.resume.items()}
     return Mocks(
-        nodes={**spec.mocks.nodes, **case.mocks.nodes},
+        nodes={**spec.mocks.nodes, **case.mocks.nodes, **resumed},
         http=[*case.mocks.http, *spec.mocks.http],
     )
 
