@@ -30,7 +30,7 @@ async def test_a_dropped_csv_is_read_and_moved_to_done(
     await close(runtime)
     assert [p["path"] for p in started(store)] == ["inbox/people.csv"]
     with sqlite3.connect(store) as db:
-        (status, result), = db.execute("SELECT status, result FROM weir_executions").fetchall()
+        ((status, result),) = db.execute("SELECT status, result FROM weir_executions").fetchall()
     assert status == "succeeded"
     assert json.loads(result) == {
         "file": "people.csv",

@@ -76,6 +76,5 @@ KIND = NodeKind(
     "sleep",
     SleepConfig,
     run,
-    "Wait for a duration or until a time; the execution parks durably and resumes after a "
-    "restart.",
+    "Wait for a duration or until a time; the execution parks durably and resumes after a restart.",
 )
