@@ -124,3 +124,29 @@ async def test_an_unknown_or_expired_token_is_refused(engine: Engine) -> None:
     assert found[1][0].output == {"timedOut": True}
     with pytest.raises(WaitGone):
         await resolve_token(waits, token, {"approved": True}, "test")
+
+
+async def test_a_timed_out_wait_is_replayed_as_it_ended_when_a_later_wait_resumes(
+    engine: Engine,
+) -> None:
+    compiled = flow("""\
+        - name: first
+          wait: {timeout: 50ms, onTimeout: second}
+          next: paid
+        - name: second
+          wait: {message: "still there?"}
+          next: reminded
+        - name: paid
+          log: {message: paid}
+        - name: reminded
+          log: {message: reminded}
+    """)
+    parked = await run(engine, compiled)
+    time.sleep(0.06)
+    again = await resume(engine, compiled, parked.id)  # the timeout: second parks
+    assert again.status == Status.WAITING
+    done = await resume(engine, compiled, parked.id, {"output": {"here": True}})
+    assert done.status == Status.SUCCEEDED
+    found = await engine.store.get_execution(parked.id)  # type: ignore[union-attr]
+    assert found is not None
+    assert [n.node for n in found[1]] == ["first", "second", "reminded"]

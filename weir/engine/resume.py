@@ -72,9 +72,13 @@ class Continuation:
     """Where a resumed execution's walk starts: ``start`` replays the records, settles the
     parked node and returns the nodes ready to run."""
 
-    def __init__(self, wait: Wait, nodes: list[NodeRunRecord]) -> None:
+    def __init__(
+        self, wait: Wait, nodes: list[NodeRunRecord], timed_out: dict[int, list[str]] | None = None
+    ) -> None:
         self.wait = wait
         self.nodes = sorted(nodes, key=lambda record: record.seq)
+        self.timed_out = timed_out or {}
+        """The onTimeout targets an earlier wait took, by its node run's seq."""
 
     def start(self, execution: Execution) -> list[str]:
         graph, walk = execution.graph, execution.walk
@@ -98,7 +102,9 @@ class Continuation:
             elif record.status == Status.SUCCEEDED:
                 execution.outputs[record.node] = record.output
                 execution.last_output = record.output
-                taken = success_targets(node, record.output, execution.scope)
+                taken = self.timed_out.get(record.seq) or success_targets(
+                    node, record.output, execution.scope
+                )
                 walk.finished(record.node, taken, ready)
             elif record.status == Status.FAILED and node.onError:
                 execution.scope["error"] = {
@@ -159,7 +165,12 @@ async def resumed_execution(engine: Any, flow: CompiledFlow, wait: Wait) -> Exec
     )
     execution = Execution(engine, flow, event, record.id, None)
     execution.records = sorted(nodes, key=lambda node: node.seq)
-    execution.continuation = Continuation(wait, execution.records)
+    timed_out = {
+        w.seq: list(w.details["onTimeout"])
+        for w in await store.waits().of_execution(record.id)
+        if w.state == TIMED_OUT and w.details.get("onTimeout")
+    }
+    execution.continuation = Continuation(wait, execution.records, timed_out)
     execution.adopt(record)
     return execution
 
