@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.runner import kinds  # noqa: F401 - registers test.sleep
-from weir.engine.children import LocalChildren, install_local_children
+from weir.engine.children import LocalChildren, install_children, install_local_children
 from weir.engine.events import ExecutionResult, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
@@ -136,8 +136,12 @@ async def test_a_child_that_ends_before_its_parent_parks_still_resumes_it(
     parent = load_flow_file(
         write_flow(tmp_path, "parent", "- name: call\n  subflow: {flow: child, input: {n: 4}}\n")
     )
-    children = ChildFirst(engine, FlowFinder([tmp_path]), in_process=False)
-    engine.resources.get("weir.child-flows", lambda: children)
+    finder = FlowFinder([tmp_path])
+
+    async def find(name: str) -> CompiledFlow:
+        return finder.find(name)
+
+    install_children(ChildFirst(engine, find, in_process=False))
     parked = await engine.execute(parent, TriggerEvent())
     assert parked.status == Status.WAITING
     done: list[ExecutionResult] = []

@@ -86,5 +86,6 @@ async def start_run(request: web.Request) -> web.Response:
     if await console.flows.get(namespace, name) is None:
         where = f" in namespace {namespace!r}" if namespace else ""
         raise not_found(f"no flow {name!r}{where}")
-    started = await _started(console.runs.start(name, namespace, body.input))
+    parent = None if body.parent is None else body.parent.model_dump(by_alias=True)
+    started = await _started(console.runs.start(name, namespace, body.input, parent=parent))
     return respond(RunAccepted(id=started.execution_id, flow_run=started.flow_run), 202)

@@ -43,6 +43,7 @@ class ClusterRuns:
         replay_of: str | None = None,
         from_node: str | None = None,
         outputs: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
     ) -> Started:
         if not namespace:  # an execution recorded outside the cluster, replayed here
             raise UnknownFlow(f"flow {flow!r} has no namespace: it did not run in this cluster")
@@ -60,6 +61,8 @@ class ClusterRuns:
             spec["from"] = from_node
         if outputs:
             spec["outputs"] = outputs
+        if parent is not None:
+            spec["parent"] = parent
         body = {
             "apiVersion": API_VERSION,
             "kind": "FlowRun",

@@ -158,8 +158,20 @@ class ReplayAccepted(ApiModel):
     flow_run: str | None = None
 
 
+class ParentRef(ApiModel):
+    """The execution whose subflow node starts this run (docs/nodes/subflow.md)."""
+
+    execution_id: str = Field(min_length=1, max_length=32)
+    node: str = Field(min_length=1, max_length=63)
+    flow: str = Field(min_length=1, max_length=253)
+    depth: int = Field(1, ge=1, le=100, description="how deep the subflow calls nest")
+
+
 class RunRequest(ApiModel):
     input: Any = None
+    parent: ParentRef | None = Field(
+        None, description="set by a runner's subflow node: the child names it in $.trigger.parent"
+    )
 
 
 class RunAccepted(ApiModel):

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from weir.console.flows import FlowSource
+from weir.engine.children import TRIGGER_KIND as CHILD_TRIGGER
+from weir.engine.children import LocalChildren, install_children
 from weir.engine.events import ExecutionResult, OnRecorded, Replay, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.replay import ReplayRefused, plan_replay
 from weir.engine.resume import resumed_execution
 from weir.engine.waker import Waker
+from weir.flow.load import CompiledFlow
+from weir.lang.errors import ConfigError
 from weir.lang.ids import new_execution_id
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
@@ -63,10 +67,12 @@ class Runs(Protocol):
         replay_of: str | None = None,
         from_node: str | None = None,
         outputs: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
     ) -> Started:
         """Start a run of ``flow`` with ``input`` as its trigger payload, or a replay of the
         execution ``replay_of`` (``input`` None: its recorded payload), from ``from_node``
-        with the recorded outputs before it, ``outputs`` replacing some of them. Raises
+        with the recorded outputs before it, ``outputs`` replacing some of them. ``parent``:
+        the run is a subflow's child, named so in ``$.trigger.parent``. Raises
         UnknownFlow, NotRunnable or ReplayRefused."""
         ...
 
@@ -126,10 +132,21 @@ class LocalRuns:
         )
         self.running: dict[str, asyncio.Task[ExecutionResult]] = {}
         self.waker: Waker | None = None
+        # Its subflow nodes run children found among the console's flows; its waker resumes
+        # them (and their parents) like any local flow.
+        self.children = install_children(LocalChildren(self.engine, self._child, in_process=False))
+
+    async def _child(self, name: str) -> CompiledFlow:
+        entry = await self.flows.get("", name)
+        if entry is None or entry.compiled is None:
+            state = "no" if entry is None else "no valid"
+            raise ConfigError(f"subflow: {state} flow named {name!r} among the console's flows")
+        return entry.compiled
 
     def wake_parked(self) -> None:
         """Resume the parked executions of the flows the console runs, as they come due."""
         self.waker = Waker(self.store.waits(), self._resume, flows=self._flow_names)
+        self.children.poke = self.waker.poke
         self.waker.start()
 
     async def _flow_names(self) -> list[str]:
@@ -162,6 +179,7 @@ class LocalRuns:
         replay_of: str | None = None,
         from_node: str | None = None,
         outputs: dict[str, Any] | None = None,
+        parent: dict[str, Any] | None = None,
     ) -> Started:
         entry = await self.flows.get(namespace, flow)
         if entry is None:
@@ -171,6 +189,8 @@ class LocalRuns:
             reason = "; ".join(str(c.get("message", "")) for c in entry.conditions)
             raise NotRunnable(f"flow {flow!r} is invalid and cannot run: {reason}")
         event = TriggerEvent(kind="manual", payload=input)
+        if parent is not None:
+            event = TriggerEvent(kind=CHILD_TRIGGER, payload=input, meta={"parent": parent})
         replay: Replay | None = None
         if replay_of is not None:
             found = await self.store.get_execution(replay_of)
@@ -199,7 +219,7 @@ class LocalRuns:
     async def cancel(self, record: ExecutionRecord) -> bool:
         task = self.running.get(record.id)
         if task is None:
-            return False
+            return self.children.cancel(record.id)
         task.cancel()
         return True
 

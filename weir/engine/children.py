@@ -40,6 +40,8 @@ from weir.store.waits import SqlWaits
 log = logging.getLogger("weir.engine")
 
 Host = Callable[[Execution], Awaitable[ExecutionResult]]
+Find = Callable[[str], Awaitable[CompiledFlow]]
+"""The flow of that name; ConfigError ``subflow: no flow named …`` when there is none."""
 TRIGGER_KIND = "subflow"
 POLL = 0.5
 
@@ -50,10 +52,10 @@ class LocalChildren:
     remote = False
 
     def __init__(
-        self, engine: Engine, finder: FlowFinder, *, host: Host | None = None, in_process=True
+        self, engine: Engine, find: Find, *, host: Host | None = None, in_process: bool = True
     ) -> None:
         self.engine = engine
-        self.finder = finder
+        self.find = find
         self.host = host
         self.in_process = in_process
         """Resume a child's own waits in its task (no waker serves the child's flow)."""
@@ -68,7 +70,7 @@ class LocalChildren:
             engine.listeners.append(_ChildEvents(self))
 
     async def start(self, call: ChildCall) -> str:
-        compiled = await asyncio.to_thread(self.finder.find, call.flow)
+        compiled = await self.find(call.flow)
         event = TriggerEvent(TRIGGER_KIND, call.input, {"parent": call.parent})
         execution = Execution(self.engine, compiled, event, new_execution_id(), None)
         execution.begin()  # its running record, before the parent's wait in the same batch
@@ -82,7 +84,7 @@ class LocalChildren:
         return execution.id
 
     async def run_inline(self, call: ChildCall) -> dict[str, Any]:
-        compiled = await asyncio.to_thread(self.finder.find, call.flow)
+        compiled = await self.find(call.flow)
         event = TriggerEvent(TRIGGER_KIND, call.input, {"parent": call.parent})
         execution = Execution(self.engine, compiled, event, new_execution_id(), None)
         try:
@@ -222,8 +224,15 @@ def install_local_children(
 ) -> LocalChildren:
     """Let the engine's subflow nodes start flows found next to ``flow_file`` (and in
     ``$WEIR_FLOWS_PATH``)."""
-    children = LocalChildren(
-        engine, FlowFinder(search_dirs(flow_file)), host=host, in_process=in_process
-    )
-    engine.resources.get(CHILD_FLOWS, lambda: children)
+    finder = FlowFinder(search_dirs(flow_file))
+
+    async def find(name: str) -> CompiledFlow:
+        return await asyncio.to_thread(finder.find, name)
+
+    return install_children(LocalChildren(engine, find, host=host, in_process=in_process))
+
+
+def install_children(children: LocalChildren) -> LocalChildren:
+    """Make ``children`` what the engine's subflow nodes use."""
+    children.engine.resources.get(CHILD_FLOWS, lambda: children)
     return children

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -24,6 +24,7 @@ TOKEN_ENV = "WEIR_CONSOLE_TOKEN"
 TOKEN_FILE = SERVICE_ACCOUNT / "token"
 URL_LIMIT = 512
 INGEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
+CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
 
 
 class ConsoleUnavailable(Exception):
@@ -97,6 +98,25 @@ class ConsoleClient:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ConsoleUnavailable("cancellations: the answer has no list of execution ids")
         return ids
+
+    async def start_run(self, flow: str, namespace: str, input: Any, parent: dict[str, Any]) -> str:
+        """Start a run of ``flow`` (a subflow's child): its execution id."""
+        path = f"/api/v1/flows/{quote(flow, safe='')}/runs"
+        params = {"namespace": namespace} if namespace else {}
+        body = {"input": input, "parent": parent}
+        answer = await self._call("POST", path, CALL_TIMEOUT, json=body, params=params)
+        if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+            raise ConsoleUnavailable(f"POST {self.url}{path}: the answer has no execution id")
+        return str(answer["id"])
+
+    async def execution(self, execution_id: str) -> dict[str, Any]:
+        """An execution as the console shows it (``GET /api/v1/executions/{id}``)."""
+        path = f"/api/v1/executions/{quote(execution_id, safe='')}"
+        answer = await self._call("GET", path, CALL_TIMEOUT)
+        found = answer.get("execution") if isinstance(answer, dict) else None
+        if not isinstance(found, dict):
+            raise ConsoleUnavailable(f"GET {self.url}{path}: the answer has no execution")
+        return found
 
     async def _call(
         self, method: str, path: str, timeout: aiohttp.ClientTimeout, **kwargs: Any

@@ -39,6 +39,7 @@ from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
 from weir.serve.link import ConsoleLink, ConsoleSettings
 from weir.serve.retention import sweep_state
+from weir.serve.subflows import RunnerChildren
 from weir.serve.watch import watch
 from weir.store.base import RecordingUnavailable
 from weir.triggers import TRIGGER_KINDS
@@ -96,6 +97,7 @@ class Runner:
         self._site: web.TCPSite | None = None
         self._app_runner: web.AppRunner | None = None
         self.waker: Waker | None = None
+        self.children: RunnerChildren | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -123,6 +125,8 @@ class Runner:
         service.reload_hooks.append(self._on_reload)
         try:
             self._link_console(store, service)
+            link = self.console
+            self.children = RunnerChildren(service, None if link is None else link.client)
             self.trigger = self._make_trigger(service)
             await self._start_http(self.trigger)
             await self.trigger.start()
@@ -167,6 +171,8 @@ class Runner:
             counted=lambda count: gauge.labels(service.name).set(count),
         )
         self.waker.start()
+        if self.children is not None:
+            self.children.attach(self.waker)
 
     def _link_console(self, store: Any, service: FlowService) -> None:
         settings = self.options.console
@@ -245,6 +251,8 @@ class Runner:
             await self.trigger.stop()
         if self.waker is not None:
             await self.waker.stop()
+        if self.children is not None:
+            await self.children.stop()
         await self.service.drain(self.options.grace)
         if self.console is not None:
             await self._ship_rest(self.options.grace - (time.monotonic() - began))

@@ -1,0 +1,121 @@
+"""The subflow node's cluster path without a cluster: a `weir serve --console` runner that
+has only its own flow file starts the child through a `weir console` (local mode, its own
+process, which alone knows the child flow and runs it); the runner learns the child's end by
+asking the console, resolves its own wait and resumes the parent. A failed child fails the
+parent's node with the child's error inside; a child the console does not know is a node
+error naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.console.test_console_command import started_console
+from tests.runner.serving import Served
+from tests.serve.consoles import wait_until
+
+CHILD = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: divider}
+spec:
+  trigger: {manual: {}}
+  nodes:
+    - name: divide
+      transform:
+        set:
+          quotient: "${100 / input.n}"
+          parent: "$.trigger.parent"
+"""
+
+PARENT = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: caller}
+spec:
+  trigger: {rest: {path: /go}}
+  nodes:
+    - name: pick
+      transform: {set: {}}
+      when:
+        - condition: input.flow == "divider"
+          next: call
+      otherwise: lost
+    - name: call
+      subflow: {flow: divider, input: {n: "$.input.n"}}
+      next: done
+      onError: [failed]
+    - name: lost
+      subflow: {flow: nowhere}
+    - name: done
+      transform: {set: {quotient: "$.nodes.call.result.quotient", child: "$.nodes.call.executionId"}}
+    - name: failed
+      transform: {set: {type: "$.error.type", message: "$.error.message", child: "$.error.childExecutionId"}}
+"""
+
+
+def execution(console: str, execution_id: str) -> dict[str, Any]:
+    answer = httpx.get(f"{console}/api/v1/executions/{execution_id}", timeout=10)
+    if answer.status_code != 200:
+        return {}
+    found: dict[str, Any] = answer.json()["execution"]
+    return found
+
+
+def ended(console: str, execution_id: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def check() -> bool:
+        seen.update(execution(console, execution_id))
+        return seen.get("status") in ("succeeded", "failed", "cancelled")
+
+    wait_until(check, timeout=30, what=f"execution {execution_id} ended at the console")
+    return seen
+
+
+def test_a_runner_calls_a_flow_only_the_console_knows(tmp_path: Path) -> None:
+    flows = tmp_path / "console-flows"
+    flows.mkdir()
+    (flows / "divider.yaml").write_text(CHILD)
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    (runner / "caller.yaml").write_text(PARENT)
+    console, url = started_console("--store", f"sqlite:///{tmp_path}/console.db", str(flows))
+    try:
+        store = f"sqlite:///{tmp_path}/runner.db"
+        with Served(runner / "caller.yaml", "--store", store, "--console", url) as served:
+            go = httpx.post(served.url + "/go", json={"flow": "divider", "n": 4}, timeout=30)
+            assert go.status_code == 202 and go.json()["status"] == "waiting", go.text
+            parent_id = go.json()["executionId"]
+            done = ended(url, parent_id)
+            assert done["status"] == "succeeded", done
+            assert done["result"]["quotient"] == 25
+            child = execution(url, done["result"]["child"])
+            assert child["flow"] == "divider" and child["triggerKind"] == "subflow"
+            parent = child["trigger"]["parent"]
+            assert parent["executionId"] == parent_id
+            assert (parent["node"], parent["flow"], parent["depth"]) == ("call", "caller", 1)
+
+            # A child that fails: the parent's node fails with its error and takes onError.
+            go = httpx.post(served.url + "/go", json={"flow": "divider", "n": 0}, timeout=30)
+            assert go.status_code == 202, go.text
+            done = ended(url, go.json()["executionId"])
+            assert done["status"] == "succeeded", done
+            assert done["result"]["type"] == "subflow"
+            assert "child flow 'divider'" in done["result"]["message"]
+            assert execution(url, done["result"]["child"])["status"] == "failed"
+
+            # A flow the console does not know: a clear node error, no child.
+            go = httpx.post(served.url + "/go", json={"flow": "nowhere", "n": 1}, timeout=30)
+            assert go.status_code == 500, go.text
+            error = go.json()["error"]
+            assert error["type"] == "config"
+            assert (
+                error["message"]
+                == f"node lost: subflow: no flow named 'nowhere' at the console {url}"
+            )
+    finally:
+        console.terminate()
+        console.wait(10)
