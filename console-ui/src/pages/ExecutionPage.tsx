@@ -8,6 +8,7 @@ import { ReplayForm } from "../components/ReplayForm";
 import { CancelButton } from "../components/CancelButton";
 import { StatusBadge } from "../components/StatusBadge";
 import { RunsSection } from "../components/RunsSection";
+import { WaitsSection } from "../components/WaitsSection";
 import { duration, when } from "../format";
 import { useApi, useEvents } from "../hooks";
 import type { ExecutionView } from "../types";
@@ -91,6 +92,7 @@ export function ExecutionPage() {
         {running && <CancelButton id={execution.id} onDone={reload} />}
       </div>
       {view.error !== undefined && <ErrorMessage error={view.error} />}
+      {execution.status === "waiting" && <WaitsSection executionId={execution.id} onDone={reload} />}
       <h2>Graph</h2>
       <ExecutionGraph execution={execution} nodes={nodes} onOpenRun={openRunAndShow} />
       <RunsSection execution={execution} runs={nodes} open={openRun} onOpen={setOpenRun} onShow={openRunAndShow} />
