@@ -51,7 +51,8 @@ def test_the_crd_has_the_short_name_printer_columns_and_status_subresource() -> 
     assert names[:4] == ["Flow", "Phase", "Execution", "Age"]
     assert version["subresources"] == {"status": {}}
     status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
-    assert status["phase"]["enum"] == ["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
+    phases = ["Pending", "Running", "Waiting", "Succeeded", "Failed", "Cancelled"]
+    assert status["phase"]["enum"] == phases
 
 
 def test_the_example_flowrun_satisfies_the_schema_and_a_bad_one_does_not() -> None:

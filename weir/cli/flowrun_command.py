@@ -96,7 +96,7 @@ async def _flowrun(args: argparse.Namespace) -> int:
 
         result = await _execute(args, flow, event, replay, execution_id, report)
         print(f"weir: FlowRun {args.name}: execution {result.id} {result.status}", file=sys.stderr)
-        return 0 if result.ok else 1
+        return 0 if result.ok or result.status == "waiting" else 1
     finally:
         await kube.close()
 
@@ -124,6 +124,9 @@ async def _what_to_run(args: argparse.Namespace, spec: Any, flow: Any) -> tuple[
     from weir.engine.replay import ReplayRefused, plan_replay
 
     if spec.replayOf is None:
+        if spec.parent is not None:  # a subflow's child, started by the console
+            meta = {"parent": spec.parent}
+            return TriggerEvent(kind="subflow", payload=spec.input, meta=meta), None
         return TriggerEvent(kind="manual", payload=spec.input), None
     record, nodes = await _original(args, spec.replayOf)
     try:

@@ -20,10 +20,16 @@ DEFAULT_TTL = 3600
 MAX_RESULT = 16 * 1024
 """Bytes of JSON a FlowRun's status.result may hold; a larger result is left out and
 ``resultTruncated`` set (the whole result stays in the execution record)."""
-PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
+PHASES = ("Pending", "Running", "Waiting", "Succeeded", "Failed", "Cancelled")
 FINISHED = ("Succeeded", "Failed", "Cancelled")
-PHASE_OF_STATUS = {"succeeded": "Succeeded", "failed": "Failed", "cancelled": "Cancelled"}
-"""An execution's status → the FlowRun phase it ends in (interrupted counts as failed)."""
+PHASE_OF_STATUS = {
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "waiting": "Waiting",
+}
+"""An execution's status → the FlowRun phase its Job leaves it in (interrupted counts as
+failed; a parked execution leaves it ``Waiting``: docs/flowruns.md says who resumes it)."""
 
 
 class FlowRunSpec(Strict):
@@ -54,6 +60,12 @@ class FlowRunSpec(Strict):
     outputs: dict[str, Any] = Field(
         default_factory=dict,
         description="With from: recorded outputs to replace, node name → output.",
+    )
+    parent: dict[str, Any] | None = Field(
+        None,
+        description="Set by the console when a subflow node starts this run: the parent "
+        "execution (executionId, node, flow, depth), the child's $.trigger.parent.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     ttlSecondsAfterFinished: int = Field(
         DEFAULT_TTL,

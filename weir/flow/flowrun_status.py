@@ -53,6 +53,11 @@ def outcome_status(
         "startedAt": iso(started_at),
         "finishedAt": iso(finished_at),
     }
+    if phase == "Waiting":  # parked: not over, so no finishedAt (docs/flowruns.md)
+        return phase_status(
+            phase, "Waiting", f"execution {execution_id} is waiting (parked)",
+            executionId=execution_id, startedAt=iso(started_at), error=None, result=None,
+        )  # fmt: skip
     if phase == "Succeeded":
         return phase_status(
             phase, "Succeeded", f"execution {execution_id} succeeded",

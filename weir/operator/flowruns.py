@@ -127,10 +127,13 @@ async def mirror_job(kube: Kube, key: FlowRunKey, job: dict[str, Any]) -> bool:
     outcome = job_outcome(job)
     if outcome is None:
         return False
-    return await report_unless_finished(kube, key, outcome)
+    # A runner that left its execution parked reported Waiting and exited 0: that stands.
+    return await report_unless_finished(kube, key, outcome, also=("Waiting",))
 
 
-async def report_unless_finished(kube: Kube, key: FlowRunKey, status: dict[str, Any]) -> bool:
+async def report_unless_finished(
+    kube: Kube, key: FlowRunKey, status: dict[str, Any], also: tuple[str, ...] = ()
+) -> bool:
     """Write ``status`` unless the FlowRun has finished (a Cancelled run stays cancelled, a
     runner's outcome is never overwritten by the operator's guess): conditional on the
     resourceVersion read. Returns whether it was written; False when the FlowRun is gone."""
@@ -139,7 +142,7 @@ async def report_unless_finished(kube: Kube, key: FlowRunKey, status: dict[str, 
             current = await kube.get(key.path)
         except NotFound:
             return False
-        if (current.get("status") or {}).get("phase") in FINISHED:
+        if (current.get("status") or {}).get("phase") in (*FINISHED, *also):
             return False
         version = {"resourceVersion": current["metadata"]["resourceVersion"]}
         try:
