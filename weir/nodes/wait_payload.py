@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 
 def schema_problem(schema: Any) -> str | None:
     """What is wrong with ``schema`` as a JSON Schema (2020-12), or None."""
+    from jsonschema import Draft202012Validator  # here: validating other flows never loads it
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -22,6 +22,8 @@ def payload_problems(schema: dict[str, Any] | None, payload: Any) -> list[str]:
     """Each way ``payload`` fails ``schema``, as ``place: message``; empty when it fits."""
     if not schema:
         return []
+    from jsonschema import Draft202012Validator
+
     validator = Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(payload), key=lambda e: str(list(e.absolute_path))):
