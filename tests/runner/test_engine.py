@@ -312,7 +312,10 @@ async def test_a_failure_cancels_the_branches_still_running() -> None:
     result = await execute(compiled)
     assert result.status == "failed" and result.error is not None
     assert result.error["node"] == "bad"
-    assert "slow" not in ran(result)  # cancelled: it never finished its five seconds
+    # Cancelled: it never finished its five seconds, and its run says it was stopped.
+    slow = next(n for n in result.nodes if n.node == "slow")
+    assert slow.status == "cancelled" and slow.error is not None
+    assert slow.error["type"] == "cancelled" and slow.duration_ms < 5000
 
 
 async def test_cancelling_an_execution_records_it_as_cancelled() -> None:

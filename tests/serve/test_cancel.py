@@ -103,6 +103,15 @@ async def test_cancel_aborts_an_http_call_and_the_caller_gets_the_cancelled_outc
     assert svc.cancel(execution_id) is False  # finished: nothing to cancel
 
     assert await recorded_status(svc, execution_id) == Status.CANCELLED
+    # The node it stopped is recorded too: which one, and how long it had run.
+    (call,) = result.nodes
+    assert (call.node, call.status) == ("call", Status.CANCELLED)
+    assert call.error is not None and call.error["type"] == "cancelled"
+    assert call.finished_at >= call.started_at
+    store = svc.engine.store
+    assert store is not None
+    found = await store.get_execution(execution_id)
+    assert found is not None and [(n.node, n.status) for n in found[1]] == [("call", "cancelled")]
     await svc.engine.aclose()
 
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("weir.engine")
 
+STOPPED = "stopped before it finished: the execution was cancelled, timed out, or failed elsewhere"
+
 
 @dataclass(slots=True)
 class _Outcome:
@@ -247,6 +249,15 @@ class Execution:
             outcome.error = exc
         except Suspend as suspend:
             return await self._park(node, started, attempts, inputs, suspend.wait)
+        except asyncio.CancelledError:
+            # Stopped mid-run (a cancel, the flow's timeout, a failed branch): the run is
+            # recorded, so that the execution shows which node was interrupted and for how long.
+            stopped = NodeError(STOPPED, type="cancelled").to_dict()
+            record = self._node_record(
+                node, started, attempts, inputs, Status.CANCELLED, None, stopped
+            )
+            self._emit_node(record)
+            raise
         self._record_node(node, started, attempts, inputs, outcome)
         return outcome
 
@@ -297,6 +308,9 @@ class Execution:
         error = outcome.error.to_dict() if outcome.error else None
         status = Status.FAILED if error else Status.SUCCEEDED
         record = self._node_record(node, started, attempts, inputs, status, outcome.output, error)
+        self._emit_node(record)
+
+    def _emit_node(self, record: NodeRunRecord) -> None:
         if self.engine.store is not None:
             self.engine.store.record_node(record)
         for listener in self.engine.listeners:

@@ -34,7 +34,7 @@ class ProgressPrinter(ExecutionListener):
         print(f"■ {result.status} in {_ms(result.duration_ms)}", file=self.stream)
 
 
-_MARKS = {Status.SUCCEEDED: "✓", Status.WAITING: "⏸"}
+_MARKS = {Status.SUCCEEDED: "✓", Status.WAITING: "⏸", Status.CANCELLED: "⊘"}
 
 
 def _ms(value: float) -> str:
