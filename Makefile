@@ -100,7 +100,7 @@ crds: $(STAMP)
 # Re-resolve every dependency after a change to pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra sql --extra code --extra files --extra mail --extra oracle --extra mongodb --extra runner --generate-hashes --python-version 3.11 -o requirements/runner.lock
+	$(BIN)/uv pip compile pyproject.toml --extra sql --extra code --extra files --extra mail --extra oracle --extra mongodb --extra redis --extra runner --generate-hashes --python-version 3.11 -o requirements/runner.lock
 	$(BIN)/uv pip compile pyproject.toml --extra operator --generate-hashes --python-version 3.11 -o requirements/operator.lock
 
 clean:
