@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from weir.console.access import RUN
+from weir.console.cancel_children import cancel_children, waited_children
 from weir.console.context import access_of, console_of
 from weir.console.executions import readable_execution
 from weir.console.models import (
@@ -22,6 +23,7 @@ from weir.console.models import (
 from weir.console.parsing import parse_body, parse_query, respond
 from weir.console.problems import bad_request, conflict, not_found
 from weir.console.runs import NotRunnable, Started, UnknownFlow
+from weir.engine.children import tell_parent_cancelled
 from weir.engine.replay import ReplayRefused
 from weir.store.records import Status
 
@@ -64,8 +66,12 @@ async def cancel_execution(request: web.Request) -> web.Response:
     console = console_of(request)
     record, _nodes = await readable_execution(request, request.match_info["id"])
     await access_of(request).require(request, *RUN, namespace=record.namespace)
-    if record.status == Status.WAITING and await console.store.waits().cancel_waits(record.id):
+    children = await waited_children(console, record)  # before its waits close
+    waits = console.store.waits()
+    if record.status == Status.WAITING and await waits.cancel_waits(record.id):
+        await tell_parent_cancelled(waits, record)  # a subflow's child: its parent goes on
         console.hub.wake()  # parked: cancelled at once, with its waits
+        await cancel_children(console, children)
         return respond(CancelAccepted(id=record.id), 202)
     if record.status != Status.RUNNING:
         raise conflict(f"execution {record.id} is not running: it {record.status}")
@@ -74,6 +80,7 @@ async def cancel_execution(request: web.Request) -> web.Response:
         if await console.store.request_cancel(record.id) is None:
             raise conflict(f"execution {record.id} is not running any more")
         console.hub.wake()
+    await cancel_children(console, children)
     return respond(CancelAccepted(id=record.id), 202)
 
 

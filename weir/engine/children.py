@@ -35,7 +35,7 @@ from weir.lang.ids import new_execution_id
 from weir.nodes.child_flows import CHILD_FLOWS, ChildCall, child_resolution
 from weir.store.records import ExecutionRecord, Status
 from weir.store.wait_writes import OPEN, RESOLVED, Resolved, recorder_of
-from weir.store.waits import SqlWaits
+from weir.store.waits import AlreadyResolved, SqlWaits, UnknownWait
 
 log = logging.getLogger("weir.engine")
 
@@ -65,6 +65,8 @@ class LocalChildren:
         self.tasks: dict[str, asyncio.Task[ExecutionResult]] = {}
         self.waited: dict[str, set[str]] = {}
         """Children each parent waits on, by the parent's execution id."""
+        self.answered: set[str] = set()
+        """Parents whose wait a child of theirs resolved here, not yet resumed here."""
         self._later: set[asyncio.Task[None]] = set()
         if self.durable:
             engine.listeners.append(_ChildEvents(self))
@@ -117,7 +119,10 @@ class LocalChildren:
             times = [t for t in ready if t is not None]
             children = [self.tasks[c] for c in self.waited.get(result.id, ()) if c in self.tasks]
             if not times and not children:
-                return result
+                if result.id not in self.answered:
+                    return result
+                await asyncio.sleep(POLL / 10)  # its child's answer is queued: read it again
+                continue
             pause = None if not times else max(0.0, min(times) - time.time())
             if children:
                 ended, _ = await asyncio.wait(
@@ -130,6 +135,7 @@ class LocalChildren:
             for wait in open_waits:
                 claimed = await waits.claim(wait.id, wait.execution_id)
                 if claimed is not None:
+                    self.answered.discard(result.id)
                     execution = await resumed_execution(self.engine, flow, claimed)
                     result = await execution.run()
                     break
@@ -145,9 +151,11 @@ class LocalChildren:
                 result = await self.finish(compiled, result)
             return result
         except asyncio.CancelledError:
-            if result is not None and result.status == Status.WAITING:
+            if result is not None and result.status == Status.WAITING and execution.record:
                 with contextlib.suppress(Exception):  # parked: cancelled with its waits
-                    await asyncio.shield(self._waits().cancel_waits(execution.id))
+                    waits = self._waits()
+                    if await asyncio.shield(waits.cancel_waits(execution.id)):
+                        await asyncio.shield(tell_parent_cancelled(waits, execution.record))
             raise
 
     def _waits(self) -> SqlWaits:
@@ -192,12 +200,14 @@ class _ChildEvents(ExecutionListener):
     def execution_finished(self, result: ExecutionResult) -> None:
         if result.status == Status.WAITING:
             return
+        self.children.answered.discard(result.id)
         if result.id in self.children.waited:
             self.children.parent_ended(result.id)
         parent = self.parents.pop(result.id, None)
         if parent is None:
             return
         self.children.waited.get(parent["executionId"], set()).discard(result.id)
+        self.children.answered.add(str(parent["executionId"]))
         resolution = child_resolution(
             result.id, result.flow, result.status, result.result, result.error
         )
@@ -213,6 +223,21 @@ class _ChildEvents(ExecutionListener):
             )
         )
         self.children.resolved()
+
+
+async def tell_parent_cancelled(waits: SqlWaits, child: ExecutionRecord) -> bool:
+    """A parked child cancelled through the store (no final record batch of its engine says
+    so) resolves its parent's wait as cancelled; False if it has no waiting parent here."""
+    parent = child.trigger.get("parent") if isinstance(child.trigger, dict) else None
+    if not isinstance(parent, dict) or not parent.get("waitId"):
+        return False
+    error = {"type": "cancelled", "message": "execution was cancelled"}
+    resolution = child_resolution(child.id, child.flow, Status.CANCELLED, None, error)
+    try:
+        await waits.resolve(resolution, f"child:{child.id}", wait_id=str(parent["waitId"]))
+    except (AlreadyResolved, UnknownWait):
+        return False  # the parent ended or was cancelled already
+    return True
 
 
 def install_local_children(
