@@ -25,6 +25,7 @@ CONNECTORS = (
     "aiomysql",
     "aiosmtplib",
     "pymongo",
+    "redis",
     "bson",
     "py_mini_racer",
     "kopf",

@@ -11,6 +11,7 @@ from typing import Any
 
 from weir.cli.common import UsageError, load_or_report, open_store, secrets_option, store_option
 from weir.cli.serve_command import console_option, console_url_of
+from weir.cli.state_option import state_option, state_url_of
 
 NOT_RECORDED = 3
 """Exit code: the execution ran (and succeeded) but its records could not be written, or not
@@ -33,6 +34,7 @@ def add_run(commands: Any) -> None:
     run.add_argument("--input", default=None, help="JSON input, or @file.json")
     store_option(run)
     run.add_argument("--no-store", action="store_true", help="do not record the execution")
+    state_option(run)
     console_option(run)
     secrets_option(run)
     run.add_argument(
@@ -119,6 +121,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     from weir.engine.children import install_local_children
     from weir.engine.executor import Engine, ExecutionListener
     from weir.engine.progress import ProgressPrinter
+    from weir.engine.state_choice import use_state
     from weir.lang.expressions import json_default
     from weir.logs import configure_logging
     from weir.secrets.redact import Redactor
@@ -130,6 +133,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
 
     flush_timeout = flush_timeout_from_environment()
     console = console_from_args(args)
+    state = state_url_of(args)
 
     async def run_once() -> int:
         store = None if getattr(args, "no_store", False) else await open_store(args.store)
@@ -147,6 +151,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
             listeners=listeners,
             redactor=redactor,
         )
+        use_state(engine, state)
         children = install_local_children(engine, flow.file)  # for subflow nodes
         unshipped = None
         try:

@@ -14,6 +14,7 @@ from weir.cli.common import (
     secrets_option,
     store_option,
 )
+from weir.cli.state_option import state_option, state_url_of
 
 if TYPE_CHECKING:
     from weir.serve.link import ConsoleSettings
@@ -52,6 +53,7 @@ def add_serve(commands: Any) -> None:
     grace_option(serve, "executions in flight")
     store_option(serve)
     serve.add_argument("--no-store", action="store_true", help="do not record executions")
+    state_option(serve)
     console_option(serve)
     secrets_option(serve)
     serve.add_argument("--watch-interval", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -70,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             grace=grace_of(args),
             store=args.store,
             no_store=args.no_store,
+            state=state_url_of(args),
             secrets_dir=args.secrets_dir,
             watch_interval=args.watch_interval,
             console=console,

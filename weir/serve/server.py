@@ -32,6 +32,7 @@ from aiohttp import web
 from weir.engine.executor import Engine, ExecutionListener
 from weir.engine.metrics import CONTENT_TYPE, RunnerMetrics
 from weir.engine.service import FlowService
+from weir.engine.state_choice import use_state
 from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow
 from weir.nodes.breaker import circuits_of
@@ -76,6 +77,8 @@ class ServeOptions:
     grace: float = 30.0
     store: str | None = None
     no_store: bool = False
+    state: str | None = None
+    """Redis URL of the state node's keys (weir.engine.state_choice); None: the store's."""
     secrets_dir: str | None = None
     watch_interval: float = 1.0
     console: ConsoleSettings | None = None
@@ -120,6 +123,7 @@ class Runner:
             listeners=listeners,
             redactor=self.redactor,
         )
+        use_state(engine, self.options.state)
         service = self.service = FlowService(self.options.file, engine, self.metrics)
         self.metrics.circuits.watch(circuits_of(engine.resources))
         service.reload_hooks.append(self._on_reload)
@@ -144,7 +148,10 @@ class Runner:
             watcher = loop.create_task(
                 watch(Path(self.options.file), service.reload, self.options.watch_interval)
             )
-            sweeper = None if store is None else loop.create_task(sweep_state(store.state()))
+            # Redis expires its keys itself: only the store's table needs sweeping.
+            sweeper = None
+            if store is not None and self.options.state is None:
+                sweeper = loop.create_task(sweep_state(store.state()))
             if store is not None:
                 self._start_waker(store, service)
             await self._stop.wait()

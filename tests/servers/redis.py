@@ -1,0 +1,74 @@
+"""redis-server (Debian's package, .ci/services/packages) on loopback: a free port, no
+persistence (``--save ''``, no append-only file), its files in a temporary directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers.ports import free_port, wait_for_port
+
+BINARY = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def redis_available() -> bool:
+    return Path(BINARY).is_file()
+
+
+@dataclass
+class RedisServer:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes]
+
+    host = "127.0.0.1"
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{self.host}:{self.port}/{db}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return (self.directory / "redis.out").read_text(errors="replace")
+
+
+def start_redis(directory: Path) -> RedisServer:
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(BINARY, "--port", str(port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(directory), "--loglevel", "warning"),
+        ],
+        stdout=(directory / "redis.out").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, timeout=20, alive=lambda: process.poll() is None)
+    except Exception:
+        process.kill()
+        process.wait()
+        out = (directory / "redis.out").read_text(errors="replace")
+        raise RuntimeError(f"redis-server did not start:\n{out}") from None
+    return RedisServer(port, directory, process)
+
+
+def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The body of a session fixture: skipped without redis-server, failed under CI=true."""
+    from tests.conftest import require_service
+
+    require_service(redis_available(), "redis-server (Debian package redis-server)")
+    server = start_redis(Path(tmp_path_factory.mktemp("redis")))
+    yield server
+    server.stop()
