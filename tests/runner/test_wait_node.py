@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.runner.test_durable_engine import engine, flow, flow_text, resume, run, store
+from weir.engine.events import TriggerEvent
 from weir.engine.executor import Engine
 from weir.engine.human_waits import PayloadRejected, WaitGone, resolve_token, wait_of_token
 from weir.engine.resume import resumed_execution
@@ -150,3 +151,23 @@ async def test_a_timed_out_wait_is_replayed_as_it_ended_when_a_later_wait_resume
     found = await engine.store.get_execution(parked.id)  # type: ignore[union-attr]
     assert found is not None
     assert [n.node for n in found[1]] == ["first", "second", "reminded"]
+
+
+async def test_without_a_store_or_under_for_each_a_wait_is_a_config_error(
+    engine: Engine,
+) -> None:
+    alone = Engine()
+    try:
+        result = await alone.execute(flow(ASK), TriggerEvent(payload={"item": "x"}))
+    finally:
+        await alone.resources.aclose()
+    assert result.status == Status.FAILED and result.error is not None
+    assert result.error["type"] == "config"
+    looped = flow("""\
+        - name: each
+          forEach: {items: "$.input.items"}
+          wait: {message: one of many}
+    """)
+    with_store = await run(engine, looped, {"items": [1, 2]})
+    assert with_store.error is not None
+    assert with_store.status == Status.FAILED and with_store.error["type"] == "config"
