@@ -7,6 +7,7 @@ error naming it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 from tests.console.test_console_command import started_console
 from tests.runner.serving import Served
 from tests.serve.consoles import wait_until
+from tests.test_examples import weir
 
 CHILD = """\
 apiVersion: weir.dev/v1alpha1
@@ -116,6 +118,31 @@ def test_a_runner_calls_a_flow_only_the_console_knows(tmp_path: Path) -> None:
                 error["message"]
                 == f"node lost: subflow: no flow named 'nowhere' at the console {url}"
             )
+    finally:
+        console.terminate()
+        console.wait(10)
+
+
+def test_weir_run_with_a_console_waits_for_a_child_the_console_runs(tmp_path: Path) -> None:
+    """As a CronJob's pod does: `weir run` with WEIR_CONSOLE_URL starts the child through the
+    console and waits in its process, asking the console, until the child ended."""
+    flows = tmp_path / "console-flows"
+    flows.mkdir()
+    (flows / "divider.yaml").write_text(CHILD)
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    (runner / "caller.yaml").write_text(PARENT)
+    console, url = started_console("--store", f"sqlite:///{tmp_path}/console.db", str(flows))
+    try:
+        done = weir(
+            "run", str(runner / "caller.yaml"), "--input", json.dumps({"flow": "divider", "n": 5}),
+            "--store", f"sqlite:///{tmp_path}/runner.db", "-q", env={"WEIR_CONSOLE_URL": url},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["quotient"] == 20
+        child = execution(url, result["child"])
+        assert child["status"] == "succeeded" and child["triggerKind"] == "subflow"
     finally:
         console.terminate()
         console.wait(10)

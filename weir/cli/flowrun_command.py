@@ -198,14 +198,21 @@ async def _execute(
         flush_timeout_from_environment,
         ship_before_exit,
     )
+    from weir.serve.subflows import RunChildren
 
     flush_timeout, console = flush_timeout_from_environment(), console_from_args(args)
     store = await open_store(args.store)
     store.close_timeout = flush_timeout
     engine, outcome, reporter = _engine(args, store)
-    run = asyncio.ensure_future(
-        engine.execute(flow, event, execution_id=execution_id, replay=replay)
-    )
+    children = RunChildren(engine, flow, console[0] if console else None)  # subflow nodes
+
+    async def execute() -> Any:
+        result = await engine.execute(flow, event, execution_id=execution_id, replay=replay)
+        if result.status == "waiting":  # resumed here as its timers and children end
+            result = await children.finish(flow, result)
+        return result
+
+    run = asyncio.ensure_future(execute())
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, run.cancel)
     shipping = None
@@ -234,6 +241,7 @@ async def _execute(
                 print(f"weir: execution {execution_id} {unshipped}", file=sys.stderr)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+        await children.aclose()
         await engine.aclose()
         if reporter is not None:
             await reporter.aclose()  # lets a report on its way land, then writes the last

@@ -118,7 +118,6 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     """Run once with progress on stderr and the result on stdout: 0 succeeded, 1 failed."""
     import asyncio
 
-    from weir.engine.children import install_local_children
     from weir.engine.executor import Engine, ExecutionListener
     from weir.engine.progress import ProgressPrinter
     from weir.engine.state_choice import use_state
@@ -127,6 +126,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
     from weir.secrets.redact import Redactor
     from weir.secrets.store import local_resolver
     from weir.serve.reporting import StatusReporter
+    from weir.serve.subflows import RunChildren
 
     redactor = Redactor()
     configure_logging(redactor, json_lines=False, level="warning" if args.quiet else "info")
@@ -152,7 +152,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
             redactor=redactor,
         )
         use_state(engine, state)
-        children = install_local_children(engine, flow.file)  # for subflow nodes
+        children = RunChildren(engine, flow, console[0] if console else None)  # subflow nodes
         unshipped = None
         try:
             result = await engine.execute(flow, event, replay=replay)
@@ -161,6 +161,7 @@ def execute(args: argparse.Namespace, flow: Any, event: Any, replay: Any = None)
             if console is not None and store is not None:
                 unshipped = await ship_before_exit(store, console, flush_timeout)
         finally:
+            await children.aclose()
             await engine.aclose()
             if reporter is not None:
                 await reporter.aclose()

@@ -40,10 +40,13 @@ from weir.store.waits import AlreadyResolved, SqlWaits, UnknownWait
 log = logging.getLogger("weir.engine")
 
 Host = Callable[[Execution], Awaitable[ExecutionResult]]
+Remote = Callable[[], Awaitable[int]]
 Find = Callable[[str], Awaitable[CompiledFlow]]
 """The flow of that name; ConfigError ``subflow: no flow named …`` when there is none."""
 TRIGGER_KIND = "subflow"
 POLL = 0.5
+REMOTE_POLL = 3.0
+"""Seconds between two asks about children running elsewhere, in `weir run`."""
 
 
 class LocalChildren:
@@ -106,17 +109,24 @@ class LocalChildren:
         task.cancel(f"execution {execution_id} was cancelled")
         return True
 
-    async def finish(self, flow: CompiledFlow, result: ExecutionResult) -> ExecutionResult:
+    async def finish(
+        self, flow: CompiledFlow, result: ExecutionResult, remote: Remote | None = None
+    ) -> ExecutionResult:
         """Resume ``result``'s execution here while what it waits on ends here: its timers,
-        the children it waits on, their timeouts. Returns it ended, or waiting on something
-        only another process can end (a person, a child elsewhere): what `weir run` does."""
+        the children it waits on, their timeouts, and with ``remote`` (which resolves the
+        waits on children elsewhere that ended, and counts those still open) the children
+        elsewhere, asked about every ``REMOTE_POLL`` seconds. Returns it ended, or waiting on
+        something only another process can end (a person): what `weir run` does."""
         waits, store = self._waits(), self.engine.store
         assert store is not None
         while result.status == Status.WAITING:
+            away = 0 if remote is None else await remote()
             await store.durable()  # a child that ended has queued its parent's wait resolved
             open_waits = [w for w in await waits.of_execution(result.id) if w.state in OPEN]
             ready = [0.0 if w.state == RESOLVED else w.due_at for w in open_waits]
             times = [t for t in ready if t is not None]
+            if away:
+                times.append(time.time() + REMOTE_POLL)
             children = [self.tasks[c] for c in self.waited.get(result.id, ()) if c in self.tasks]
             if not times and not children:
                 if result.id not in self.answered:
@@ -140,7 +150,8 @@ class LocalChildren:
                     result = await execution.run()
                     break
             else:
-                await asyncio.sleep(POLL)  # not claimable yet (another runner holds it?)
+                if not away:
+                    await asyncio.sleep(POLL)  # not claimable yet (another runner holds it?)
         return result
 
     async def _run(self, execution: Execution, compiled: CompiledFlow) -> ExecutionResult:
@@ -249,12 +260,18 @@ def install_local_children(
 ) -> LocalChildren:
     """Let the engine's subflow nodes start flows found next to ``flow_file`` (and in
     ``$WEIR_FLOWS_PATH``)."""
+    children = LocalChildren(engine, next_to(flow_file), host=host, in_process=in_process)
+    return install_children(children)
+
+
+def next_to(flow_file: str | Path | None) -> Find:
+    """Finds flows next to ``flow_file`` and in ``$WEIR_FLOWS_PATH``."""
     finder = FlowFinder(search_dirs(flow_file))
 
     async def find(name: str) -> CompiledFlow:
         return await asyncio.to_thread(finder.find, name)
 
-    return install_children(LocalChildren(engine, find, host=host, in_process=in_process))
+    return find
 
 
 def install_children(children: LocalChildren) -> LocalChildren:

@@ -20,9 +20,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from weir.engine.children import LocalChildren, install_local_children
+from weir.engine.children import LocalChildren, install_children, install_local_children, next_to
+from weir.engine.events import ExecutionResult
+from weir.engine.executor import Engine
 from weir.engine.service import FlowService
 from weir.engine.waker import Waker
+from weir.flow.load import CompiledFlow
 from weir.lang.errors import ConfigError, ConnectionFailed
 from weir.nodes.child_flows import CHILD_FLOWS, ChildCall, child_resolution
 from weir.serve.console_client import ConsoleClient, ConsoleUnavailable
@@ -180,3 +183,31 @@ class RunnerChildren:
     async def stop(self) -> None:
         if self.watch is not None:
             await self.watch.stop()
+
+
+class RunChildren:
+    """What `weir run` installs for its subflow nodes: through the console when one is given
+    (``--console``/``WEIR_CONSOLE_URL``, as in a CronJob's pod) and there is a store, else flows
+    found next to the flow file. ``finish`` waits in the process for the children either way."""
+
+    def __init__(self, engine: Engine, flow: CompiledFlow, console_url: str | None) -> None:
+        self.local = LocalChildren(engine, next_to(flow.file))
+        self.client: ConsoleClient | None = None
+        self.watch: ChildWatch | None = None
+        if console_url is None or not self.local.durable:
+            install_children(self.local)
+            return
+        self.client = ConsoleClient(console_url)
+        waits: SqlWaits = getattr(engine.store, "waits")()  # noqa: B009 - the SQL store's
+        self.watch = ChildWatch(waits, self.client, lambda: flow.name, lambda: None)
+        namespace = os.environ.get("WEIR_NAMESPACE", "")
+        children = ConsoleChildren(self.client, namespace, self.watch)
+        engine.resources.get(CHILD_FLOWS, lambda: children)
+
+    async def finish(self, flow: CompiledFlow, result: ExecutionResult) -> ExecutionResult:
+        remote = None if self.watch is None else self.watch.look
+        return await self.local.finish(flow, result, remote)
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
