@@ -15,6 +15,7 @@ from weir.cli.common import (
     secrets_option,
     store_option,
 )
+from weir.cli.state_option import state_url_of
 
 
 def add_console(commands: Any) -> None:
@@ -83,6 +84,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise UsageError(f"--ui {args.ui}: no index.html there (build it: make console-ui)")
     if args.retain_days < 0 or args.retain_per_flow < 0:
         raise UsageError("--retain-days and --retain-per-flow take 0 (keep all) or more")
+    state_url_of(args)  # local runs keep state keys in $WEIR_STATE_URL's Redis: refuse a bad one
     options = ConsoleOptions(
         paths=list(args.paths),
         store=args.store,

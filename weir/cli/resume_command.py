@@ -23,6 +23,7 @@ from typing import Any
 
 from weir.cli.common import CommandError, UsageError, open_store, secrets_option, store_option
 from weir.cli.console_client import ApiRefused, Console, path_segment, server_options, target_of
+from weir.cli.state_option import state_option, state_url_of
 
 
 def add_resume(commands: Any) -> None:
@@ -43,6 +44,7 @@ def add_resume(commands: Any) -> None:
         help="with --store: the flow file (or a directory of flow files) to resume the "
         "execution on, here and now; repeatable",
     )
+    state_option(resume)
     secrets_option(resume)
     server_options(resume)
     resume.set_defaults(handler=cmd_resume)
@@ -52,6 +54,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from weir.cli.run_commands import read_input
 
     payload = read_input(args.input)
+    state_url_of(args)  # a bad --state is refused before the wait is resolved
     target = target_of(args)
     if target is not None:
         return _through_console(Console(target), args.resume_token, payload)
@@ -116,6 +119,7 @@ async def _resume_here(args: argparse.Namespace, store: Any, wait: Any, flow: An
     from weir.engine.executor import Engine
     from weir.engine.progress import ProgressPrinter
     from weir.engine.resume import finish_in_process, resumed_execution
+    from weir.engine.state_choice import use_state
     from weir.lang.expressions import json_default
     from weir.secrets.redact import Redactor
     from weir.secrets.store import local_resolver
@@ -134,6 +138,7 @@ async def _resume_here(args: argparse.Namespace, store: Any, wait: Any, flow: An
         listeners=[ProgressPrinter(sys.stderr, redactor)],
         redactor=redactor,
     )
+    use_state(engine, state_url_of(args))
     try:
         result = await (await resumed_execution(engine, flow, claimed)).run()
         if result.status == "waiting":

@@ -26,6 +26,7 @@ from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.replay import ReplayRefused, plan_replay
 from weir.engine.resume import resumed_execution
+from weir.engine.state_choice import state_url, use_state
 from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow
 from weir.lang.errors import ConfigError
@@ -130,6 +131,7 @@ class LocalRuns:
             redactor=redactor or Redactor(),
             listeners=[_WakeOnCommit(store, notify)],
         )
+        use_state(self.engine, state_url(None))  # $WEIR_STATE_URL, checked by `weir console`
         self.running: dict[str, asyncio.Task[ExecutionResult]] = {}
         self.waker: Waker | None = None
         # Its subflow nodes run children found among the console's flows; its waker resumes
