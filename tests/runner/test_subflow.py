@@ -391,3 +391,21 @@ async def test_a_cancelled_child_fails_the_parents_node_not_its_other_branches(
     assert ended["other"] == (Status.SUCCEEDED, "done")  # the other branch ran to its end
     child, _ = await records(store, child_id)
     assert child.status == Status.CANCELLED
+
+
+def test_weir_validate_warns_of_a_subflow_whose_flow_is_not_found(tmp_path: Path) -> None:
+    from tests.test_examples import weir
+
+    write_flow(tmp_path, "child", CHILD)
+    parent = write_flow(
+        tmp_path,
+        "parent",
+        "- {name: call, subflow: {flow: child}, next: lost}\n"
+        "- {name: lost, subflow: {flow: ghost}}\n",
+    )
+    done = weir("validate", str(parent))
+    assert done.returncode == 0, done.stderr  # a warning: a console may know the flow
+    assert done.stderr.strip() == (
+        f"{parent}: warning: node 'lost' calls flow 'ghost', which is not in "
+        f"{tmp_path.resolve()} (found at run time only through a console)"
+    )

@@ -54,6 +54,7 @@ def add_run(commands: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from weir.engine.flow_finder import unfound_subflows
     from weir.flow.issues import FlowInvalid
     from weir.flow.load import decode_flow_text, load_flows_text
 
@@ -76,12 +77,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 for issue in exc.issues:
                     print(issue, file=sys.stderr)
             continue
+        warnings = [w for flow in flows for w in unfound_subflows(flow)]
+        findings.extend({"file": file, "severity": "warning", "message": w} for w in warnings)
         if not args.json:
             for flow in flows:
                 nodes = len(flow.flow.spec.nodes)
                 print(
                     f"{file}: flow {flow.name!r} is valid ({nodes} nodes, trigger {flow.flow.spec.trigger.kind})"
                 )
+            for warning in warnings:
+                print(f"{file}: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps({"valid": not failed, "issues": findings}, indent=2))
     return 1 if failed else 0

@@ -74,3 +74,25 @@ class FlowFinder:
             compiled = None
         self._seen[path] = (key, compiled)
         return compiled
+
+
+def unfound_subflows(compiled: CompiledFlow) -> list[str]:
+    """What `weir validate` warns of: subflow nodes calling a flow not found next to the file
+    (nor in ``$WEIR_FLOWS_PATH``) — a warning, as a runner linked to a console finds flows
+    there instead."""
+    calls = [
+        (node.name, str(getattr(node.config, "flow", "")))
+        for node in compiled.flow.spec.nodes
+        if node.kind == "subflow"
+    ]
+    if not calls:
+        return []
+    finder = FlowFinder(search_dirs(compiled.file))
+    known = set(finder.names())
+    where = ", ".join(str(d) for d in finder.dirs)
+    return [
+        f"node {node!r} calls flow {name!r}, which is not in {where} (found at run time only "
+        "through a console)"
+        for node, name in calls
+        if name not in known
+    ]
