@@ -13,7 +13,8 @@ def state_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="URL",
         help="keep the state node's keys in Redis (redis://[:password@]host:port/db, rediss://); "
-        "default $WEIR_STATE_URL, else the execution store",
+        "default $WEIR_STATE_URL or the file named by $WEIR_STATE_URL_FILE, else the execution "
+        "store",
     )
 
 

@@ -10,15 +10,28 @@ from weir.engine.executor import Engine
 from weir.store.state_redis import RedisStateStore, check_redis_url
 
 STATE_URL_ENV = "WEIR_STATE_URL"
+STATE_URL_FILE_ENV = "WEIR_STATE_URL_FILE"
+"""A file holding the URL: a mounted Secret's key, for a URL with a password in a cluster."""
 
 
 def state_url(option: str | None) -> str | None:
-    """The ``--state`` URL, else ``$WEIR_STATE_URL``, else None (the execution store keeps the
-    keys); ValueError naming what is wrong with a URL given."""
-    url = option or os.environ.get(STATE_URL_ENV) or None
+    """The ``--state`` URL, else ``$WEIR_STATE_URL``, else the contents of the file named by
+    ``$WEIR_STATE_URL_FILE``, else None (the execution store keeps the keys); ValueError naming
+    what is wrong with a URL given."""
+    url = option or os.environ.get(STATE_URL_ENV) or _from_file(os.environ.get(STATE_URL_FILE_ENV))
     if url is not None:
         check_redis_url(url)
     return url
+
+
+def _from_file(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip() or None
+    except OSError as exc:
+        raise ValueError(f"{STATE_URL_FILE_ENV} {path}: {exc.strerror}") from None
 
 
 def use_state(engine: Engine, url: str | None) -> None:

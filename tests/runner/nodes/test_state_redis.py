@@ -132,3 +132,19 @@ def test_weir_serve_counts_in_redis(tmp_path: Path, redis_url: str) -> None:
         hits = [httpx.post(served.url + "/hit", json={}).json()["hits"] for _ in range(2)]
     assert hits == [1, 2]
     assert sql_state_rows(store) == []
+
+
+def test_the_url_can_come_from_a_file_as_a_mounted_secret_gives_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    secret = tmp_path / "url"
+    secret.write_text(redis_url + "\n")
+    store = tmp_path / "executions.db"
+    env = {"WEIR_STATE_URL_FILE": str(secret)}
+    assert counted(store, "Bob", env=env)["visits"] == 1
+    assert counted(store, "Bob", env=env)["visits"] == 2
+    assert sql_state_rows(store) == []
+    missing = weir("run", EXAMPLE, "--no-store", "--input", '{"name": "A"}',
+                   env={"WEIR_STATE_URL_FILE": str(tmp_path / "none")})  # fmt: skip
+    assert missing.returncode == 2
+    assert f"WEIR_STATE_URL_FILE {tmp_path / 'none'}: No such file" in missing.stderr
