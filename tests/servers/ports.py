@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -25,3 +27,23 @@ def wait_for_port(port: int, timeout: float = 15.0, alive: object = None) -> Non
                 raise RuntimeError(f"the server meant for port {port} exited") from None
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the server has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_server(process: subprocess.Popen[bytes], port: int, log: Path, what: str) -> None:
+    """Return once the server listens; else kill it and raise with its log."""
+    try:
+        wait_for_port(port, timeout=20, alive=lambda: process.poll() is None)
+    except Exception:
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"{what} did not start:\n{log.read_text(errors='replace')}") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.ports import free_port, wait_for_port
+from tests.servers.ports import free_port, stop_process, wait_for_server
 
 BINARY = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -32,12 +32,7 @@ class RedisServer:
         return f"redis://{self.host}:{self.port}/{db}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def log(self) -> str:
         return (self.directory / "redis.out").read_text(errors="replace")
@@ -54,13 +49,7 @@ def start_redis(directory: Path) -> RedisServer:
         stdout=(directory / "redis.out").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    try:
-        wait_for_port(port, timeout=20, alive=lambda: process.poll() is None)
-    except Exception:
-        process.kill()
-        process.wait()
-        out = (directory / "redis.out").read_text(errors="replace")
-        raise RuntimeError(f"redis-server did not start:\n{out}") from None
+    wait_for_server(process, port, directory / "redis.out", "redis-server")
     return RedisServer(port, directory, process)
 
 

@@ -6,10 +6,8 @@ anything runs, and an unreachable Redis a retryable `connection` error naming ho
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 from tests.runner.serving import Served
 from tests.runner.test_serve import write_flow
 from tests.servers.redis import RedisServer, redis_session
+from tests.test_examples import weir
 from weir.engine.executor import Engine, TriggerEvent
 from weir.engine.state_choice import use_state
 from weir.flow.load import load_flows_text
@@ -42,17 +41,6 @@ def redis_url(redis_server: RedisServer) -> str:
         capture_output=True,
     )
     return redis_server.url(2)
-
-
-def weir(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "weir.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def counted(store: Path, name: str, *state: str, env: dict[str, str] | None = None) -> Any:
