@@ -31,6 +31,8 @@ test("a run past the recorded end widens the span; a running execution ends now"
   const running = { ...detail, status: "running" as const, finishedAt: null };
   const now = Date.parse(started) + 4000;
   expect(timelineBars(running, [run(1, "a", 1000, 1000)], now)[0]).toMatchObject({ left: 25, width: 25 });
+  const waiting = { ...running, status: "waiting" as const };
+  expect(timelineBars(waiting, [run(1, "a", 1000, 1000)], now)[0]).toMatchObject({ left: 25, width: 25 });
 });
 
 test("marks, and what 'failed only' keeps: failed, cancelled and retried runs", () => {
@@ -40,7 +42,8 @@ test("marks, and what 'failed only' keeps: failed, cancelled and retried runs", 
     run(3, "broken", 0, 1, { status: "failed" }),
     run(4, "stopped", 0, 1, { status: "interrupted" }),
     run(5, "busy", 0, 1, { status: "running" }),
+    run(6, "approval", 0, 1, { status: "waiting" }),
   ];
-  expect(runs.map(runMark)).toEqual(["succeeded", "retried", "failed", "cancelled", "running"]);
+  expect(runs.map(runMark)).toEqual(["succeeded", "retried", "failed", "cancelled", "running", "waiting"]);
   expect(failedOrRetried(runs).map((r) => r.node)).toEqual(["flaky", "broken", "stopped"]);
 });

@@ -3,7 +3,7 @@
 import { wasRetried } from "./graph/model";
 import type { ExecutionDetail, NodeSummary } from "./types";
 
-export type RunMark = "succeeded" | "failed" | "retried" | "running" | "cancelled";
+export type RunMark = "succeeded" | "failed" | "retried" | "running" | "waiting" | "cancelled";
 
 export interface TimelineBar {
   run: NodeSummary;
@@ -26,7 +26,7 @@ function millis(iso: string | null | undefined): number | null {
 /** A run that took more than one attempt was retried, whatever its end; one that ended in
  * anything but success failed (cancelled and interrupted runs keep a mark of their own). */
 export function runMark(run: NodeSummary): RunMark {
-  if (run.status === "running") return "running";
+  if (run.status === "running" || run.status === "waiting") return run.status;
   if (run.status === "cancelled" || run.status === "interrupted") return "cancelled";
   if (run.status !== "succeeded") return "failed";
   return wasRetried(run) ? "retried" : "succeeded";
@@ -44,7 +44,8 @@ export function timelineBars(execution: ExecutionDetail, runs: NodeSummary[], no
   const starts = runs.map((run) => millis(run.startedAt));
   const start = millis(execution.startedAt) ?? Math.min(...starts.filter((s): s is number => s !== null), now);
   const ends = runs.map((run, i) => (starts[i] ?? start) + Math.max(run.durationMs, 0));
-  const finished = millis(execution.finishedAt) ?? (execution.status === "running" ? now : start);
+  const open = execution.status === "running" || execution.status === "waiting";
+  const finished = millis(execution.finishedAt) ?? (open ? now : start);
   const span = Math.max(finished, ...ends) - start || 1;
   return runs.map((run, i) => {
     const offsetMs = Math.max((starts[i] ?? start) - start, 0);

@@ -15,6 +15,7 @@ const MARKS: Record<RunMark, { words: string; symbol: string }> = {
   failed: { words: "failed", symbol: "✗" },
   retried: { words: "retried", symbol: "↻" },
   running: { words: "running", symbol: "…" },
+  waiting: { words: "waiting", symbol: "⏸" },
   cancelled: { words: "cancelled", symbol: "⊘" },
 };
 

@@ -95,7 +95,7 @@ export function collapseFanOuts(graph: FlowGraphModel, expanded: ReadonlySet<str
 }
 
 /** Worst first: the one a group shows when its members differ. */
-const SEVERITY: Outcome[] = ["failed", "running", "retried", "succeeded", "not-run"];
+const SEVERITY: Outcome[] = ["failed", "waiting", "running", "retried", "succeeded", "not-run"];
 
 /** What a group's members did: the worst outcome among them, and the counts in words
  * ("2 failed, 46 succeeded"), so that a failure inside a group is never out of sight. */

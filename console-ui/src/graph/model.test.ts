@@ -65,6 +65,7 @@ test("each node's outcome from its last run: succeeded, failed, retried, running
     run(4, "park", "succeeded", 2),
     run(5, "drafts", "failed"),
     run(6, "drafts", "running"), // a later run of the same node wins
+    run(7, "nothing", "waiting"),
   ]);
   expect(Object.fromEntries(marks)).toEqual({
     split: "succeeded",
@@ -73,7 +74,7 @@ test("each node's outcome from its last run: succeeded, failed, retried, running
     park: "retried",
     drafts: "running",
     done: "not-run",
-    nothing: "not-run",
+    nothing: "waiting",
   });
 });
 

@@ -63,7 +63,7 @@ export function specToGraph(spec: unknown): FlowGraphModel {
   return { nodes, edges: edges.filter((e) => names.has(e.target)) };
 }
 
-export type Outcome = "succeeded" | "failed" | "retried" | "running" | "not-run";
+export type Outcome = "succeeded" | "failed" | "retried" | "running" | "waiting" | "not-run";
 
 /** Whether a run needed more than one attempt at something: by the attempts' numbers (a
  * forEach node records one attempt 1 per item), or by their count where they carry none. */
@@ -89,7 +89,7 @@ export function outcomes(graph: FlowGraphModel, runs: NodeSummary[]): Map<string
   for (const node of graph.nodes) {
     const run = last.get(node.id);
     if (!run) result.set(node.id, "not-run");
-    else if (run.status === "running") result.set(node.id, "running");
+    else if (run.status === "running" || run.status === "waiting") result.set(node.id, run.status);
     else if (run.status !== "succeeded") result.set(node.id, "failed");
     else result.set(node.id, wasRetried(run) ? "retried" : "succeeded");
   }
@@ -102,6 +102,7 @@ export const OUTCOME_LABELS: Record<Outcome, { text: string; symbol: string }> =
   failed: { text: "failed", symbol: "✗" },
   retried: { text: "retried", symbol: "↻" },
   running: { text: "running", symbol: "…" },
+  waiting: { text: "waiting", symbol: "⏸" },
   "not-run": { text: "not run", symbol: "○" },
 };
 

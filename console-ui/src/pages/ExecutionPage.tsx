@@ -18,6 +18,8 @@ export function ExecutionPage() {
   const path = `/executions/${encodeURIComponent(id)}`;
   const view = useApi<ExecutionView>(path);
   const running = view.data?.execution.status === "running";
+  // a waiting execution goes on when a person or a timer resumes it: followed live too
+  const live = running || view.data?.execution.status === "waiting";
   const [openRun, setOpenRun] = useState<number | null>(null);
   const openRunAndShow = useCallback((seq: number) => {
     setOpenRun(seq);
@@ -35,7 +37,7 @@ export function ExecutionPage() {
       reload();
     }, 500);
   }, [reload]);
-  useEvents(query({ execution: id }), onEvent, running, onEvent);
+  useEvents(query({ execution: id }), onEvent, live, onEvent);
 
   if (view.error !== undefined && !view.data) {
     return (
