@@ -38,13 +38,15 @@ class RedisServer:
         return (self.directory / "redis.out").read_text(errors="replace")
 
 
-def start_redis(directory: Path) -> RedisServer:
+def start_redis(directory: Path, *options: str) -> RedisServer:
+    """A server of its own; ``options`` as redis-server takes them (``--requirepass``, …)."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
         [
             *(BINARY, "--port", str(port), "--bind", "127.0.0.1"),
             *("--save", "", "--appendonly", "no", "--dir", str(directory), "--loglevel", "warning"),
+            *options,
         ],
         stdout=(directory / "redis.out").open("wb"),
         stderr=subprocess.STDOUT,

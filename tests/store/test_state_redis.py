@@ -10,14 +10,16 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers.redis import RedisServer, redis_session
-from weir.lang.errors import ConnectionFailed
+from tests.servers.redis import RedisServer, redis_session, start_redis
+from weir.lang.errors import AuthFailed, ConnectionFailed
 from weir.nodes.state_store import NotANumber
 from weir.store.state_redis import RedisStateStore, check_redis_url
+from weir.triggers.poll.claims import Claims
 
 NS = "flow:/counter"
 
@@ -166,6 +168,27 @@ async def test_get_many_gives_the_live_keys_only(state: RedisStateStore) -> None
     assert await state.get_many(NS, []) == {}
 
 
+async def test_a_polling_triggers_lease_and_claims_go_to_one_poller(
+    state: RedisStateStore, redis_server: RedisServer
+) -> None:
+    other_client = RedisStateStore(redis_server.url(1))
+    try:
+        mine = Claims(state, "poll:/p", remember=60, lease=0.5, holder="me")
+        theirs = Claims(other_client, "poll:/p", remember=60, lease=0.5, holder="them")
+        held = await asyncio.gather(mine.hold_lease(), theirs.hold_lease())
+        assert sorted(held) == [False, True]
+        holder, waiting = (mine, theirs) if held[0] else (theirs, mine)
+        assert await holder.hold_lease() is True and await waiting.hold_lease() is False
+        claimed = await asyncio.gather(*(c.claim("in/a.csv", None) for c in (mine, theirs)))
+        assert sorted(claimed) == [False, True]
+        await holder.release_lease()
+        assert await waiting.hold_lease() is True
+        marks = await waiting.marks(["in/a.csv", "in/b.csv"])
+        assert list(marks) == ["in/a.csv"] and marks["in/a.csv"].state == "claimed"
+    finally:
+        await other_client.aclose()
+
+
 async def test_namespaces_keep_their_own_keys(state: RedisStateStore) -> None:
     await state.set("flow:/a", "k", '"a"', None)
     await state.set("flow:/b", "k", '"b"', None)
@@ -181,6 +204,24 @@ async def test_unreachable_redis_is_a_retryable_error_naming_host_and_port_only(
     message = str(caught.value)
     assert "127.0.0.1:1/3" in message and "hunter2" not in message
     assert caught.value.retryable
+
+
+async def test_a_password_redis_refuses_is_an_auth_error_without_it(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    guarded = start_redis(tmp_path, "--requirepass", "right-one")
+    try:
+        wrong = RedisStateStore(f"redis://:wrong-one@127.0.0.1:{guarded.port}/0")
+        with pytest.raises(AuthFailed) as caught:
+            await wrong.set(NS, "a", "1", None)
+        assert f"127.0.0.1:{guarded.port}/0" in str(caught.value)
+        assert "wrong-one" not in str(caught.value) and not caught.value.retryable
+        await wrong.aclose()
+        right = RedisStateStore(f"redis://:right-one@127.0.0.1:{guarded.port}/0")
+        assert (await right.increment(NS, "n", 1, None)).value == "1"
+        await right.aclose()
+    finally:
+        guarded.stop()
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,9 @@ PREFIX = "weir:state:"
 SCHEMES = ("redis", "rediss")
 DEFAULT_PORT = 6379
 GET_MANY_BATCH = 500
+CONNECT_TIMEOUT = 10.0
+REPLY_TIMEOUT = 30.0
+"""Seconds to connect, and to wait for a reply."""
 """Keys per MGET-like script call."""
 
 # Lua helpers shared by the scripts: the value of a key with its PTTL (-1: no expiry).
@@ -206,7 +209,14 @@ class RedisStateStore:
                 "state: keys in Redis need redis-py: install weir with the 'redis' extra"
             ) from None
         if self._client is None:
-            self._client = redis.asyncio.Redis.from_url(self.url, decode_responses=True)
+            # A Redis that hangs fails the node (retryably) rather than hold it; the URL's own
+            # ?socket_timeout=… wins.
+            self._client = redis.asyncio.Redis.from_url(
+                self.url,
+                decode_responses=True,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=REPLY_TIMEOUT,
+            )
         try:
             return await operation(self._client)
         except redis.exceptions.AuthenticationError as exc:
