@@ -63,3 +63,19 @@ async def test_a_waiting_report_is_not_overwritten_when_its_job_completes(
     await asyncio.sleep(0.5)
     status: dict[str, Any] = await status_of(cluster, "run-3")
     assert status["phase"] == "Waiting" and status["executionId"] == "ex1"
+
+
+async def test_weir_flowrun_makes_spec_parent_the_childs_trigger_parent() -> None:
+    from weir.cli.flowrun_command import _what_to_run
+
+    parent = {"executionId": "p1", "node": "call", "flow": "nightly", "depth": 1}
+    spec = parse_spec({"flowRef": "child", "input": {"n": 2}, "parent": parent})
+    event, replay = await _what_to_run(None, spec, None)  # type: ignore[arg-type]
+    assert (event.kind, event.payload, event.meta, replay) == (
+        "subflow",
+        {"n": 2},
+        {"parent": parent},
+        None,
+    )
+    plain, _ = await _what_to_run(None, parse_spec({"flowRef": "child"}), None)  # type: ignore[arg-type]
+    assert (plain.kind, plain.meta) == ("manual", {})
