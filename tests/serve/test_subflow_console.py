@@ -146,3 +146,50 @@ def test_weir_run_with_a_console_waits_for_a_child_the_console_runs(tmp_path: Pa
     finally:
         console.terminate()
         console.wait(10)
+
+
+SLEEPY = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: sleepy}
+spec:
+  trigger: {manual: {}}
+  nodes:
+    - {name: nap, sleep: {for: 1h}}
+"""
+
+WAITER = """\
+apiVersion: weir.dev/v1alpha1
+kind: Flow
+metadata: {name: waiter}
+spec:
+  trigger: {rest: {path: /go}}
+  nodes:
+    - {name: call, subflow: {flow: sleepy}}
+"""
+
+
+def test_cancelling_a_runners_parent_at_the_console_cancels_its_child(tmp_path: Path) -> None:
+    flows = tmp_path / "console-flows"
+    flows.mkdir()
+    (flows / "sleepy.yaml").write_text(SLEEPY)
+    (tmp_path / "waiter.yaml").write_text(WAITER)
+    console, url = started_console("--store", f"sqlite:///{tmp_path}/console.db", str(flows))
+    try:
+        store = f"sqlite:///{tmp_path}/runner.db"
+        with Served(tmp_path / "waiter.yaml", "--store", store, "--console", url) as served:
+            go = httpx.post(served.url + "/go", json={}, timeout=30)
+            assert go.status_code == 202, go.text
+            parent_id = go.json()["executionId"]
+            wait_until(lambda: execution(url, parent_id).get("status") == "waiting", timeout=30)
+            [child] = [
+                e
+                for e in httpx.get(f"{url}/api/v1/executions?flow=sleepy").json()["items"]
+                if e["status"] == "waiting"
+            ]
+            cancel = httpx.post(f"{url}/api/v1/executions/{parent_id}/cancel", timeout=10)
+            assert cancel.status_code == 202, cancel.text
+            assert ended(url, child["id"])["status"] == "cancelled"
+    finally:
+        console.terminate()
+        console.wait(10)
