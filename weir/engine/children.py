@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +65,14 @@ class LocalChildren:
         self.durable = recorder_of(engine.store) is not None
         self.poke: Callable[[], None] | None = None
         """Tells the waker to look now (set by whoever runs one)."""
+        self.cancel_resumed: Callable[[str], bool] = lambda _id: False
+        """Cancels a child a waker resumed (its service's ``cancel``)."""
         self.tasks: dict[str, asyncio.Task[ExecutionResult]] = {}
         self.waited: dict[str, set[str]] = {}
         """Children each parent waits on, by the parent's execution id."""
         self.answered: set[str] = set()
         """Parents whose wait a child of theirs resolved here, not yet resumed here."""
-        self._later: set[asyncio.Task[None]] = set()
+        self._later: set[asyncio.Task[Any]] = set()
         if self.durable:
             engine.listeners.append(_ChildEvents(self))
 
@@ -105,7 +107,7 @@ class LocalChildren:
         """Cancel a child running here; False when none of that id is."""
         task = self.tasks.get(execution_id)
         if task is None or task.done():
-            return False
+            return self.cancel_resumed(execution_id)
         task.cancel(f"execution {execution_id} was cancelled")
         return True
 
@@ -184,14 +186,24 @@ class LocalChildren:
                 await store.durable()
             poke()
 
-        task = asyncio.get_running_loop().create_task(later())
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
+        self._later_task(later())
 
     def parent_ended(self, parent_id: str) -> None:
         for child in self.waited.pop(parent_id, ()):
-            if self.cancel(child):
-                log.info("execution %s ended: cancelling its child %s", parent_id, child)
+            log.info("execution %s ended: cancelling its child %s", parent_id, child)
+            if not self.cancel(child):  # parked, no task: cancelled in the store
+                self._later_task(self._cancel_parked(child, parent_id))
+
+    async def _cancel_parked(self, child: str, parent_id: str) -> None:
+        try:
+            await self._waits().cancel_waits(child, by=f"parent {parent_id} ended")
+        except Exception as exc:  # the store may be away; the child stays parked
+            log.warning("cancelling child %s of %s failed: %s", child, parent_id, exc)
+
+    def _later_task(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
 
 class _ChildEvents(ExecutionListener):

@@ -50,6 +50,21 @@ class FlowFinder:
         """The names of the valid flows found."""
         return [c.name for c in (self._load(p) for p in self._files()) if c is not None]
 
+    def called_from(self, root: CompiledFlow) -> list[str]:
+        """The flows ``root`` calls, directly or through the flows it calls, that are found."""
+        found: dict[str, CompiledFlow] = {}
+        todo = called_flows(root)
+        while todo:
+            name = todo.pop()
+            if name in found or name == root.name:
+                continue
+            try:
+                found[name] = self.find(name)
+            except ConfigError:
+                continue
+            todo.extend(called_flows(found[name]))
+        return sorted(found)
+
     def _files(self) -> Iterator[Path]:
         for directory in self.dirs:
             try:
@@ -76,6 +91,15 @@ class FlowFinder:
         return compiled
 
 
+def called_flows(compiled: CompiledFlow) -> list[str]:
+    """The flows ``compiled``'s subflow nodes call (names fixed in the flow)."""
+    return [
+        str(getattr(node.config, "flow", ""))
+        for node in compiled.flow.spec.nodes
+        if node.kind == "subflow"
+    ]
+
+
 def unfound_subflows(compiled: CompiledFlow) -> list[str]:
     """What `weir validate` warns of: subflow nodes calling a flow not found next to the file
     (nor in ``$WEIR_FLOWS_PATH``) — a warning, as a runner linked to a console finds flows
@@ -84,7 +108,7 @@ def unfound_subflows(compiled: CompiledFlow) -> list[str]:
         (node.name, str(getattr(node.config, "flow", "")))
         for node in compiled.flow.spec.nodes
         if node.kind == "subflow"
-    ]
+    ]  # by node, for the message
     if not calls:
         return []
     finder = FlowFinder(search_dirs(compiled.file))

@@ -171,10 +171,11 @@ class Runner:
 
     def _start_waker(self, store: Any, service: FlowService) -> None:
         gauge = self.metrics.waits.waiting
+        children = self.children
         self.waker = Waker(
             store.waits(),
-            service.resume,
-            flows=lambda: [service.name],
+            service.resume if children is None else children.resume,
+            flows=(lambda: [service.name]) if children is None else children.flows,
             counted=lambda count: gauge.labels(service.name).set(count),
         )
         self.waker.start()

@@ -20,16 +20,18 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from weir.engine.children import LocalChildren, install_children, install_local_children, next_to
+from weir.engine.children import LocalChildren, install_children, next_to
 from weir.engine.events import ExecutionResult
 from weir.engine.executor import Engine
+from weir.engine.flow_finder import FlowFinder, search_dirs
+from weir.engine.resume import resumed_execution
 from weir.engine.service import FlowService
 from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow
 from weir.lang.errors import ConfigError, ConnectionFailed
 from weir.nodes.child_flows import CHILD_FLOWS, ChildCall, child_resolution
 from weir.serve.console_client import ConsoleClient, ConsoleUnavailable
-from weir.store.waits import PENDING, AlreadyResolved, SqlWaits, UnknownWait
+from weir.store.waits import PENDING, AlreadyResolved, SqlWaits, UnknownWait, Wait
 
 log = logging.getLogger("weir.serve")
 
@@ -156,17 +158,49 @@ class RunnerChildren:
 
     def __init__(self, service: FlowService, client: ConsoleClient | None) -> None:
         engine = service.engine
+        self.service = service
         self.watch: ChildWatch | None = None
         self.local: LocalChildren | None = None
         self._waker: Waker | None = None
+        self._finder = FlowFinder(search_dirs(service.path))
+        self._called: tuple[str, list[str]] = ("", [])
         if client is None:
-            self.local = install_local_children(engine, service.path, host=service.run_child)
+            # A child that parks is resumed by this runner's waker, like the flow's own.
+            local = LocalChildren(engine, self._find, host=service.run_child, in_process=False)
+            local.cancel_resumed = service.cancel
+            self.local = install_children(local)
             return
         waits: SqlWaits = getattr(engine.store, "waits")()  # noqa: B009 - the SQL store's
         self.watch = ChildWatch(waits, client, lambda: service.name, self._poke)
         namespace = os.environ.get("WEIR_NAMESPACE", "")
         children = ConsoleChildren(client, namespace, self.watch)
         engine.resources.get(CHILD_FLOWS, lambda: children)
+
+    async def _find(self, name: str) -> CompiledFlow:
+        return await asyncio.to_thread(self._finder.find, name)
+
+    def flows(self) -> list[str]:
+        """What the waker resumes: the served flow, and locally the flows it calls (the
+        children's own waits, also after a restart)."""
+        served = self.service.flow
+        if self.local is None:
+            return [served.name]
+        if self._called[0] != served.revision:
+            self._called = (served.revision, self._finder.called_from(served))
+        return [served.name, *self._called[1]]
+
+    async def resume(self, wait: Wait) -> ExecutionResult:
+        """Resume the served flow's execution, or a child's on the child's flow."""
+        service = self.service
+        if self.local is None or not self._called[1]:
+            return await service.resume(wait)
+        store = service.engine.store
+        assert store is not None, "a waker runs only with a store"
+        found = await store.get_execution(wait.execution_id, payloads=False)
+        if found is None or found[0].flow == service.name:
+            return await service.resume(wait)
+        execution = await resumed_execution(service.engine, await self._find(found[0].flow), wait)
+        return await service.run_child(execution)
 
     def _poke(self) -> None:
         if self._waker is not None:
