@@ -8,6 +8,7 @@ error naming it."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,20 @@ def ended(console: str, execution_id: str) -> dict[str, Any]:
     return seen
 
 
+def console_of(tmp_path: Path, **flows: str) -> tuple[subprocess.Popen[str], str]:
+    """A `weir console` in local mode that alone knows ``flows`` (name → text)."""
+    directory = tmp_path / "console-flows"
+    directory.mkdir()
+    for name, text in flows.items():
+        (directory / f"{name}.yaml").write_text(text)
+    return started_console("--store", f"sqlite:///{tmp_path}/console.db", str(directory))
+
+
 def test_a_runner_calls_a_flow_only_the_console_knows(tmp_path: Path) -> None:
-    flows = tmp_path / "console-flows"
-    flows.mkdir()
-    (flows / "divider.yaml").write_text(CHILD)
     runner = tmp_path / "runner"
     runner.mkdir()
     (runner / "caller.yaml").write_text(PARENT)
-    console, url = started_console("--store", f"sqlite:///{tmp_path}/console.db", str(flows))
+    console, url = console_of(tmp_path, divider=CHILD)
     try:
         store = f"sqlite:///{tmp_path}/runner.db"
         with Served(runner / "caller.yaml", "--store", store, "--console", url) as served:
@@ -126,13 +133,10 @@ def test_a_runner_calls_a_flow_only_the_console_knows(tmp_path: Path) -> None:
 def test_weir_run_with_a_console_waits_for_a_child_the_console_runs(tmp_path: Path) -> None:
     """As a CronJob's pod does: `weir run` with WEIR_CONSOLE_URL starts the child through the
     console and waits in its process, asking the console, until the child ended."""
-    flows = tmp_path / "console-flows"
-    flows.mkdir()
-    (flows / "divider.yaml").write_text(CHILD)
     runner = tmp_path / "runner"
     runner.mkdir()
     (runner / "caller.yaml").write_text(PARENT)
-    console, url = started_console("--store", f"sqlite:///{tmp_path}/console.db", str(flows))
+    console, url = console_of(tmp_path, divider=CHILD)
     try:
         done = weir(
             "run", str(runner / "caller.yaml"), "--input", json.dumps({"flow": "divider", "n": 5}),
@@ -170,11 +174,8 @@ spec:
 
 
 def test_cancelling_a_runners_parent_at_the_console_cancels_its_child(tmp_path: Path) -> None:
-    flows = tmp_path / "console-flows"
-    flows.mkdir()
-    (flows / "sleepy.yaml").write_text(SLEEPY)
     (tmp_path / "waiter.yaml").write_text(WAITER)
-    console, url = started_console("--store", f"sqlite:///{tmp_path}/console.db", str(flows))
+    console, url = console_of(tmp_path, sleepy=SLEEPY)
     try:
         store = f"sqlite:///{tmp_path}/runner.db"
         with Served(tmp_path / "waiter.yaml", "--store", store, "--console", url) as served:
