@@ -229,7 +229,7 @@ class LocalRuns:
         """Let runs finish for ``grace`` seconds, then cancel the rest (recorded cancelled)."""
         if self.waker is not None:
             await self.waker.stop()
-        tasks = list(self.running.values())
+        tasks = [*self.running.values(), *self.children.tasks.values()]
         if tasks and self.grace > 0:
             await asyncio.wait(tasks, timeout=self.grace)
         for task in tasks:
