@@ -387,6 +387,8 @@ BY_TRIGGER = {
     "rest": [*BASE, "Deployment", "Service"],
     "mcp": [*BASE, "Deployment", "Service"],
     "rabbitmq": [*BASE, "Deployment"],
+    "files": [*BASE, "Deployment"],
+    "mail": [*BASE, "Deployment"],
 }
 RUNNER_KINDS = [
     "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service", "CronJob",
