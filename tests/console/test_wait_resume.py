@@ -7,6 +7,8 @@ right as a replay, and records who resumed."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,9 @@ class Granting:
     """Access that lets everyone read and lets ``run`` only a caller sending ``X-Allow``;
     names the caller ``ana`` (as a reviewed token would), and records each check."""
 
-    def __init__(self) -> None:
+    def __init__(self, store_file: Path) -> None:
         self.checks: list[tuple[str, str, str]] = []
+        self.store_file = store_file
 
     async def require(
         self, request: web.Request, verb: str, resource: str, *, namespace: str, name: Any = None
@@ -84,7 +87,7 @@ async def console(tmp_path: Path) -> AsyncIterator[tuple[Api, Granting]]:
         paths=[str(flows)], store=f"sqlite:///{tmp_path}/console.db", port=0, grace=2
     )
     server = Checked(options)
-    server.access = Granting()
+    server.access = Granting(tmp_path / "console.db")
     await server.start()
     try:
         async for api in api_for(server):
@@ -96,27 +99,34 @@ async def console(tmp_path: Path) -> AsyncIterator[tuple[Api, Granting]]:
 ALLOW = {"X-Allow": "1"}
 
 
-async def parked(api: Api, flow: str = "approval") -> tuple[str, dict[str, Any]]:
-    """Run ``flow`` until it waits; its id and the waiting node run's output."""
+async def parked(
+    api: Api, access: Granting, flow: str = "approval"
+) -> tuple[str, dict[str, Any], str]:
+    """Run ``flow`` until it waits: its id, the waiting node run's output as the API shows it,
+    and the resume token as the runner recorded it (what `weir run` prints, what a reader of
+    the store finds): the API shows the token without its secret."""
     execution_id = await api.post(
         f"/api/v1/flows/{flow}/runs", {"input": {"item": "PO-7"}}, expect=202, headers=ALLOW
     )
     execution_id = execution_id["id"]
     await status_of(api, execution_id, "waiting")
     node = await api.get(f"/api/v1/executions/{execution_id}/nodes/1")
-    return execution_id, node["output"]
-
-
-def token_of(output: dict[str, Any]) -> str:
-    assert output["resumePath"].startswith("/waits/w1.")
-    return str(output["resumePath"].removeprefix("/waits/"))
+    with sqlite3.connect(access.store_file) as db:
+        ((recorded,),) = db.execute(
+            "SELECT output FROM weir_node_runs WHERE execution_id = ? AND seq = 1",
+            (execution_id,),
+        ).fetchall()
+    token = str(json.loads(recorded)["resumePath"].removeprefix("/waits/"))
+    wait_id, secret = token.split(".")[1:]
+    shown = node["output"]
+    assert shown["resumePath"] == f"/waits/w1.{wait_id}.…" and secret not in str(shown)
+    return execution_id, shown, token
 
 
 async def test_resumed_through_the_api_by_token(console: tuple[Api, Granting]) -> None:
     api, access = console
-    execution_id, output = await parked(api)
+    execution_id, output, token = await parked(api, access)
     assert output["kind"] == "human" and output["message"] == "Approve PO-7?"
-    token = token_of(output)
     secret = token.rsplit(".", 1)[1]
 
     shown = await api.get(f"/api/v1/waits/{token}")
@@ -168,9 +178,9 @@ async def test_resumed_through_the_api_by_token(console: tuple[Api, Granting]) -
 
 
 async def test_a_token_that_does_not_match_is_404(console: tuple[Api, Granting]) -> None:
-    api, _ = console
-    _, output = await parked(api)
-    wait_id = token_of(output).split(".")[1]
+    api, access = console
+    _, _, token = await parked(api, access)
+    wait_id = token.split(".")[1]
     forged = f"w1.{wait_id}.{'A' * 43}"
     for token in (forged, "w1.nope.x", "w2.abc.def"):
         await api.get(f"/api/v1/waits/{token}", expect=404)
@@ -181,8 +191,8 @@ async def test_a_token_that_does_not_match_is_404(console: tuple[Api, Granting])
 async def test_resumed_from_the_execution_page_by_wait_id(
     console: tuple[Api, Granting],
 ) -> None:
-    api, _ = console
-    execution_id, _ = await parked(api)
+    api, access = console
+    execution_id, _, _ = await parked(api, access)
     [wait] = (await api.get(f"/api/v1/executions/{execution_id}/waits"))["items"]
     assert wait["state"] == "pending" and wait["message"] == "Approve PO-7?"
     path = f"/api/v1/executions/{execution_id}/waits/{wait['waitId']}/resume"
@@ -198,8 +208,7 @@ async def test_resumed_through_the_bare_url_by_token_alone(
     console: tuple[Api, Granting],
 ) -> None:
     api, access = console
-    execution_id, output = await parked(api)
-    token = token_of(output)
+    execution_id, _, token = await parked(api, access)
     access.checks.clear()
     form = await api.get(f"/waits/{token}", headers={"Accept": "text/html"})
     assert "Approve PO-7?" in form and "<textarea" in form
@@ -217,9 +226,8 @@ async def test_resumed_through_the_bare_url_by_token_alone(
 async def test_a_wait_that_times_out_takes_on_timeout_and_its_link_is_gone(
     console: tuple[Api, Granting],
 ) -> None:
-    api, _ = console
-    execution_id, output = await parked(api, "hasty")
-    token = token_of(output)
+    api, access = console
+    execution_id, _, token = await parked(api, access, "hasty")
     await asyncio.sleep(2.1)
     gone = await api.post(f"/waits/{token}", {"approved": True, "by": "late"}, expect=410)
     assert "timed out" in gone["detail"]

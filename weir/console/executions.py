@@ -25,6 +25,7 @@ from weir.console.models import (
 )
 from weir.console.parsing import parse_query, respond
 from weir.console.problems import bad_request, not_found
+from weir.nodes.wait_token import without_secrets
 from weir.store.query import MESSAGE_LIMIT, ExecutionFilter, InvalidQuery
 from weir.store.records import ExecutionRecord, NodeRunRecord, Status, iso_time
 
@@ -184,4 +185,12 @@ async def get_node_run(request: web.Request) -> web.Response:
     node = await console_of(request).store.get_node_run(record.id, seq)
     if node is None:
         raise not_found(f"execution {execution_id!r} has no node run {seq}")
-    return respond(NodeDetail(**_node_fields(node), input=node.input, output=node.output))
+    # A waiting node's resume token is a credential: readers of an execution see it without
+    # its secret, and resume through the console, which checks that they may.
+    return respond(
+        NodeDetail(
+            **_node_fields(node),
+            input=without_secrets(node.input),
+            output=without_secrets(node.output),
+        )
+    )

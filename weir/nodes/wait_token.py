@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 VERSION = "w1"
 _SHAPE = re.compile(r"^(w1)\.([0-9A-Za-z]{26})\.([A-Za-z0-9_-]{43})$")
@@ -58,3 +59,19 @@ def parse_token(text: str) -> Token:
 def matches(token: Token, stored_hash: str | None) -> bool:
     """Whether ``token``'s secret is the one whose hash was stored (constant time)."""
     return stored_hash is not None and hmac.compare_digest(token.hash, stored_hash)
+
+
+_IN_TEXT = re.compile(r"\b(w1\.[0-9A-Za-z]{26})\.[A-Za-z0-9_-]{43}")
+
+
+def without_secrets(value: Any) -> Any:
+    """``value`` with the secret of every resume token in it replaced by ``…``: what the
+    console shows of recorded payloads, so that reading an execution is no leave to resume it
+    (resuming through the console checks its own permission)."""
+    if isinstance(value, str):
+        return _IN_TEXT.sub(r"\1.…", value) if "w1." in value else value
+    if isinstance(value, dict):
+        return {key: without_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
