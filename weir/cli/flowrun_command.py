@@ -17,6 +17,7 @@ from typing import Any
 
 from weir.cli.common import CommandError, UsageError, open_store, secrets_option, store_option
 from weir.cli.serve_command import console_option
+from weir.cli.state_option import state_option, state_url_of
 
 
 def add_flowrun(commands: Any) -> None:
@@ -34,6 +35,7 @@ def add_flowrun(commands: Any) -> None:
     store_option(flowrun)
     console_option(flowrun)
     secrets_option(flowrun)
+    state_option(flowrun)
     flowrun.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     flowrun.set_defaults(handler=cmd_flowrun)
 
@@ -255,6 +257,7 @@ def _engine(args: argparse.Namespace, store: Any) -> tuple[Any, Any, Any]:
 
     from weir.engine.executor import Engine, ExecutionListener, ExecutionResult
     from weir.engine.progress import ProgressPrinter
+    from weir.engine.state_choice import use_state
     from weir.logs import configure_logging
     from weir.secrets.redact import Redactor
     from weir.secrets.store import local_resolver
@@ -282,4 +285,5 @@ def _engine(args: argparse.Namespace, store: Any) -> tuple[Any, Any, Any]:
         listeners.append(reporter)
     secrets = local_resolver(args.secrets_dir)
     engine = Engine(store=store, secrets=secrets, listeners=listeners, redactor=redactor)
+    use_state(engine, state_url_of(args))  # the state node's keys in Redis, as for weir run
     return engine, outcome, reporter

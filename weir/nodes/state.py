@@ -1,5 +1,6 @@
 """`state`: keys kept between executions — get, set, increment, delete, with an optional TTL —
-in the execution store's database (weir.store.state), as Redis does them: an expired key
+in the execution store's database (weir.store.state) or in Redis by URL
+(weir.store.state_redis), with Redis's semantics either way: an expired key
 reads as missing, SET clears a TTL unless given one, INCREMENT keeps it and is atomic.
 
 Keys are the flow's own (``scope: flow``) or shared by the flows of its namespace

@@ -1,6 +1,7 @@
 """What the state node keeps its keys in: a key-value store with expiry, which the execution
-store implements in its own database (weir.store.state). Defined here, below the store, so
-that nodes use it without importing the store.
+store implements in its own database (weir.store.state), or Redis by URL
+(weir.store.state_redis). Defined here, below the store, so that nodes use it without
+importing the store.
 
 Values travel as JSON text: the node encodes and decodes them, the store only keeps them.
 """
