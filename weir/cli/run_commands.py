@@ -202,8 +202,8 @@ async def _wait_here(engine: Any, flow: Any, result: Any, children: Any) -> Any:
 
     await engine.store.durable()
     print(
-        f"weir: execution {result.id} is waiting; this process resumes it when its timer "
-        "is due (if stopped, `weir serve` of the flow on this store resumes it)",
+        f"weir: execution {result.id} is waiting; this process resumes it as its timers come "
+        "due and its child flows end (if stopped, `weir serve` of the flow on this store does)",
         file=sys.stderr,
     )
     result = await children.finish(flow, result)
