@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from pathlib import Path
 
@@ -108,7 +109,15 @@ def test_resume_through_a_console(flow: Path, tmp_path: Path) -> None:
                 break
             time.sleep(0.1)
         assert output is not None
-        token = output["resumePath"].removeprefix("/waits/")
+        # The console shows the token without its secret; the store that recorded it holds it
+        # whole (what `weir run` prints, what a privileged reader finds).
+        assert output["resumePath"].endswith(".…")
+        with sqlite3.connect(tmp_path / "console.db") as db:
+            ((recorded,),) = db.execute(
+                "SELECT output FROM weir_node_runs WHERE execution_id = ? AND seq = 1",
+                (execution_id,),
+            ).fetchall()
+        token = json.loads(recorded)["resumePath"].removeprefix("/waits/")
         wrong = weir("resume", token, "--input", "{}", "--server", console.url)
         assert wrong.returncode == 2 and "'approved' is a required property" in wrong.stderr
         good = '{"approved": true, "note": "fine"}'
