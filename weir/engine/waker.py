@@ -23,6 +23,8 @@ log = logging.getLogger("weir.waker")
 
 POLL = 1.0
 """Seconds between two looks at the store."""
+STOP_WAIT = 10.0
+"""How long stopping waits for a look under way to end before cancelling it."""
 
 Resume = Callable[[Wait], Awaitable[Any]]
 Flows = Callable[[], Sequence[str] | Awaitable[Sequence[str] | None] | None]
@@ -47,6 +49,7 @@ class Waker:
         self.poll = poll
         self.resumed = 0
         self._poke = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._resuming: set[asyncio.Task[Any]] = set()
 
@@ -58,22 +61,30 @@ class Waker:
         self._poke.set()
 
     async def stop(self) -> None:
-        """Claim nothing more; resumes under way go on (their service drains them)."""
+        """Claim nothing more; resumes under way go on (their service drains them).
+
+        The loop is asked to end between claims rather than cancelled: a cancel landing while a
+        claim commits would leave a wait claimed by this runner and never resumed, until
+        another runner took it back after this one was gone."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._poke.set()
+            # A store that does not answer: the look is given up (cancelled) after a while.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._task, STOP_WAIT)
             self._task = None
         await asyncio.sleep(0)  # resumes just created enter their service's count
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             pause = self.poll
             try:
                 pause = await self.look()
             except Exception as exc:  # the store may be away for a while: look again later
                 log.warning("looking for due waits failed: %s", exc)
             self._poke.clear()
+            if self._stopping:
+                break
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(pause):
                     await self._poke.wait()
@@ -87,6 +98,8 @@ class Waker:
         now = time.time()
         soonest = now + self.poll
         for wait in found:
+            if self._stopping:
+                break
             if wait.state == PENDING and wait.due_at is not None and wait.due_at > now:
                 soonest = min(soonest, wait.due_at)
                 continue
