@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
+from tests.manifests import validate as validate_manifest
 from tests.operator.test_render import TRIGGERS, compiled
 from weir.kube.client import PLURALS
 from weir.operator.render import Owner, RenderInput, render, render_flowrun_job
@@ -82,7 +82,7 @@ def test_every_rendered_object_validates_for_kubernetes_1_30_to_1_37(
             assert obj["kind"] in ("ClusterKopfPeering", "KopfPeering")
             continue
         for version in VERSIONS:
-            kubernetes_validate.validate(obj, version, strict=True)
+            validate_manifest(obj, version)
 
 
 def test_the_operator_runs_restricted_with_probes_and_runner_defaults() -> None:
