@@ -133,7 +133,9 @@ def compile_flow(
     try:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
-        raise fail([Issue(_message(err), tuple(err["loc"])) for err in exc.errors()]) from None
+        raise fail(
+            [Issue(validation_message(err), tuple(err["loc"])) for err in exc.errors()]
+        ) from None
     graph, issues = check_graph(flow)
     declared = frozenset(binding.name for binding in flow.spec.secrets)
     issues += list(_check_references(flow, declared))
@@ -144,7 +146,7 @@ def compile_flow(
     return CompiledFlow(flow, graph, revision, source, file, declared)
 
 
-def _message(error: Any) -> str:
+def validation_message(error: Any) -> str:
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

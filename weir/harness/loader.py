@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from weir.flow.issues import FlowInvalid, Issue, Loc
-from weir.flow.load import CompiledFlow, _message, decode_flow_text, load_flow_file
+from weir.flow.load import CompiledFlow, decode_flow_text, load_flow_file, validation_message
 from weir.flow.model import API_VERSION
 from weir.flow.yamlsrc import YamlSyntaxError, load_documents
 from weir.harness.matching import problems
@@ -101,7 +101,9 @@ def load_test_file(path: Path) -> LoadedTest:
     try:
         test = FlowTest.model_validate(data)
     except ValidationError as exc:
-        raise bad([Issue(_message(err), tuple(err["loc"])) for err in exc.errors()]) from None
+        raise bad(
+            [Issue(validation_message(err), tuple(err["loc"])) for err in exc.errors()]
+        ) from None
     flow = _load_flow(path, test, lines)
     loaded = LoadedTest(path, test, flow, lines)
     issues = list(_check_against_flow(loaded))

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from weir.lang.errors import ConfigError
-from weir.nodes.sql import _decimal as exact_decimal
+from weir.nodes.sql import exact_decimal
 
 _PLAIN = (str, int, float, bool, type(None))
 

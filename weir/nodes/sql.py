@@ -139,7 +139,7 @@ def _value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str | bytes):
         return value
     if isinstance(value, Decimal):
-        return _decimal(value)
+        return exact_decimal(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -155,7 +155,7 @@ def _value(value: Any) -> Any:
     return str(value)
 
 
-def _decimal(value: Decimal) -> int | float | str:
+def exact_decimal(value: Decimal) -> int | float | str:
     """Exact: an integer as an int; a fraction as a float only when the float holds exactly the
     same decimal value (its shortest text reads back as this number: up to 15 significant digits
     always), else as text with every digit; NaN and infinities as text."""
