@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.ports import free_port, wait_for_port
+from tests.servers.ports import free_port, stop_process, wait_for_server
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("WEIR_FERRETDB_BIN", ROOT / "build/ferretdb/bin/ferretdb"))
@@ -49,12 +49,7 @@ class FerretServer:
 
     def stop(self) -> None:
         self.resume()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def log(self) -> str:
         return (self.directory / "ferretdb.out").read_text(errors="replace")
@@ -84,11 +79,5 @@ def start_ferretdb(directory: Path) -> FerretServer:
         stdout=(directory / "ferretdb.out").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    try:
-        wait_for_port(port, timeout=20, alive=lambda: process.poll() is None)
-    except Exception:
-        process.kill()
-        process.wait()
-        out = (directory / "ferretdb.out").read_text(errors="replace")
-        raise RuntimeError(f"ferretdb did not start:\n{out}") from None
+    wait_for_server(process, port, directory / "ferretdb.out", "ferretdb")
     return FerretServer(port, directory, process)

@@ -38,9 +38,11 @@ async def waited_children(console: Any, record: ExecutionRecord) -> list[str]:
 
 async def cancel_children(console: Any, children: list[str], depth: int = 1) -> None:
     """Cancel each child (and the children it waits on); one already over is left alone."""
+    if depth > MAX_DEPTH:
+        return
     for child_id in children:
         found = await console.store.get_execution(child_id, payloads=False)
-        if found is None or depth > MAX_DEPTH:
+        if found is None:
             continue
         child = found[0]
         below = await waited_children(console, child)

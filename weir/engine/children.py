@@ -172,8 +172,7 @@ class LocalChildren:
             raise
 
     def _waits(self) -> SqlWaits:
-        waits: SqlWaits = getattr(self.engine.store, "waits")()  # noqa: B009 - the SQL store's
-        return waits
+        return waits_of(self.engine.store)
 
     def resolved(self) -> None:
         """A parent's wait was queued resolved: poke the waker once it is committed."""
@@ -290,3 +289,9 @@ def install_children(children: LocalChildren) -> LocalChildren:
     """Make ``children`` what the engine's subflow nodes use."""
     children.engine.resources.get(CHILD_FLOWS, lambda: children)
     return children
+
+
+def waits_of(store: Any) -> SqlWaits:
+    """The waits of an engine's store (the SQL store has them; children need a store)."""
+    waits: SqlWaits = getattr(store, "waits")()  # noqa: B009 - the SQL store's
+    return waits

@@ -93,8 +93,13 @@ class FlowFinder:
 
 def called_flows(compiled: CompiledFlow) -> list[str]:
     """The flows ``compiled``'s subflow nodes call (names fixed in the flow)."""
+    return [flow for _, flow in _calls(compiled)]
+
+
+def _calls(compiled: CompiledFlow) -> list[tuple[str, str]]:
+    """Each subflow node with the flow it calls."""
     return [
-        str(getattr(node.config, "flow", ""))
+        (node.name, str(getattr(node.config, "flow", "")))
         for node in compiled.flow.spec.nodes
         if node.kind == "subflow"
     ]
@@ -104,11 +109,7 @@ def unfound_subflows(compiled: CompiledFlow) -> list[str]:
     """What `weir validate` warns of: subflow nodes calling a flow not found next to the file
     (nor in ``$WEIR_FLOWS_PATH``) — a warning, as a runner linked to a console finds flows
     there instead."""
-    calls = [
-        (node.name, str(getattr(node.config, "flow", "")))
-        for node in compiled.flow.spec.nodes
-        if node.kind == "subflow"
-    ]  # by node, for the message
+    calls = _calls(compiled)  # by node, for the message
     if not calls:
         return []
     finder = FlowFinder(search_dirs(compiled.file))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from weir.nodes.wait import iso
+from weir.lang.times import iso_exact
 from weir.nodes.wait_payload import payload_problems
 from weir.nodes.wait_token import BadToken, matches, parse_token
 from weir.store.waits import AlreadyResolved, SqlWaits, UnknownWait, Wait
@@ -62,7 +62,7 @@ def check_open(wait: Wait, now: float | None = None) -> None:
             raise AlreadyResolved(wait)
         raise WaitGone(wait, "timed out" if wait.state != "cancelled" else "was cancelled")
     if wait.due_at is not None and (now or time.time()) >= wait.due_at:
-        raise WaitGone(wait, f"timed out at {iso(wait.due_at)}")
+        raise WaitGone(wait, f"timed out at {iso_exact(wait.due_at)}")
 
 
 async def resolve_wait(waits: SqlWaits, wait: Wait, payload: Any, by: str) -> Wait:
@@ -93,7 +93,7 @@ def describe(wait: Wait) -> dict[str, Any]:
         "state": wait.state,
         "message": wait.details.get("message"),
         "schema": wait.schema,
-        "expiresAt": iso(wait.due_at),
+        "expiresAt": iso_exact(wait.due_at),
         "onTimeout": list(wait.details.get("onTimeout") or []),
         "resolvedBy": wait.resolved_by,
     }

@@ -187,8 +187,8 @@ class RunnerMetrics(ExecutionListener):
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def trigger(self, flow: str, trigger: str, outcome: str) -> None:
-        self._child(self.trigger_events, flow, trigger, outcome).inc()
+    def trigger(self, flow: str, trigger: str, outcome: str, amount: int = 1) -> None:
+        self._child(self.trigger_events, flow, trigger, outcome).inc(amount)
 
     def execution_started(self, record: ExecutionRecord) -> None:
         self._child(self.in_flight, record.flow).inc()

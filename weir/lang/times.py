@@ -16,6 +16,14 @@ def iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime(FORMAT)
 
 
+def iso_exact(epoch: float | None) -> str | None:
+    """A moment as UTC ISO 8601 ending in Z, to the microsecond (a due time, an expiry: what
+    a person or a later comparison reads exactly); None stays None."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def epoch(text: str | None) -> float | None:
     """Epoch seconds of such a time (any ISO 8601 text); None for none or bad text."""
     if not text:

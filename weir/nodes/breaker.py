@@ -21,7 +21,6 @@ event loop without awaiting, so no lock is needed.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from weir.lang.durations import format_duration
 from weir.lang.errors import NodeError
+from weir.lang.times import iso
 from weir.nodes.breaker_policy import (
     BreakerSettings,
     CircuitBreakerPolicy,
@@ -190,8 +190,7 @@ class Circuit:
 
 def _stamp(offset: float) -> str:
     """The wall-clock time ``offset`` seconds from now, as UTC ISO 8601."""
-    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)
-    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(time.time() + offset)
 
 
 def _what(error: BaseException | None) -> str:

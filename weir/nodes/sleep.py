@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from weir.lang.durations import Duration
 from weir.lang.errors import ConfigError
 from weir.lang.expressions import Value
+from weir.lang.times import iso_exact
 from weir.lang.types import Strict
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
@@ -43,7 +44,7 @@ class SleepConfig(Strict):
 async def run(config: SleepConfig, ctx: NodeContext) -> dict[str, Any]:
     now = time.time()
     due = now + config.for_ if config.for_ is not None else _until(ctx.eval(config.until))
-    output = {"sleptUntil": _iso(due)}
+    output = {"sleptUntil": iso_exact(due)}
     if due <= now:
         return output
     raise Suspend(WaitRequest("timer", due_at=due, details={"output": output}))
@@ -66,10 +67,6 @@ def _until(value: Any) -> float:
     if moment.tzinfo is None:
         raise ConfigError(f"sleep.until: {value!r} has no time zone: add Z or an offset (+02:00)")
     return moment.timestamp()
-
-
-def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 KIND = NodeKind(

@@ -9,7 +9,6 @@ node run shows the path alone and `weir resume` is the way back.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from weir.lang.durations import Duration
 from weir.lang.expressions import Text
+from weir.lang.times import iso_exact
 from weir.lang.types import IDENTIFIER, Strict
 from weir.nodes.context import NodeContext
 from weir.nodes.kind import NodeKind
@@ -94,12 +94,6 @@ def public_base() -> str | None:
     return None
 
 
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 async def run(config: WaitConfig, ctx: NodeContext) -> dict[str, Any]:
     message = ctx.eval(config.message)
     due = time.time() + config.timeout if config.timeout else None
@@ -112,7 +106,7 @@ async def run(config: WaitConfig, ctx: NodeContext) -> dict[str, Any]:
         "resumeUrl": f"{base}{path}" if base else None,
         "resumePath": path,
         "resumeCommand": f"weir resume {token} --input '{{...}}'",
-        "expiresAt": iso(due),
+        "expiresAt": iso_exact(due),
         "message": message,
     }
     wait.details = {"message": message}

@@ -206,9 +206,9 @@ async def _availability(
 def runner_target(spec: FlowSpec, name: str, namespace: str) -> str:
     """What a runner Deployment listens to or watches, for `kubectl get flows`."""
     trigger = spec.trigger
-    if trigger.rest or trigger.mcp:
-        path = trigger.rest.path if trigger.rest else trigger.mcp.path if trigger.mcp else ""
-        return f"http://{name}.{namespace}.svc{path}"
+    served = trigger.rest or trigger.mcp
+    if served is not None:
+        return f"http://{name}.{namespace}.svc{served.path}"
     if trigger.rabbitmq:
         return f"queue {trigger.rabbitmq.queue}"
     if trigger.files:

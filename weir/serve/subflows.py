@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from weir.engine.children import LocalChildren, install_children, next_to
+from weir.engine.children import LocalChildren, install_children, next_to, waits_of
 from weir.engine.events import ExecutionResult
 from weir.engine.executor import Engine
 from weir.engine.flow_finder import FlowFinder, search_dirs
@@ -170,11 +170,7 @@ class RunnerChildren:
             local.cancel_resumed = service.cancel
             self.local = install_children(local)
             return
-        waits: SqlWaits = getattr(engine.store, "waits")()  # noqa: B009 - the SQL store's
-        self.watch = ChildWatch(waits, client, lambda: service.name, self._poke)
-        namespace = os.environ.get("WEIR_NAMESPACE", "")
-        children = ConsoleChildren(client, namespace, self.watch)
-        engine.resources.get(CHILD_FLOWS, lambda: children)
+        self.watch = console_children(engine, client, lambda: service.name, self._poke)
 
     async def _find(self, name: str) -> CompiledFlow:
         return await asyncio.to_thread(self._finder.find, name)
@@ -232,11 +228,7 @@ class RunChildren:
             install_children(self.local)
             return
         self.client = ConsoleClient(console_url)
-        waits: SqlWaits = getattr(engine.store, "waits")()  # noqa: B009 - the SQL store's
-        self.watch = ChildWatch(waits, self.client, lambda: flow.name, lambda: None)
-        namespace = os.environ.get("WEIR_NAMESPACE", "")
-        children = ConsoleChildren(self.client, namespace, self.watch)
-        engine.resources.get(CHILD_FLOWS, lambda: children)
+        self.watch = console_children(engine, self.client, lambda: flow.name, lambda: None)
 
     async def finish(self, flow: CompiledFlow, result: ExecutionResult) -> ExecutionResult:
         remote = None if self.watch is None else self.watch.look
@@ -245,3 +237,14 @@ class RunChildren:
     async def aclose(self) -> None:
         if self.client is not None:
             await self.client.aclose()
+
+
+def console_children(
+    engine: Any, client: Any, flow_name: Callable[[], str], poke: Callable[[], None]
+) -> ChildWatch:
+    """Children started through the console, for ``engine``'s subflow nodes; the watch that
+    learns how they end and resolves the parents' waits."""
+    watch = ChildWatch(waits_of(engine.store), client, flow_name, poke)
+    children = ConsoleChildren(client, os.environ.get("WEIR_NAMESPACE", ""), watch)
+    engine.resources.get(CHILD_FLOWS, lambda: children)
+    return watch

@@ -290,5 +290,5 @@ class Poller(ExecutionListener):
             log.warning("after execution %s, handling %s failed: %s", result.id, item.key, exc)
 
     def _count(self, outcome: str, n: int = 1) -> None:
-        for _ in range(n):
-            self.service.metrics.trigger(self.service.name, self.kind, outcome)
+        if n:
+            self.service.metrics.trigger(self.service.name, self.kind, outcome, n)
