@@ -10,12 +10,16 @@ import type { EventData, ExecutionPage, ExecutionSummary } from "../types";
 
 export const PAGE_SIZE = 50;
 
+/** The rows of ``page`` that ``shown`` does not hold yet. */
+function unseen(shown: ExecutionSummary[], page: ExecutionSummary[]): ExecutionSummary[] {
+  const known = new Set(shown.map((execution) => execution.id));
+  return page.filter((execution) => !known.has(execution.id));
+}
+
 /** The newest page merged into what is shown: rows it has replace theirs, new ones go on top. */
 export function mergeHead(shown: ExecutionSummary[], head: ExecutionSummary[]): ExecutionSummary[] {
   const fresh = new Map(head.map((execution) => [execution.id, execution]));
-  const known = new Set(shown.map((execution) => execution.id));
-  const added = head.filter((execution) => !known.has(execution.id));
-  return [...added, ...shown.map((execution) => fresh.get(execution.id) ?? execution)];
+  return [...unseen(shown, head), ...shown.map((execution) => fresh.get(execution.id) ?? execution)];
 }
 
 export function ExecutionsPage() {
@@ -42,9 +46,7 @@ export function ExecutionsPage() {
       request<ExecutionPage>(pagePath(after)).then(
         (page) => {
           if (mine !== generation.current) return;
-          setItems((shown) =>
-            after ? [...shown, ...page.items.filter((e) => !shown.some((s) => s.id === e.id))] : page.items,
-          );
+          setItems((shown) => (after ? [...shown, ...unseen(shown, page.items)] : page.items));
           setCursor(page.nextCursor);
           setLoading(false);
         },
