@@ -39,8 +39,10 @@ class Reader:
     def __init__(self, url: str) -> None:
         self.sqlite = url.startswith("sqlite")
         if self.sqlite:
+            # A reader waits for the store's writer as the store does (busy timeout), also on
+            # a loaded machine: the default 5 s ran out there once.
             self.connection: Any = sqlite3.connect(
-                url.removeprefix("sqlite:///"), isolation_level=None
+                url.removeprefix("sqlite:///"), isolation_level=None, timeout=30
             )
         else:
             import psycopg
