@@ -1,27 +1,30 @@
 """How one batch becomes one transaction: a list of (statement, rows) run with executemany.
 
-A SQLite file gets a thread and a connection of its own for writing: the whole transaction is
-one hand-over to that thread, where SQLAlchemy's async adapter hands over each step (check-out,
-each statement, commit, reset) and runs its own machinery on the event loop. Measured on a
-batch of 16 executions: 0.32 ms against 0.79 ms (docs/recording.md). The thread is a plain one
-fed by a queue: an executor's future, chained to an asyncio one, cost 10 µs more per batch. PostgreSQL (and an
-in-memory SQLite database, which only its own connection sees) write through the engine.
+A SQLite file's batches are written by a process of their own (weir.store.sqlite_writer),
+handed over by a thread that sends each batch and waits for its answer: the whole transaction
+is one message and one answer. SQLAlchemy's async adapter instead hands over each step
+(check-out, each statement, commit, reset) and runs its own machinery on the event loop
+(16 executions: 0.79 ms against 0.29 ms, docs/recording.md); a writing thread of our own hands
+Python's lock over twice per statement, waiting for a busy event loop each time. The thread is a
+plain one fed by a queue: an executor's future, chained to an asyncio one, cost 10 µs more per
+batch. PostgreSQL (and an in-memory SQLite database, which only its own connection sees) write
+through the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import sqlite3
-import threading
-from collections.abc import Callable, Sequence
-from functools import partial
+import contextlib
+import pickle
+import sys
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weir.store.connect import sqlite_pragmas, sqlite_synchronous
+from weir.store import sqlite_writer
+from weir.store.connect import sqlite_synchronous
 
 Statements = Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
 
@@ -49,72 +52,54 @@ class EngineBatches:
 
 
 class SqliteFileBatches:
+    """Batches for weir.store.sqlite_writer, a child process started with the first."""
+
     def __init__(self, path: str, synchronous: str) -> None:
         self.path = path
         self.synchronous = synchronous
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._connection: sqlite3.Connection | None = None
+        self._process: asyncio.subprocess.Process | None = None
 
     async def write(self, statements: Statements) -> None:
-        await self._in_thread(partial(self._write, statements))
-
-    def _in_thread(self, work: Callable[[], None]) -> asyncio.Future[None]:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name="weir-store-writer")
-            self._thread.daemon = True  # a process that exits without closing the store
-            self._thread.start()
-        done = asyncio.get_running_loop().create_future()
-        self._jobs.put((work, done))
-        return done
-
-    def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            work, done = job
-            try:
-                work()
-            except BaseException as exc:  # handed to the waiting coroutine
-                done.get_loop().call_soon_threadsafe(_settle, done, exc)
-            else:
-                done.get_loop().call_soon_threadsafe(_settle, done, None)
-
-    def _write(self, statements: Statements) -> None:
-        if self._connection is None:
-            self._connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
-            )
-            sqlite_pragmas(self.synchronous, self._connection, None)
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")  # the write lock now, waiting busy_timeout
+        process = self._process or await self._start()
+        assert process.stdin is not None and process.stdout is not None
         try:
-            for statement, rows in statements:
-                connection.executemany(statement, rows)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+            process.stdin.write(sqlite_writer.batch_message(statements))
+            await process.stdin.drain()
+            header = await process.stdout.readexactly(sqlite_writer.HEADER.size)
+            (size,) = sqlite_writer.HEADER.unpack(header)
+            error = pickle.loads(await process.stdout.readexactly(size))
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self._process = None  # the next batch starts another
+            code = await process.wait()
+            raise WriterGone(
+                f"the SQLite writer process exited with code {code} while writing a batch"
+            ) from exc
+        if error is not None:
+            raise error
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        # -I -S: the standard library only, whatever the environment or the site says.
+        self._process = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return self._process
 
     async def aclose(self) -> None:
-        if self._connection is not None:  # a store that only read never opened it
-            connection, self._connection = self._connection, None
-            await self._in_thread(connection.close)
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join()
-            self._thread = None
+        """Let the writer end after what it has in hand, and wait until it did."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        assert process.stdin is not None
+        with contextlib.suppress(OSError):  # already gone
+            process.stdin.write(sqlite_writer.HEADER.pack(0))
+            process.stdin.close()
+        await process.wait()
 
 
-Job = tuple[Callable[[], None], asyncio.Future[None]]
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.cancelled():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+class WriterGone(OSError):
+    """The writer process exited: whether the batch in hand was committed is unknown."""
 
 
 def batch_writer(url: str, engine: AsyncEngine) -> BatchWriter:

@@ -7,12 +7,12 @@ A SQLite URL may say how hard a commit is synced: ``?synchronous=normal`` (the d
 from __future__ import annotations
 
 import functools
-import sqlite3
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from weir.store.sqlite_writer import sqlite_pragmas
 
 SYNCHRONOUS = ("normal", "full")
 
@@ -36,20 +36,3 @@ def sqlite_synchronous(url: URL) -> str:
             + " or ".join(SYNCHRONOUS)
         )
     return synchronous.upper()
-
-
-def sqlite_pragmas(synchronous: str, connection: Any, _record: Any) -> None:
-    # WAL lets `weir executions` read while a runner writes. NORMAL syncs at checkpoints
-    # only: a commit survives the process being killed, and a power loss may take the last
-    # commits back (never corrupts); FULL syncs every commit, surviving a power loss too.
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=5000")
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError as exc:
-        # Connections opening a new file at once race to switch it, and SQLite refuses all but
-        # one without waiting. WAL is a property of the file: the others read it from there.
-        if "locked" not in str(exc):
-            raise
-    cursor.execute(f"PRAGMA synchronous={synchronous}")
-    cursor.close()

@@ -52,7 +52,7 @@ def execution_row(
         revision,
         kind,
         encode(trigger),
-        status,
+        str(status),  # a plain str: batches travel to the SQLite writer by marshal
         started,
         finished,
         None if finished is None else (finished - started) * 1000,
@@ -78,7 +78,7 @@ def node_row(record: NodeRunRecord, encode: Encode) -> tuple[Any, ...]:
         record.seq,
         record.node,
         record.kind,
-        record.status,
+        str(record.status),
         encode(record.attempts),
         record.started_at,
         record.finished_at,
