@@ -5,7 +5,7 @@ queues on the machine's RabbitMQ; the output queue is then drained to count mess
 Weir and the baseline take turns, ``--rounds`` times. ``ratio`` is the median of the rounds'
 ratios (a round's two runs follow each other, so they share the machine's other load);
 ``ratio_of_best`` compares each side's fastest round. Every round's rate is shown, and the CPU
-time each relay's process spent per message (all its threads); ``cpu_ratio`` is the baseline's
+time each relay's process spent per message (all its threads, and its writer process); ``cpu_ratio`` is the baseline's
 over Weir's (medians), which other load on the machine disturbs less. One JSON line.
 
 The messages are all queued before a relay starts, so a message's latency would be its wait in
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+from process_cpu import cpu_seconds
 
 FLOW = """\
 apiVersion: weir.dev/v1alpha1
@@ -63,6 +64,7 @@ RELAY = textwrap.dedent(
     """
     import asyncio, json, sys
     import aio_pika
+from process_cpu import cpu_seconds
     from defusedxml.ElementTree import fromstring
 
     async def main(url, source, target, prefetch):
@@ -127,12 +129,6 @@ def sampler(pid: int, output: str) -> subprocess.Popen[bytes]:
         [spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "-o", output],
         stdout=subprocess.DEVNULL,
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system, every thread) the process ``pid`` used so far; Linux."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def relay(

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from process_cpu import cpu_seconds
 
 FLOW = """\
 apiVersion: weir.dev/v1alpha1
@@ -196,11 +197,9 @@ class Server:
     def cpu_seconds(self) -> float | None:
         """CPU time the server used so far (Linux), a figure other load on the machine barely
         moves, unlike the rate."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        if not Path(f"/proc/{self.process.pid}").exists():
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -42,7 +42,7 @@ from weir.store.tables import metadata
 from weir.store.wait_writes import WaitWrite
 from weir.store.waits import SqlWaits
 from weir.store.wire import Shipped
-from weir.store.writer import GroupCommit, committed_within
+from weir.store.writer import GroupCommit
 
 if TYPE_CHECKING:
     from weir.store.state import SqlStateStore
@@ -146,12 +146,14 @@ class SqlExecutionStore:
     async def durable(self, timeout: float | None = None) -> None:
         """Return once everything recorded before this call is committed; after ``timeout``
         seconds, RecordingUnavailable (the records stay queued)."""
-        point = self._commits.commit_point()
-        if point is None:
-            return
         if self._writer is None:
-            raise RuntimeError("the store is not started")
-        if not await committed_within(point, timeout):
+            if self._commits.waiting:
+                raise RuntimeError("the store is not started")
+            return
+        waiter = self._commits.waiter(timeout)
+        if waiter is None:
+            return
+        if not await waiter:
             raise RecordingUnavailable(
                 f"the execution store did not commit within {timeout:g}s "
                 f"({self._commits.last_error or 'still writing'}); "

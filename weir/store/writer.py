@@ -19,7 +19,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Generic, TypeVar
 
 from weir.store.base import RecordingUnavailable
@@ -31,13 +30,44 @@ MAX_RETRY_DELAY = 30.0
 
 
 class Batch(Generic[T]):
-    """Records committed together; ``committed`` resolves when their transaction did."""
+    """Records committed together, and who waits for their transaction.
 
-    __slots__ = ("committed", "items")
+    Each waiter has a future of its own (a cancelled waiter cancels only its own); those that
+    wait at most the same time share one timer, armed by the first of them: one timer per
+    batch, not one per execution answered, so a waiter that joins later may be released a
+    few milliseconds before its full time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("items", "timers", "waiters")
+
+    def __init__(self) -> None:
         self.items: list[T] = []
-        self.committed: asyncio.Future[None] = loop.create_future()
+        self.waiters: dict[float | None, list[asyncio.Future[bool]]] = {}
+        self.timers: list[asyncio.TimerHandle] = []
+
+    def waiter(self, timeout: float | None) -> asyncio.Future[bool]:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        waiting = self.waiters.get(timeout)
+        if waiting is None:
+            waiting = self.waiters[timeout] = []
+            if timeout is not None:
+                self.timers.append(loop.call_later(timeout, _release, waiting, False))
+        waiting.append(waiter)
+        return waiter
+
+    def committed(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        for waiting in self.waiters.values():
+            _release(waiting, True)
+
+    def given_up(self, error: Exception) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        for waiting in self.waiters.values():
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_exception(error)
 
 
 class GroupCommit(Generic[T]):
@@ -73,7 +103,7 @@ class GroupCommit(Generic[T]):
     def add(self, item: T) -> None:
         batch = self._open
         if batch is None or len(batch.items) >= self.batch_size:
-            batch = self._open = Batch(asyncio.get_running_loop())
+            batch = self._open = Batch()
             self._batches.append(batch)
         batch.items.append(item)
         self.waiting += 1
@@ -85,9 +115,11 @@ class GroupCommit(Generic[T]):
                 self.max_queue,
             )
 
-    def commit_point(self) -> asyncio.Future[None] | None:
-        """Resolves once every record added so far is committed; None if they all are."""
-        return self._batches[-1].committed if self._batches else None
+    def waiter(self, timeout: float | None) -> asyncio.Future[bool] | None:
+        """None if every record added so far is committed; else a future that becomes True
+        once they are, False after ``timeout`` seconds, or RecordingUnavailable if they are
+        given up on (``fail_waiting``)."""
+        return self._batches[-1].waiter(timeout) if self._batches else None
 
     async def run(self) -> None:
         """The writer: until ``close``, commit batches in order, and tick now and then."""
@@ -106,7 +138,7 @@ class GroupCommit(Generic[T]):
             self._batches.popleft()
             self.waiting -= len(batch.items)
             self.batches_written += 1
-            batch.committed.set_result(None)
+            batch.committed()
             if time.monotonic() >= self._next_tick:
                 await self._tick()
 
@@ -161,53 +193,22 @@ class GroupCommit(Generic[T]):
         """After the writer stopped: release the waiters of batches never written."""
         lost = self.waiting
         for batch in self._batches:
-            if not batch.committed.done():
-                batch.committed.set_exception(
-                    RecordingUnavailable(
-                        f"the execution store closed before {len(batch.items)} records could "
-                        f"be written ({self.last_error or 'it was stopping'})"
-                    )
+            batch.given_up(
+                RecordingUnavailable(
+                    f"the execution store closed before {len(batch.items)} records could "
+                    f"be written ({self.last_error or 'it was stopping'})"
                 )
-                batch.committed.exception()  # retrieved: nobody may be waiting for it
+            )
         self._batches.clear()
         self._open = None
         self.waiting = 0
         return lost
 
 
-async def committed_within(point: asyncio.Future[None], timeout: float | None) -> bool:
-    """Wait for a batch's ``committed`` at most ``timeout`` seconds: False if the time ran out,
-    its exception if its records were given up on. Many share the future: a waiter that gives
-    up or is cancelled leaves it alone. One waiter future and one timer: ``asyncio.timeout``
-    around ``asyncio.shield`` cost 3 µs more per wait, on every request answered."""
-    if point.done():
-        point.result()
-        return True
-    loop = point.get_loop()
-    waiter: asyncio.Future[bool] = loop.create_future()
-    point.add_done_callback(partial(_relay, waiter))
-    timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
-    try:
-        return await waiter
-    finally:
-        if timer is not None:
-            timer.cancel()
-
-
-def _relay(waiter: asyncio.Future[bool], point: asyncio.Future[None]) -> None:
-    if waiter.done():  # timed out or cancelled
-        return
-    if point.cancelled():
-        waiter.cancel()
-    elif (exc := point.exception()) is not None:
-        waiter.set_exception(exc)
-    else:
-        waiter.set_result(True)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+def _release(waiting: list[asyncio.Future[bool]], committed: bool) -> None:
+    for waiter in waiting:
+        if not waiter.done():  # else cancelled, or timed out before the commit
+            waiter.set_result(committed)
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

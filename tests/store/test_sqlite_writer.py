@@ -1,0 +1,152 @@
+"""The SQLite store's writer process: started with the first batch and ended with the store, a
+killed writer replaced without losing the batch it did not commit, Ctrl-C left to the parent,
+gone when the parent is killed, checkpoints that keep the WAL small, and a batch it cannot
+carry refused in the parent."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.store.conftest import Reader
+from tests.store.test_group_commit import record_one
+from weir.store import open_store, sqlite_writer
+
+
+def writers_of(pid: int) -> list[int]:
+    """The writer processes ``pid`` started (Linux)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if any(part.endswith(b"sqlite_writer.py") for part in command):
+                found.append(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_the_writer_starts_with_the_first_batch_and_ends_with_the_store(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/store.db")
+    await store.start()
+    assert writers_of(os.getpid()) == [], "a store that only reads has no writer"
+    record_one(store)
+    await store.durable(10)
+    (writer,) = writers_of(os.getpid())
+    await store.aclose()
+    assert not alive(writer)
+    assert writers_of(os.getpid()) == []
+
+
+async def test_a_killed_writer_is_replaced_and_the_batch_it_never_wrote_is_written(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    store = open_store(url)
+    await store.start()
+    try:
+        first = record_one(store)
+        await store.durable(10)
+        (writer,) = writers_of(os.getpid())
+        os.kill(writer, signal.SIGKILL)
+        while alive(writer):
+            await asyncio.sleep(0.01)
+        second = record_one(store)
+        await store.durable(10)  # the failed batch is tried again, by a new writer
+        (replacement,) = writers_of(os.getpid())
+        assert replacement != writer
+        reader = Reader(url)
+        assert [reader.status(first), reader.status(second)] == ["succeeded", "succeeded"]
+        assert reader.node_count(second) == 1
+    finally:
+        await store.aclose()
+
+
+PARENT = """
+import asyncio, sys, time
+sys.path.insert(0, {root!r})
+from tests.store.test_group_commit import record_one
+from weir.store import open_store
+
+async def main():
+    store = open_store({url!r})
+    await store.start()
+    record_one(store)
+    await store.durable(10)
+    print("recorded", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_the_writer_ignores_ctrl_c_and_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    script = PARENT.format(root=str(Path(__file__).parents[2]), url=url)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == b"recorded"
+        (writer,) = writers_of(parent.pid)
+        os.kill(writer, signal.SIGINT)  # as Ctrl-C sends it to the whole process group
+        os.kill(writer, signal.SIGTERM)
+        time.sleep(0.3)
+        assert alive(writer), "the writer must leave stopping to its parent"
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while alive(writer) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(writer), "the writer outlived its parent"
+        assert Reader(url).rows("SELECT count(*) FROM weir_executions") == [(1,)]
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+async def test_checkpoints_keep_the_write_ahead_log_small(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    store = open_store(url)
+    await store.start()
+    try:
+        started = time.monotonic()
+        for _ in range(300):  # 300 commits of 10 executions: about 40 MB of log unchecked
+            for _ in range(10):
+                record_one(store)
+            await store.durable(10)
+            await asyncio.sleep(0.01)  # over several of the writer's restarts
+        assert time.monotonic() - started > 3 * sqlite_writer.RESTART_EVERY
+        database = (tmp_path / "store.db").stat().st_size
+        log = (tmp_path / "store.db-wal").stat().st_size
+    finally:
+        await store.aclose()
+    assert database > 1_000_000, "the executions reached the database file"
+    assert log < 8_000_000, f"the write-ahead log grew to {log} bytes"
+
+
+def test_a_batch_the_writer_cannot_read_exactly_is_refused_in_the_parent() -> None:
+    class Status(enum.StrEnum):
+        OK = "ok"
+
+    with pytest.raises(ValueError, match="unmarshallable"):
+        sqlite_writer.batch_message([("INSERT INTO t VALUES (?)", [(Status.OK,)])])
+    assert sqlite_writer.batch_message([("INSERT INTO t VALUES (?)", [("ok", 1.5, None)])])
