@@ -64,7 +64,6 @@ RELAY = textwrap.dedent(
     """
     import asyncio, json, sys
     import aio_pika
-from process_cpu import cpu_seconds
     from defusedxml.ElementTree import fromstring
 
     async def main(url, source, target, prefetch):
