@@ -1,7 +1,7 @@
 """The SQLite store's writer process: started with the first batch and ended with the store, a
 killed writer replaced without losing the batch it did not commit, Ctrl-C left to the parent,
-gone when the parent is killed, checkpoints that keep the WAL small, and a batch it cannot
-carry refused in the parent."""
+gone when the parent is killed, checkpoints that keep the WAL small, a batch it cannot carry
+refused in the parent, and a batch written twice (its commit unconfirmed) harmless."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ import pytest
 from tests.store.conftest import Reader
 from tests.store.test_group_commit import record_one
 from weir.store import open_store, sqlite_writer
+from weir.store.batch_rows import batch_statements
+from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.rows import snapshot
+from weir.store.sql import SqlExecutionStore
 
 
 def writers_of(pid: int) -> list[int]:
@@ -150,3 +154,26 @@ def test_a_batch_the_writer_cannot_read_exactly_is_refused_in_the_parent() -> No
     with pytest.raises(ValueError, match="unmarshallable"):
         sqlite_writer.batch_message([("INSERT INTO t VALUES (?)", [(Status.OK,)])])
     assert sqlite_writer.batch_message([("INSERT INTO t VALUES (?)", [("ok", 1.5, None)])])
+
+
+async def test_a_batch_written_again_after_an_unconfirmed_commit_changes_no_row(
+    store: SqlExecutionStore, store_url: str
+) -> None:
+    """A writer lost between its commit and its answer leaves the batch to be written again:
+    that must succeed and leave one execution and one node run, on both stores."""
+    now = time.time()
+    record = ExecutionRecord(
+        "01kbatchagain0000000000000", "again", "r1", "manual", {}, "running", now
+    )
+    node = NodeRunRecord(record.id, 1, "shape", "transform", "succeeded", now, now, [], {}, {})
+    record.status, record.finished_at = "succeeded", now
+    batch = [snapshot(record), node]
+    statements = batch_statements(
+        batch, store._sql, store._encode, runner="r1", namespace="", registration=None
+    )
+    assert store._batches is not None
+    await store._batches.write(statements)
+    await store._batches.write(statements)  # the same batch again
+    reader = Reader(store_url)
+    assert reader.status(record.id) == "succeeded"
+    assert reader.node_count(record.id) == 1

@@ -60,7 +60,7 @@ def batch_statements(
         rows = [execution_row(r, encode, runner, namespace) for r in latest.values()]
         statements.append((sql.upsert_executions, rows))
     if nodes:
-        statements.append((sql.insert_nodes, nodes))
+        statements.append((sql.record_nodes, nodes))
     if durable:
         statements.extend(wait_writes.statements(durable, encode, sql.dialect))
     if happened:  # a batch of waits closed or resolved has none

@@ -28,7 +28,15 @@ class Statements:
         )
 
     @functools.cached_property
+    def record_nodes(self) -> str:
+        """A node run is written once: one already there is from a batch written again because
+        its commit went unconfirmed (a connection, or the writer process, lost at that
+        instant)."""
+        return self.insert_nodes + " ON CONFLICT (execution_id, seq) DO NOTHING"
+
+    @functools.cached_property
     def insert_nodes(self) -> str:
+        """Without what to do on a conflict by key."""
         return (
             f"INSERT INTO {node_runs.name} ({', '.join(NODE_COLUMNS)}) "
             f"VALUES ({placeholders(self.dialect, len(NODE_COLUMNS))})"
