@@ -77,6 +77,32 @@ async def test_a_record_carrying_a_namespace_keeps_it(store: SqlExecutionStore) 
     assert event.namespace == "team-b"
 
 
+async def test_later_batches_give_events_the_flow_and_namespace_of_their_execution(
+    store: SqlExecutionStore, store_url: str
+) -> None:
+    """A SQLite store writes them from what it learnt of the execution; one that never saw
+    it (another runner's, or after a restart) reads them from the execution's row."""
+    record = execution(status="running", namespace="team-b")
+    store.record_execution(record)
+    await store.flush()
+    store.record_node(node(record, 1))  # a batch without the execution's snapshot
+    await store.flush()
+    other = open_store(store_url)  # knows nothing of the execution
+    await other.start()
+    other.record_node(node(record, 2, name="send"))
+    await other.flush()
+    await other.aclose()
+    store.record_execution(dataclasses.replace(record, status="succeeded", finished_at=2e9))
+    await store.flush()
+    found = await store.events_after(0)
+    assert [(e.type, e.node_seq, e.flow, e.namespace) for e in found] == [
+        ("execution", None, "orders", "team-b"),
+        ("node", 1, "orders", "team-b"),
+        ("node", 2, "orders", "team-b"),
+        ("execution", None, "orders", "team-b"),
+    ]
+
+
 async def test_events_are_read_after_a_number_and_filtered(store: SqlExecutionStore) -> None:
     first, second, third = (
         execution(flow="a", namespace="x"),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from weir.store import events, wait_writes
-from weir.store.events import execution_event, node_event
+from weir.store.events import Owners, execution_event, node_event
 from weir.store.records import NodeRunRecord
 from weir.store.rows import Encode, Snapshot, execution_row, node_row
 from weir.store.statements import Statements
@@ -28,6 +28,7 @@ def batch_statements(
     runner: str,
     namespace: str,
     registration: Statement | None,
+    owners: Owners | None = None,
 ) -> list[Statement]:
     latest: dict[str, Snapshot] = {}
     for item in batch:
@@ -64,5 +65,9 @@ def batch_statements(
     if durable:
         statements.extend(wait_writes.statements(durable, encode, sql.dialect))
     if happened:  # a batch of waits closed or resolved has none
-        statements.append(events.appending(sql.dialect, happened))
+        owned = None
+        if owners is not None:
+            batch_owners = {id: (r[1], r[11] or namespace, str(r[5])) for id, r in latest.items()}
+            owned = owners.rows(happened, batch_owners)
+        statements.append(events.appending(sql.dialect, happened, owned))
     return statements

@@ -44,11 +44,47 @@ class StoreEvent:
     """When it happened: the execution's start or end, the node run's end (epoch seconds)."""
 
 
-def appending(dialect: str, happened: list[tuple[Any, ...]]) -> Statement:
+class Owners:
+    """The flow and namespace of each execution in flight, learnt from its snapshots: a SQLite
+    batch then writes its events with them instead of reading them back from each execution's
+    row, which cost the writer a lookup per event (5 of 30 µs per one-node execution in a
+    batch of 10). An execution that ended or parked is forgotten; a resume's snapshot teaches
+    it again."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, str]] = {}
+
+    def rows(
+        self, happened: list[tuple[Any, ...]], batch: dict[str, tuple[str, str, str]]
+    ) -> list[tuple[Any, ...]] | None:
+        """``happened`` as rows of the owned insert, taking owners from ``batch`` (execution id
+        to flow, namespace and status, the batch's own snapshots) or from earlier batches; None
+        if one is not known. Then learns the batch's executions."""
+        known = self._known
+        rows = []
+        for type, status, node, node_seq, at, id in happened:
+            owner = batch.get(id) or known.get(id)
+            if owner is None:
+                break
+            rows.append((id, owner[0], owner[1], type, status, node, node_seq, at))
+        for id, (flow, namespace, status) in batch.items():
+            if status == "running":
+                known[id] = (flow, namespace)
+            else:
+                known.pop(id, None)
+        return rows if len(rows) == len(happened) else None
+
+
+def appending(
+    dialect: str, happened: list[tuple[Any, ...]], owned: list[tuple[Any, ...]] | None = None
+) -> Statement:
     """The statement appending events (from ``execution_event`` and ``node_event``), in that
-    order, for executions already written in the transaction (their flow and namespace are
-    taken from their rows), and its rows."""
+    order, for executions already written in the transaction, and its rows. Their flow and
+    namespace are taken from the executions' rows, or on SQLite from ``owned`` (the same
+    events as rows from ``Owners.rows``) when it is given."""
     if dialect == "sqlite":
+        if owned is not None:
+            return _SQLITE_OWNED_INSERT, owned
         return insert_sql(dialect), happened
     # One statement for all: executemany sends PostgreSQL a statement per row, which cost as
     # much as writing the executions (64 executions: 2 ms).
@@ -65,6 +101,9 @@ def insert_sql(dialect: str) -> str:
 
 
 _COLUMNS = "execution_id, flow, namespace, type, status, node, node_seq, at"
+_SQLITE_OWNED_INSERT = (
+    f"INSERT INTO {events.name} ({_COLUMNS}) VALUES ({placeholders('sqlite', 8)})"
+)
 _PG_INSERT = (
     # The lock first (a one-time filter, before any row is numbered), held until commit.
     f"WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock({PG_EVENTS_LOCK})) "

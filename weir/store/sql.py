@@ -29,7 +29,7 @@ from weir.store.batch_rows import Record, batch_statements
 from weir.store.batches import BatchWriter, batch_writer
 from weir.store.connect import store_engine
 from weir.store.encode import encode
-from weir.store.events import StoreEvent
+from weir.store.events import Owners, StoreEvent
 from weir.store.lookup import AmbiguousId
 from weir.store.migrations import upgrade
 from weir.store.query import ExecutionFilter, SummaryPage
@@ -94,6 +94,7 @@ class SqlExecutionStore:
         )
         self._writer: asyncio.Task[None] | None = None
         self._sql = Statements(self.dialect)
+        self._owners = Owners() if self.dialect == "sqlite" else None
         self._ingesting = asyncio.Lock()
         self._waits = SqlWaits(
             self.dialect, self._started_engine, lambda: self._runners, namespace=self.namespace
@@ -227,6 +228,7 @@ class SqlExecutionStore:
             runner=self.identity.id,
             namespace=self.namespace,
             registration=None if self._runners.registered else self._runners.registration(),
+            owners=self._owners,
         )
         await self._batches.write(statements)
         self._runners.registered = True
