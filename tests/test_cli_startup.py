@@ -1,8 +1,8 @@
 """`weir` starts fast because each command imports only what it uses: `weir --help` loads the
 command-line modules and the standard library, nothing else; `weir validate` loads no connector,
-no database, no HTTP client or server and not CEL's own command line; `weir executions list`
-loads its database driver, no connector and not pydantic. Timings are measured by bench/cli.py,
-not here."""
+no database, no HTTP client or server, not CEL's own command line and, for a flow without a
+schedule, no cron parser; `weir executions list` loads its database driver, no connector and
+not pydantic. Timings are measured by bench/cli.py, not here."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ NOT_FOR_VALIDATE = (
     "sqlalchemy",
     "alembic",
     "jsonschema",
+    "croniter",  # hello has no schedule
 )
 NOT_FOR_HELP = (*NOT_FOR_VALIDATE, "cel", "pydantic", "yaml", "asyncio")
 

@@ -7,7 +7,6 @@ import re
 import zoneinfo
 from typing import Any, Literal, cast
 
-from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from weir.flow.poll_triggers import FilesTrigger, MailTrigger
@@ -54,6 +53,8 @@ class CronTrigger(Strict):
                 "schedule has five (minute hour day-of-month month day-of-week) or is one of "
                 "@hourly, @daily, @weekly, @monthly, @yearly; seconds are not supported"
             )
+        from croniter import croniter  # here: 15 ms that flows without a schedule never need
+
         if not croniter.is_valid(value):
             raise ValueError(f"invalid cron schedule {value!r}")
         return value
