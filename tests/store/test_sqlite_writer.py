@@ -9,11 +9,13 @@ import asyncio
 import enum
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +179,49 @@ async def test_a_batch_written_again_after_an_unconfirmed_commit_changes_no_row(
     reader = Reader(store_url)
     assert reader.status(record.id) == "succeeded"
     assert reader.node_count(record.id) == 1
+
+
+def one_batch(store: SqlExecutionStore, id: str) -> list[tuple[str, Any]]:
+    now = time.time()
+    record = ExecutionRecord(id, "cut", "r1", "manual", {}, "succeeded", now, now)
+    node = NodeRunRecord(id, 1, "shape", "transform", "succeeded", now, now, [], {}, {})
+    return batch_statements(
+        [snapshot(record), node],
+        store._sql,
+        store._encode,
+        runner="r1",
+        namespace="",
+        registration=None,
+    )
+
+
+async def test_a_write_cancelled_before_its_answer_leaves_no_answer_to_the_next(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/store.db"
+    store = open_store(url)
+    await store.start()
+    reader = Reader(url)
+    try:
+        assert store._batches is not None
+        first_id, second_id = "01kcut00000000000000000001", "01kcut00000000000000000002"
+        with reader.write_lock_held():  # the writer waits for the lock with the batch in hand
+            first = asyncio.create_task(store._batches.write(one_batch(store, first_id)))
+            await asyncio.sleep(0.5)
+            (writer,) = writers_of(os.getpid())
+            assert not first.done()
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+        # The next batch gets its own answer from a new writer: a constraint it breaks is
+        # reported, not the cancelled batch's success.
+        broken = [("INSERT INTO weir_node_runs (execution_id) VALUES (?)", [("x",)])]
+        with pytest.raises(sqlite3.IntegrityError):
+            await store._batches.write(broken)
+        await store._batches.write(one_batch(store, second_id))
+        assert writers_of(os.getpid()) != [writer]
+        while alive(writer):  # it ends once it wrote what it was sent
+            await asyncio.sleep(0.01)
+        assert [reader.status(first_id), reader.status(second_id)] == ["succeeded"] * 2
+    finally:
+        await store.aclose()

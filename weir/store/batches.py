@@ -74,6 +74,12 @@ class SqliteFileBatches:
             raise WriterGone(
                 f"the SQLite writer process exited with code {code} while writing a batch"
             ) from exc
+        except BaseException:
+            # Cancelled between a batch and its answer: that answer would be taken for the
+            # next batch's. This writer finishes the batch and ends; the next starts another.
+            self._process = None
+            _let_end(process)
+            raise
         if error is not None:
             raise error
 
@@ -91,11 +97,16 @@ class SqliteFileBatches:
         if self._process is None:
             return
         process, self._process = self._process, None
-        assert process.stdin is not None
-        with contextlib.suppress(OSError):  # already gone
-            process.stdin.write(sqlite_writer.HEADER.pack(0))
-            process.stdin.close()
+        _let_end(process)
         await process.wait()
+
+
+def _let_end(process: asyncio.subprocess.Process) -> None:
+    """Ask the writer to end after the batch in hand."""
+    assert process.stdin is not None
+    with contextlib.suppress(OSError):  # already gone
+        process.stdin.write(sqlite_writer.HEADER.pack(0))
+        process.stdin.close()
 
 
 class WriterGone(OSError):
