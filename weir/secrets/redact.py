@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, quote_plus
-from xml.sax.saxutils import escape as xml_escape
 
 import orjson
 
@@ -52,6 +51,18 @@ def hide_password(text: str) -> str:
     return _URL_IN_TEXT.sub(r"//\1:***@", text)
 
 
+def _xml_escaped(value: str) -> str:
+    """As ``xml.sax.saxutils.escape`` with both quotes, which costs every command importing
+    this 6 ms (it imports urllib.request)."""
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
+
+
 def encodings(value: str) -> set[str]:
     """The forms in which a node itself may write a secret into text it produces: as is,
     JSON-escaped, XML-escaped, URL-encoded, and base64 (of the value alone; Basic auth's
@@ -60,7 +71,7 @@ def encodings(value: str) -> set[str]:
         value,
         json.dumps(value, ensure_ascii=False)[1:-1],
         json.dumps(value)[1:-1],
-        xml_escape(value, {'"': "&quot;", "'": "&apos;"}),
+        _xml_escaped(value),
         quote(value, safe=""),
         quote_plus(value, safe=""),
     }
