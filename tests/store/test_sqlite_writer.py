@@ -22,10 +22,13 @@ import pytest
 from tests.store.conftest import Reader
 from tests.store.test_group_commit import record_one
 from weir.store import open_store, sqlite_writer
-from weir.store.batch_rows import batch_statements
-from weir.store.records import ExecutionRecord, NodeRunRecord
+from weir.store.batch_rows import Record, batch_statements
+from weir.store.records import ExecutionRecord, NodeRunRecord, Status
 from weir.store.rows import snapshot
 from weir.store.sql import SqlExecutionStore
+
+ON_SQLITE = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+"""The ``store`` and ``store_url`` fixtures (tests/store/conftest.py) on a SQLite file only."""
 
 
 def writers_of(pid: int) -> list[int]:
@@ -47,10 +50,11 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@ON_SQLITE
 async def test_the_writer_starts_with_the_first_batch_and_ends_with_the_store(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/store.db")
+    store = open_store(store_url)
     await store.start()
     assert writers_of(os.getpid()) == [], "a store that only reads has no writer"
     record_one(store)
@@ -61,28 +65,23 @@ async def test_the_writer_starts_with_the_first_batch_and_ends_with_the_store(
     assert writers_of(os.getpid()) == []
 
 
+@ON_SQLITE
 async def test_a_killed_writer_is_replaced_and_the_batch_it_never_wrote_is_written(
-    tmp_path: Path,
+    store: SqlExecutionStore, store_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path}/store.db"
-    store = open_store(url)
-    await store.start()
-    try:
-        first = record_one(store)
-        await store.durable(10)
-        (writer,) = writers_of(os.getpid())
-        os.kill(writer, signal.SIGKILL)
-        while alive(writer):
-            await asyncio.sleep(0.01)
-        second = record_one(store)
-        await store.durable(10)  # the failed batch is tried again, by a new writer
-        (replacement,) = writers_of(os.getpid())
-        assert replacement != writer
-        reader = Reader(url)
-        assert [reader.status(first), reader.status(second)] == ["succeeded", "succeeded"]
-        assert reader.node_count(second) == 1
-    finally:
-        await store.aclose()
+    first = record_one(store)
+    await store.durable(10)
+    (writer,) = writers_of(os.getpid())
+    os.kill(writer, signal.SIGKILL)
+    while alive(writer):
+        await asyncio.sleep(0.01)
+    second = record_one(store)
+    await store.durable(10)  # the failed batch is tried again, by a new writer
+    (replacement,) = writers_of(os.getpid())
+    assert replacement != writer
+    reader = Reader(store_url)
+    assert [reader.status(first), reader.status(second)] == ["succeeded", "succeeded"]
+    assert reader.node_count(second) == 1
 
 
 PARENT = """
@@ -103,9 +102,9 @@ asyncio.run(main())
 """
 
 
-def test_the_writer_ignores_ctrl_c_and_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/store.db"
-    script = PARENT.format(root=str(Path(__file__).parents[2]), url=url)
+@ON_SQLITE
+def test_the_writer_ignores_ctrl_c_and_ends_when_its_parent_is_killed(store_url: str) -> None:
+    script = PARENT.format(root=str(Path(__file__).parents[2]), url=store_url)
     parent = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE
     )
@@ -123,28 +122,25 @@ def test_the_writer_ignores_ctrl_c_and_ends_when_its_parent_is_killed(tmp_path: 
         while alive(writer) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not alive(writer), "the writer outlived its parent"
-        assert Reader(url).rows("SELECT count(*) FROM weir_executions") == [(1,)]
+        assert Reader(store_url).rows("SELECT count(*) FROM weir_executions") == [(1,)]
     finally:
         parent.kill()
         parent.wait()
 
 
-async def test_checkpoints_keep_the_write_ahead_log_small(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/store.db"
-    store = open_store(url)
-    await store.start()
-    try:
-        started = time.monotonic()
-        for _ in range(300):  # 300 commits of 10 executions: about 40 MB of log unchecked
-            for _ in range(10):
-                record_one(store)
-            await store.durable(10)
-            await asyncio.sleep(0.01)  # over several of the writer's restarts
-        assert time.monotonic() - started > 3 * sqlite_writer.RESTART_EVERY
-        database = (tmp_path / "store.db").stat().st_size
-        log = (tmp_path / "store.db-wal").stat().st_size
-    finally:
-        await store.aclose()
+@ON_SQLITE
+async def test_checkpoints_keep_the_write_ahead_log_small(
+    store: SqlExecutionStore, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    for _ in range(300):  # 300 commits of 10 executions: about 40 MB of log unchecked
+        for _ in range(10):
+            record_one(store)
+        await store.durable(10)
+        await asyncio.sleep(0.01)  # over several of the writer's restarts
+    assert time.monotonic() - started > 3 * sqlite_writer.RESTART_EVERY
+    database = (tmp_path / "store.db").stat().st_size
+    log = (tmp_path / "store.db-wal").stat().st_size
     assert database > 1_000_000, "the executions reached the database file"
     assert log < 8_000_000, f"the write-ahead log grew to {log} bytes"
 
@@ -165,11 +161,11 @@ async def test_a_batch_written_again_after_an_unconfirmed_commit_changes_no_row(
     that must succeed and leave one execution and one node run, on both stores."""
     now = time.time()
     record = ExecutionRecord(
-        "01kbatchagain0000000000000", "again", "r1", "manual", {}, "running", now
+        "01kbatchagain0000000000000", "again", "r1", "manual", {}, Status.RUNNING, now
     )
-    node = NodeRunRecord(record.id, 1, "shape", "transform", "succeeded", now, now, [], {}, {})
-    record.status, record.finished_at = "succeeded", now
-    batch = [snapshot(record), node]
+    node = NodeRunRecord(record.id, 1, "shape", "transform", Status.SUCCEEDED, now, now, [], {}, {})
+    record.status, record.finished_at = Status.SUCCEEDED, now
+    batch: list[Record] = [snapshot(record), node]
     statements = batch_statements(
         batch, store._sql, store._encode, runner="r1", namespace="", registration=None
     )
@@ -183,8 +179,8 @@ async def test_a_batch_written_again_after_an_unconfirmed_commit_changes_no_row(
 
 def one_batch(store: SqlExecutionStore, id: str) -> list[tuple[str, Any]]:
     now = time.time()
-    record = ExecutionRecord(id, "cut", "r1", "manual", {}, "succeeded", now, now)
-    node = NodeRunRecord(id, 1, "shape", "transform", "succeeded", now, now, [], {}, {})
+    record = ExecutionRecord(id, "cut", "r1", "manual", {}, Status.SUCCEEDED, now, now)
+    node = NodeRunRecord(id, 1, "shape", "transform", Status.SUCCEEDED, now, now, [], {}, {})
     return batch_statements(
         [snapshot(record), node],
         store._sql,
@@ -195,33 +191,28 @@ def one_batch(store: SqlExecutionStore, id: str) -> list[tuple[str, Any]]:
     )
 
 
+@ON_SQLITE
 async def test_a_write_cancelled_before_its_answer_leaves_no_answer_to_the_next(
-    tmp_path: Path,
+    store: SqlExecutionStore, store_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path}/store.db"
-    store = open_store(url)
-    await store.start()
-    reader = Reader(url)
-    try:
-        assert store._batches is not None
-        first_id, second_id = "01kcut00000000000000000001", "01kcut00000000000000000002"
-        with reader.write_lock_held():  # the writer waits for the lock with the batch in hand
-            first = asyncio.create_task(store._batches.write(one_batch(store, first_id)))
-            await asyncio.sleep(0.5)
-            (writer,) = writers_of(os.getpid())
-            assert not first.done()
-            first.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await first
-        # The next batch gets its own answer from a new writer: a constraint it breaks is
-        # reported, not the cancelled batch's success.
-        broken = [("INSERT INTO weir_node_runs (execution_id) VALUES (?)", [("x",)])]
-        with pytest.raises(sqlite3.IntegrityError):
-            await store._batches.write(broken)
-        await store._batches.write(one_batch(store, second_id))
-        assert writers_of(os.getpid()) != [writer]
-        while alive(writer):  # it ends once it wrote what it was sent
-            await asyncio.sleep(0.01)
-        assert [reader.status(first_id), reader.status(second_id)] == ["succeeded"] * 2
-    finally:
-        await store.aclose()
+    reader = Reader(store_url)
+    assert store._batches is not None
+    first_id, second_id = "01kcut00000000000000000001", "01kcut00000000000000000002"
+    with reader.write_lock_held():  # the writer waits for the lock with the batch in hand
+        first = asyncio.create_task(store._batches.write(one_batch(store, first_id)))
+        await asyncio.sleep(0.5)
+        (writer,) = writers_of(os.getpid())
+        assert not first.done()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    # The next batch gets its own answer from a new writer: a constraint it breaks is
+    # reported, not the cancelled batch's success.
+    broken = [("INSERT INTO weir_node_runs (execution_id) VALUES (?)", [("x",)])]
+    with pytest.raises(sqlite3.IntegrityError):
+        await store._batches.write(broken)
+    await store._batches.write(one_batch(store, second_id))
+    assert writers_of(os.getpid()) != [writer]
+    while alive(writer):  # it ends once it wrote what it was sent
+        await asyncio.sleep(0.01)
+    assert [reader.status(first_id), reader.status(second_id)] == ["succeeded"] * 2
