@@ -124,8 +124,11 @@ class Execution:
         status, result, failure = Status.SUCCEEDED, None, None
         try:
             timeout = self.compiled.flow.spec.timeout  # waiting time does not count
-            async with asyncio.timeout(timeout):
+            if timeout is None:  # most flows have none: no timeout context to enter and leave
                 await self._run_graph()
+            else:
+                async with asyncio.timeout(timeout):
+                    await self._run_graph()
             if self.parked:
                 status = Status.WAITING
             else:

@@ -14,9 +14,8 @@ flight, cancellable by id, drained at stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,8 @@ class FlowService:
         self.stopping = False
         self.reload_hooks: list[ReloadHook] = []
         self._in_flight = 0
+        self._counted = _InFlight(self)
+        """Counts an execution in flight while it runs; draining waits for none to be."""
         self._idle = asyncio.Event()
         self._idle.set()
         self._background: set[asyncio.Task[ExecutionResult]] = set()
@@ -98,7 +99,7 @@ class FlowService:
         store does not commit them within ``record_wait`` seconds it raises RecordingUnavailable
         (the records stay queued and are written once the store answers)."""
         flow = flow or self.flow
-        with self._counted():
+        with self._counted:
             execution = Execution(self.engine, flow, event, new_execution_id(), None)
             result = await self._run_here(execution)
             await self._recorded(flow, result.id)
@@ -108,7 +109,7 @@ class FlowService:
         """Continue the execution that ``wait`` (claimed by this runner) parked, on the current
         revision; returns once it ended or parked again and its records are committed."""
         flow = self.flow
-        with self._counted():
+        with self._counted:
             execution = await resumed_execution(self.engine, flow, wait)
             log.info(
                 "resuming execution %s at node %s (%s wait %s)",
@@ -125,7 +126,7 @@ class FlowService:
     async def run_child(self, execution: Execution) -> ExecutionResult:
         """Run a child flow's execution (weir.engine.children) like the flow's own: counted in
         flight, drained at stop, cancellable by id."""
-        with self._counted():
+        with self._counted:
             return await self._run_here(execution)
 
     async def _run_here(self, execution: Execution) -> ExecutionResult:
@@ -168,7 +169,7 @@ class FlowService:
         execution.begin()
 
         async def run() -> ExecutionResult:
-            with self._counted():
+            with self._counted:
                 return await self._run_here(execution)
 
         task = asyncio.get_running_loop().create_task(run())
@@ -186,18 +187,6 @@ class FlowService:
             await store.durable(self.record_wait)
         except RecordingUnavailable as exc:
             raise RecordingUnavailable(str(exc), execution_id=execution_id) from None
-
-    @contextlib.contextmanager
-    def _counted(self) -> Iterator[None]:
-        """Counts an execution in flight while it runs; draining waits for none to be."""
-        self._in_flight += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
 
     async def reload(self) -> bool:
         """Load the file again; a valid revision replaces the current one, an invalid one is
@@ -257,3 +246,24 @@ class FlowService:
                 "%d executions still running after %.0fs; stopping anyway", self._in_flight, grace
             )
             return False
+
+
+class _InFlight:
+    """The service's count of executions in flight, as a context manager: one object reused
+    by every execution (a generator-based one cost a new generator per request)."""
+
+    __slots__ = ("service",)
+
+    def __init__(self, service: FlowService) -> None:
+        self.service = service
+
+    def __enter__(self) -> None:
+        service = self.service
+        service._in_flight += 1
+        service._idle.clear()
+
+    def __exit__(self, *exc: object) -> None:
+        service = self.service
+        service._in_flight -= 1
+        if service._in_flight == 0:
+            service._idle.set()
