@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from weir.flow.triggers import RestTrigger
 from weir.nodes.conversions import from_xml
+from weir.store.records import iso_time
 from weir.triggers.rejection import PayloadError, Rejection, TooDeep, check_xml_depth, loads_json
 from weir.triggers.rest.soap import SoapError, SoapVersion, unwrap
 
@@ -89,10 +91,19 @@ def _xml(text: str) -> Any:
 def meta(request: web.Request) -> dict[str, Any]:
     """``$.trigger`` of a REST execution; credentials and cookies left out."""
     return {
-        "receivedAt": dt.datetime.now(dt.UTC).isoformat(),
+        "receivedAt": iso_time(time.time()),
         "method": request.method,
         "path": request.path,
         "query": dict(request.query),
-        "headers": {k: v for k, v in request.headers.items() if k.lower() not in HIDDEN_HEADERS},
+        "headers": _shown_headers(request.headers),
         "remote": request.remote,
     }
+
+
+def _shown_headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    # Most requests carry none of the hidden headers: three case-insensitive lookups then
+    # spare lower-casing every name.
+    for name in HIDDEN_HEADERS:
+        if name in headers:
+            return {k: v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS}
+    return dict(headers.items())  # as the comprehension: a repeated header keeps its last value
