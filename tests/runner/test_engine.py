@@ -199,6 +199,21 @@ async def test_a_retry_that_succeeds_takes_the_success_transition() -> None:
     assert len(result.nodes[0].attempts) == 2
 
 
+async def test_a_retry_is_logged_with_the_flow_and_the_execution(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    compiled = flow(f"""\
+    - name: push
+      extension: {ext("flaky", key="logged", failures=1)}
+      retry: {{maxAttempts: 2, initialDelay: 1ms}}
+    """)
+    with caplog.at_level("INFO", logger="weir.engine"):
+        result = await execute(compiled)
+    [line] = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert line.getMessage().startswith("node push attempt 1 failed")
+    assert (line.flow, line.execution) == ("t", result.id)  # type: ignore[attr-defined]
+
+
 async def test_non_retryable_errors_are_not_retried_by_default() -> None:
     compiled = flow(f"""\
     - name: push

@@ -38,7 +38,7 @@ class NodeAttempts:
         resources: Resources,
         spool: Spool,
         redactor: Redactor,
-        log: logging.LoggerAdapter[logging.Logger],
+        log: logging.Logger,
         state: StateStore | None = None,
     ) -> None:
         self.flow_name = flow_name
@@ -47,8 +47,17 @@ class NodeAttempts:
         self.resources = resources
         self.spool = spool
         self.redactor = redactor
-        self.log = log
+        self._logger = log
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
         self.state = state
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """The execution's logger, made on first use: only a retry logs here."""
+        if self._log is None:
+            extra = {"flow": self.flow_name, "execution": self.execution_id}
+            self._log = logging.LoggerAdapter(self._logger, extra)
+        return self._log
 
     async def run(
         self,

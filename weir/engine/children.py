@@ -220,8 +220,11 @@ class _ChildEvents(ExecutionListener):
             self.parents[record.id] = parent
 
     def execution_finished(self, result: ExecutionResult) -> None:
+        children = self.children
         if result.status == Status.WAITING:
             return
+        if not (self.parents or children.waited or children.answered):
+            return  # no parent nor child runs here (most flows have no subflow node)
         self.children.answered.discard(result.id)
         if result.id in self.children.waited:
             self.children.parent_ended(result.id)

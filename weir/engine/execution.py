@@ -29,7 +29,6 @@ from weir.lang.expressions import ExpressionError
 from weir.lang.types import SecretRef
 from weir.nodes.spool import Spool
 from weir.nodes.suspend import Suspend, WaitRequest
-from weir.secrets.resolve import Secrets
 from weir.store.records import Attempt, ExecutionRecord, NodeRunRecord, Status, iso_time
 from weir.store.wait_writes import Closed, Parked, recorder_of
 
@@ -89,11 +88,11 @@ class Execution:
         self.attempts = NodeAttempts(
             flow_name=compiled.name,
             execution_id=id,
-            secrets=Secrets(engine.secrets, engine.redactor, set(compiled.secret_names)),
+            secrets=engine.secrets_of(compiled),
             resources=engine.resources,
             spool=self.spool,
             redactor=engine.redactor,
-            log=logging.LoggerAdapter(log, {"flow": compiled.name, "execution": id}),
+            log=log,
             state=engine.state,
         )
 

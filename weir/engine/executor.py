@@ -16,10 +16,13 @@ from weir.lang.ids import new_execution_id
 from weir.nodes.resources import Resources
 from weir.nodes.state_store import StateStore
 from weir.secrets.redact import Redactor
-from weir.secrets.resolve import LocalSecretResolver, SecretResolver
+from weir.secrets.resolve import LocalSecretResolver, SecretResolver, Secrets
 from weir.store.base import ExecutionStore
 
 __all__ = ["Engine", "ExecutionListener", "ExecutionResult", "Replay", "TriggerEvent"]
+
+KEPT_REVISIONS = 8
+"""Revisions whose secrets are kept: the current one, those in flight, child flows'."""
 
 
 class Engine:
@@ -40,6 +43,20 @@ class Engine:
         self.redactor = redactor or Redactor()
         self.resources = Resources()
         self.state = state_of(store)
+        self._secrets: dict[str, Secrets] = {}
+
+    def secrets_of(self, compiled: CompiledFlow) -> Secrets:
+        """The secrets a revision's nodes may read: one object per revision, as it keeps
+        nothing of an execution (the redactor it feeds is the engine's)."""
+        found = self._secrets.get(compiled.revision)
+        if found is None:
+            while len(self._secrets) >= KEPT_REVISIONS:
+                del self._secrets[next(iter(self._secrets))]  # the oldest
+            declared = set(compiled.secret_names)
+            found = self._secrets[compiled.revision] = Secrets(
+                self.secrets, self.redactor, declared
+            )
+        return found
 
     async def execute(
         self,

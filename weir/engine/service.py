@@ -88,7 +88,7 @@ class FlowService:
 
     def secrets(self) -> Secrets:
         """Secrets of the current revision, for triggers that check credentials."""
-        return Secrets(self.engine.secrets, self.engine.redactor, set(self.flow.secret_names))
+        return self.engine.secrets_of(self.flow)
 
     async def execute(
         self, event: TriggerEvent, flow: CompiledFlow | None = None
