@@ -63,6 +63,7 @@ class Execution:
         self.outcome: ExecutionResult | None = None
         """What ``run`` returned, or would have had it not been cancelled."""
         self.compiled = compiled
+        self.flow_name = name = compiled.name  # a property two objects deep, read once
         self.graph = compiled.graph
         self.id = id
         self.event = event
@@ -73,7 +74,7 @@ class Execution:
             "input": event.payload,
             "trigger": {"kind": event.kind, **event.meta},
             "nodes": self.outputs,
-            "flow": {"name": compiled.name, "revision": compiled.revision},
+            "flow": {"name": name, "revision": compiled.revision},
             "execution": {"id": id},
         }
         self.walk = GraphWalk(self.graph)
@@ -86,7 +87,7 @@ class Execution:
         engine.redactor.learn(compiled.revision, _secret_refs(compiled), engine.secrets)
         self.spool = Spool(prefix=f"weir-{id[-8:]}-")
         self.attempts = NodeAttempts(
-            flow_name=compiled.name,
+            flow_name=name,
             execution_id=id,
             secrets=engine.secrets_of(compiled),
             resources=engine.resources,
@@ -100,7 +101,7 @@ class Execution:
         """Record the execution as running; ``run`` does it first unless it was done."""
         self.record = ExecutionRecord(
             id=self.id,
-            flow=self.compiled.name,
+            flow=self.flow_name,
             revision=self.compiled.revision,
             trigger_kind=self.event.kind,
             trigger=self._redact({"payload": self.event.payload, **self.event.meta}),
@@ -167,7 +168,7 @@ class Execution:
         self._emit_execution(record)
         outcome = ExecutionResult(
             self.id,
-            self.compiled.name,
+            self.flow_name,
             status,
             record.result,
             record.error,

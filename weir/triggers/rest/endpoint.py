@@ -76,7 +76,7 @@ class RestEndpoint:
         soap: SoapVersion | None = None
         try:
             payload, soap = await self._accept(request, trigger)
-            return await self._run(request, flow, payload, soap)
+            return await self._run(request, flow, trigger, payload, soap)
         except Rejection as rejection:
             self._count("rejected")
             log_refusal(log, request.method, request.path, rejection)
@@ -104,9 +104,13 @@ class RestEndpoint:
         return parse(request, raw, trigger)
 
     async def _run(
-        self, request: web.Request, flow: CompiledFlow, payload: Any, soap: SoapVersion | None
+        self,
+        request: web.Request,
+        flow: CompiledFlow,
+        trigger: RestTrigger,
+        payload: Any,
+        soap: SoapVersion | None,
     ) -> web.StreamResponse:
-        trigger = _rest(flow)
         failures = self.schema.failures(flow, payload)
         if failures:
             raise Rejection(400, "the payload does not match the schema", details=failures)
