@@ -27,6 +27,7 @@ and its next heartbeat registers it again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -41,6 +42,8 @@ from weir.store import events
 from weir.store.base import Interrupted
 from weir.store.records import Status, iso_time
 from weir.store.tables import executions, runners
+
+log = logging.getLogger("weir.store")
 
 HEARTBEAT = 5.0
 """Seconds between heartbeats (and sweeps)."""
@@ -240,3 +243,15 @@ def process_gone(token: Any) -> bool:
         return _start_ticks(int(pid)) != started
     except (OSError, IndexError, ValueError):
         return False
+
+
+def log_interrupted(found: list[Interrupted]) -> None:
+    """One warning naming (the first ten of) the executions a sweep marked interrupted."""
+    shown = ", ".join(item.id for item in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    log.warning(
+        "%d executions were left running by a runner that stopped; marked interrupted: %s%s",
+        len(found),
+        shown,
+        more,
+    )

@@ -36,7 +36,7 @@ from weir.store.query import ExecutionFilter, SummaryPage
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.retention import Pruning
 from weir.store.rows import snapshot
-from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners
+from weir.store.runners import HEARTBEAT, STALE_AFTER, Identity, Runners, log_interrupted
 from weir.store.statements import Statements
 from weir.store.tables import metadata
 from weir.store.wait_writes import WaitWrite
@@ -207,14 +207,7 @@ class SqlExecutionStore:
     def _noticed(self, found: list[Interrupted]) -> None:
         if not found:
             return
-        shown = ", ".join(item.id for item in found[:10])
-        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
-        log.warning(
-            "%d executions were left running by a runner that stopped; marked interrupted: %s%s",
-            len(found),
-            shown,
-            more,
-        )
+        log_interrupted(found)
         self.interrupted.extend(found)
         for hook in self._hooks:
             hook(found)
