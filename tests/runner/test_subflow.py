@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.runner import kinds  # noqa: F401 - registers test.sleep
-from weir.engine.children import LocalChildren, install_children, install_local_children
+from weir.engine.children import LocalChildren, install_children, next_to
 from weir.engine.events import ExecutionResult, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
@@ -25,6 +25,11 @@ from weir.store import open_store
 from weir.store.records import Status
 from weir.store.sql import SqlExecutionStore
 from weir.store.waits import Wait
+
+
+def install_local_children(engine: Engine, flow_file: str | Path | None) -> LocalChildren:
+    """The engine's subflow nodes start flows found next to ``flow_file``, in this process."""
+    return install_children(LocalChildren(engine, next_to(flow_file)))
 
 
 def write_flow(directory: Path, name: str, nodes: str, file: str | None = None) -> Path:

@@ -265,22 +265,13 @@ async def tell_parent_cancelled(waits: SqlWaits, child: ExecutionRecord) -> bool
     return True
 
 
-def install_local_children(
-    engine: Engine,
-    flow_file: str | Path | None,
-    *,
-    host: Host | None = None,
-    in_process: bool = True,
-) -> LocalChildren:
-    """Let the engine's subflow nodes start flows found next to ``flow_file`` (and in
-    ``$WEIR_FLOWS_PATH``)."""
-    children = LocalChildren(engine, next_to(flow_file), host=host, in_process=in_process)
-    return install_children(children)
-
-
 def next_to(flow_file: str | Path | None) -> Find:
     """Finds flows next to ``flow_file`` and in ``$WEIR_FLOWS_PATH``."""
-    finder = FlowFinder(search_dirs(flow_file))
+    return finding(FlowFinder(search_dirs(flow_file)))
+
+
+def finding(finder: FlowFinder) -> Find:
+    """``finder``'s lookups off the event loop (they read and compile files)."""
 
     async def find(name: str) -> CompiledFlow:
         return await asyncio.to_thread(finder.find, name)

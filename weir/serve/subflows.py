@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from weir.engine.children import LocalChildren, install_children, next_to, waits_of
+from weir.engine.children import LocalChildren, finding, install_children, next_to, waits_of
 from weir.engine.events import ExecutionResult
 from weir.engine.executor import Engine
 from weir.engine.flow_finder import FlowFinder, search_dirs
@@ -163,6 +163,7 @@ class RunnerChildren:
         self.local: LocalChildren | None = None
         self._waker: Waker | None = None
         self._finder = FlowFinder(search_dirs(service.path))
+        self._find = finding(self._finder)
         self._called: tuple[str, list[str]] = ("", [])
         if client is None:
             # A child that parks is resumed by this runner's waker, like the flow's own.
@@ -171,9 +172,6 @@ class RunnerChildren:
             self.local = install_children(local)
             return
         self.watch = console_children(engine, client, lambda: service.name, self._poke)
-
-    async def _find(self, name: str) -> CompiledFlow:
-        return await asyncio.to_thread(self._finder.find, name)
 
     def flows(self) -> list[str]:
         """What the waker resumes: the served flow, and locally the flows it calls (the
@@ -240,7 +238,7 @@ class RunChildren:
 
 
 def console_children(
-    engine: Any, client: Any, flow_name: Callable[[], str], poke: Callable[[], None]
+    engine: Engine, client: ConsoleClient, flow_name: Callable[[], str], poke: Callable[[], None]
 ) -> ChildWatch:
     """Children started through the console, for ``engine``'s subflow nodes; the watch that
     learns how they end and resolves the parents' waits."""
