@@ -16,35 +16,8 @@ from weir.triggers.rejection import Rejection
 from weir.triggers.rest.soap import SOAP11, SoapVersion, envelope, fault
 
 EXECUTION_HEADER = "X-Weir-Execution-Id"
-
-
-class _JsonBody:
-    """``json.dumps(body, default=json_default)`` as bytes, through one C encoder kept for
-    every answer (``JSONEncoder.encode`` builds a new one per call). The event loop alone
-    calls it: the encoder's circular-reference markers are not for threads to share."""
-
-    def __init__(self) -> None:
-        self._markers: dict[int, Any] = {}
-        make = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
-        self._encode = None
-        if make is not None:  # the C accelerator is there in every CPython build
-            self._encode = make(
-                self._markers, json_default, json.encoder.encode_basestring_ascii,
-                None, ": ", ", ", False, False, True,
-            )  # fmt: skip
-        self._fallback = json.JSONEncoder(default=json_default)
-
-    def __call__(self, body: Any) -> bytes:
-        if self._encode is None:
-            return self._fallback.encode(body).encode()
-        try:
-            return "".join(self._encode(body, 0)).encode()
-        except BaseException:
-            self._markers.clear()  # what a failed encoding left would read as a circle next time
-            raise
-
-
-_json_body = _JsonBody()
+_JSON = json.JSONEncoder(default=json_default)
+"""What ``json.dumps(body, default=json_default)`` makes, without a new encoder per answer."""
 
 
 def refusal(rejection: Rejection, soap: SoapVersion | None, soap_mode: bool) -> web.Response:
@@ -81,11 +54,7 @@ def answer(
             return _error(500, f"trigger.rest.response: {exc}", headers, executionId=result.id)
     if soap is not None:
         return _soap(soap, status, envelope(soap, body), headers)
-    declared = None  # a content type among the response's headers
-    if len(headers) > 1:
-        declared = next(
-            (headers.pop(k) for k in list(headers) if k.lower() == "content-type"), None
-        )
+    declared = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"), None)
     if isinstance(body, str):
         return web.Response(
             status=status,
@@ -95,7 +64,7 @@ def answer(
         )
     return web.Response(
         status=status,
-        body=_json_body(body),
+        body=_JSON.encode(body).encode(),
         content_type=(declared or "application/json").split(";")[0],
         headers=headers,
     )
