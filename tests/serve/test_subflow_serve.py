@@ -4,7 +4,7 @@ killed (kill -9) while both waited and started again on the same store."""
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tests.runner.serving import Served
+from tests.store.conftest import Reader
 
 PARENT = """\
 apiVersion: weir.dev/v1alpha1
@@ -37,8 +38,8 @@ spec:
 
 
 def statuses(db: Path) -> dict[str, tuple[str, Any]]:
-    with sqlite3.connect(db) as connection:
-        rows = connection.execute("SELECT flow, status, result FROM weir_executions").fetchall()
+    with contextlib.closing(Reader(f"sqlite:///{db}")) as reader:  # waits for the writer
+        rows = reader.rows("SELECT flow, status, result FROM weir_executions")
     return {flow: (status, result) for flow, status, result in rows}
 
 
