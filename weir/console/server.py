@@ -27,6 +27,7 @@ from weir.console.events import EventHub
 from weir.console.flows import ClusterFlows, FlowSource, LocalFlows
 from weir.console.metrics import ConsoleMetrics
 from weir.console.runs import LocalRuns, Runs
+from weir.lang import heap
 
 log = logging.getLogger("weir.console")
 
@@ -174,8 +175,12 @@ class ConsoleServer:
         elif self._kube is not None:
             await self._kube.close()
 
-    async def run(self, stop: asyncio.Event) -> int:
+    async def run(self, stop: asyncio.Event, *, owns_process: bool = False) -> int:
+        """Serve until ``stop``. ``owns_process``: tune the process's garbage collector
+        (weir.lang.heap), which a console started inside another program leaves alone."""
         await self.start()
+        if owns_process:
+            heap.settle()  # before the first request, not in the middle of one
         try:
             await stop.wait()
         finally:
@@ -195,6 +200,6 @@ def serve_console(options: ConsoleOptions) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await ConsoleServer(options).run(stop)
+        return await ConsoleServer(options).run(stop, owns_process=True)
 
     return asyncio.run(main())

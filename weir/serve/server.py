@@ -35,6 +35,7 @@ from weir.engine.service import FlowService
 from weir.engine.state_choice import use_state
 from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow
+from weir.lang import heap
 from weir.nodes.breaker import circuits_of
 from weir.secrets.redact import Redactor
 from weir.secrets.store import local_resolver
@@ -87,9 +88,14 @@ class ServeOptions:
 class Runner:
     """Everything `weir serve` runs; ``run()`` returns when the process should exit."""
 
-    def __init__(self, options: ServeOptions, redactor: Redactor) -> None:
+    def __init__(
+        self, options: ServeOptions, redactor: Redactor, *, owns_process: bool = False
+    ) -> None:
         self.options = options
         self.redactor = redactor
+        self.owns_process = owns_process
+        """Set by `weir serve`: the runner may tune the process's garbage collector
+        (weir.lang.heap), which a runner started inside another program (a test) leaves alone."""
         self.metrics = RunnerMetrics()
         self.service: FlowService | None = None
         self.trigger: TriggerRuntime | None = None
@@ -134,6 +140,8 @@ class Runner:
             self.trigger = self._make_trigger(service)
             await self._start_http(self.trigger)
             await self.trigger.start()
+            if self.owns_process:
+                heap.settle()  # before the first request, not in the middle of one
             self.ready = True
             log.info(
                 "serving flow %s (revision %s, %s trigger) on port %s",
@@ -242,6 +250,8 @@ class Runner:
     def _on_reload(self, old: CompiledFlow, new: CompiledFlow) -> None:
         if self.trigger is not None:
             self.trigger.reloaded(old, new)
+        if self.owns_process:
+            heap.settle()  # frees the previous revision, freezes this one
 
     async def _shutdown(self) -> None:
         assert self.service is not None
@@ -339,7 +349,7 @@ def serve(options: ServeOptions) -> int:
     configure_logging(redactor, json_lines=None)
 
     async def main() -> int:
-        runner = Runner(options, redactor)
+        runner = Runner(options, redactor, owns_process=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop)
