@@ -92,7 +92,8 @@ class Redactor:
 
     def __init__(self) -> None:
         self._values: list[str] = []
-        self._escaped: list[bytes] = []
+        self._escaped: re.Pattern[bytes] | None = None
+        """Any known value as JSON escapes it: one search instead of one per value."""
         """Each value as it shows inside a JSON string, UTF-8 encoded."""
         self._learned: set[str] = set()
         """Revisions of the flows whose secrets were registered."""
@@ -102,7 +103,8 @@ class Redactor:
             return
         known = set(self._values) | encodings(value)
         self._values = sorted(known, key=len, reverse=True)  # longest first: overlaps
-        self._escaped = [json.dumps(v, ensure_ascii=False)[1:-1].encode() for v in self._values]
+        escaped = (json.dumps(v, ensure_ascii=False)[1:-1].encode() for v in self._values)
+        self._escaped = re.compile(b"|".join(re.escape(e) for e in escaped))
 
     def learn(self, revision: str, refs: Iterable[SecretRef], resolver: Resolver) -> None:
         """Register every secret a flow revision reads before its first execution records
@@ -143,7 +145,8 @@ class Redactor:
             text = orjson.dumps(value, default=_refuse, option=orjson.OPT_NON_STR_KEYS)
         except TypeError:
             return True  # bytes, other non-JSON values, lone surrogates: walk it
-        return any(escaped in text for escaped in self._escaped)
+        assert self._escaped is not None  # set with the first value
+        return self._escaped.search(text) is not None
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -7,6 +7,7 @@ FlowSecretRef's Secret at exactly that place, so the runner uses the same resolv
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ class SecretResolver(Protocol):
     def resolve(self, secret: str, key: str) -> str: ...
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every reference a node reveals, every call
 def env_var_name(secret: str, key: str) -> str:
     """``WEIR_SECRET_<SECRET>_<KEY>``, upper case, other characters as ``_``."""
     return re.sub(r"[^A-Z0-9]", "_", f"WEIR_SECRET_{secret}_{key}".upper())
