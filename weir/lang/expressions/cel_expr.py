@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
+from weir.lang.expressions.cel_fast import Unsure, compile_fast
 from weir.lang.expressions.cel_paths import chain_match, chains, field_trees, pruned, steps
 from weir.lang.expressions.diagnosis import missing_step
 from weir.lang.expressions.expr import MAX_EXPRESSION_LENGTH, Expr, ExpressionError, shown
@@ -44,6 +45,7 @@ class CelExpr(Expr):
         self._nodes = tuple(re.findall(r"\bnodes\.([A-Za-z_][\w-]*)", source))
         self._path = _selection(source, self._variables)
         self._fields = field_trees(source, self._variables)
+        self._fast = compile_fast(source)
 
     def node_refs(self) -> Iterator[str]:
         return iter(self._nodes)
@@ -56,6 +58,11 @@ class CelExpr(Expr):
             found = _select(scope.get(self._variables[0], _MISSING), self._path)
             if found is not _MISSING:
                 return found
+        if self._fast is not None:
+            try:
+                return self._fast(scope)
+            except Unsure:
+                pass  # the library decides, and explains a failure
         if self._fields:
             fields = self._fields
             small = {
