@@ -1,14 +1,13 @@
 """How one batch becomes one transaction: a list of (statement, rows) run with executemany.
 
-A SQLite file's batches are written by a process of their own (weir.store.sqlite_writer),
-handed over by a thread that sends each batch and waits for its answer: the whole transaction
-is one message and one answer. SQLAlchemy's async adapter instead hands over each step
-(check-out, each statement, commit, reset) and runs its own machinery on the event loop
-(16 executions: 0.79 ms against 0.29 ms, docs/recording.md); a writing thread of our own hands
-Python's lock over twice per statement, waiting for a busy event loop each time. The thread is a
-plain one fed by a queue: an executor's future, chained to an asyncio one, cost 10 µs more per
-batch. PostgreSQL (and an in-memory SQLite database, which only its own connection sees) write
-through the engine.
+A SQLite file's batches are written by a process of their own (weir.store.sqlite_writer), to
+which the event loop writes each batch through a pipe and from which it reads the answer: the
+whole transaction is one message and one answer. SQLAlchemy's async adapter instead hands over
+each step (check-out, each statement, commit, reset) and runs its own machinery on the event
+loop (16 executions: 0.79 ms against 0.29 ms, docs/recording.md), and a writing thread in the
+runner's process hands Python's lock over twice per statement, waiting for a busy event loop
+each time. PostgreSQL (and an in-memory SQLite database, which only its own connection sees)
+write through the engine.
 """
 
 from __future__ import annotations
