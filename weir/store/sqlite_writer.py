@@ -154,10 +154,7 @@ class Checkpoints:
                 if self.stopping:
                     return
                 self.wanted.clear()
-                try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:  # the next one catches up
-                    print(f"weir store: checkpoint failed: {exc}", file=sys.stderr)
+                checkpoint(connection)
                 time.sleep(self.every)
         finally:
             connection.close()
@@ -168,14 +165,12 @@ class Checkpoints:
         self.thread.join()
 
 
-def restart_log(connection: sqlite3.Connection) -> None:
-    """A checkpoint by the writer itself, after its answer went: the thread's checkpoints race
-    the commits and so never finish the whole log, and SQLite starts the log afresh only at a
-    commit that finds it all checkpointed. This one copies what the thread left (little), and
-    the next commit starts the log from its beginning instead of growing it."""
+def checkpoint(connection: sqlite3.Connection) -> None:
+    """A PASSIVE checkpoint, which never blocks a writer; a failed one is reported, and the
+    next one catches up."""
     try:
         connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    except sqlite3.Error as exc:  # the next one catches up
+    except sqlite3.Error as exc:
         print(f"weir store: checkpoint failed: {exc}", file=sys.stderr)
 
 
@@ -202,7 +197,11 @@ def serve(path: str, synchronous: str, requests: IO[bytes], answers: IO[bytes]) 
             if checkpoints is not None:
                 checkpoints.wanted.set()
             if connection is not None and time.monotonic() >= restart_at:
-                restart_log(connection)
+                # The thread's checkpoints race the commits and so never finish the whole
+                # log, and SQLite starts the log afresh only at a commit that finds it all
+                # checkpointed: this one, by the writer after its answer went, copies what the
+                # thread left (little), and the next commit starts the log from its beginning.
+                checkpoint(connection)
                 restart_at = time.monotonic() + RESTART_EVERY
     finally:
         if checkpoints is not None:
