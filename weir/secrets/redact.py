@@ -93,8 +93,8 @@ class Redactor:
     def __init__(self) -> None:
         self._values: list[str] = []
         self._escaped: re.Pattern[bytes] | None = None
-        """Any known value as JSON escapes it: one search instead of one per value."""
-        """Each value as it shows inside a JSON string, UTF-8 encoded."""
+        """Any known value as it shows inside a JSON string, UTF-8 encoded: one search
+        instead of one per value."""
         self._learned: set[str] = set()
         """Revisions of the flows whose secrets were registered."""
 
