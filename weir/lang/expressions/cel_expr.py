@@ -45,7 +45,8 @@ class CelExpr(Expr):
         self._nodes = tuple(re.findall(r"\bnodes\.([A-Za-z_][\w-]*)", source))
         self._path = _selection(source, self._variables)
         self._fields = field_trees(source, self._variables)
-        self._fast = compile_fast(source)
+        # A selection is answered by _select already; where that misses, so would this.
+        self._fast = None if self._path is not None else compile_fast(source)
 
     def node_refs(self) -> Iterator[str]:
         return iter(self._nodes)
