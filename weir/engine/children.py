@@ -220,23 +220,23 @@ class _ChildEvents(ExecutionListener):
             self.parents[record.id] = parent
 
     def execution_finished(self, result: ExecutionResult) -> None:
-        children = self.children
         if result.status == Status.WAITING:
             return
+        children = self.children
         if not (self.parents or children.waited or children.answered):
             return  # no parent nor child runs here (most flows have no subflow node)
-        self.children.answered.discard(result.id)
-        if result.id in self.children.waited:
-            self.children.parent_ended(result.id)
+        children.answered.discard(result.id)
+        if result.id in children.waited:
+            children.parent_ended(result.id)
         parent = self.parents.pop(result.id, None)
         if parent is None:
             return
-        self.children.waited.get(parent["executionId"], set()).discard(result.id)
-        self.children.answered.add(str(parent["executionId"]))
+        children.waited.get(parent["executionId"], set()).discard(result.id)
+        children.answered.add(str(parent["executionId"]))
         resolution = child_resolution(
             result.id, result.flow, result.status, result.result, result.error
         )
-        store = recorder_of(self.children.engine.store)
+        store = recorder_of(children.engine.store)
         assert store is not None
         store.record_wait(
             Resolved(
