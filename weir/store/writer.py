@@ -56,18 +56,18 @@ class Batch(Generic[T]):
         return waiter
 
     def committed(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        for waiting in self.waiters.values():
-            _release(waiting, True)
+        self._settle(lambda waiter: waiter.set_result(True))
 
     def given_up(self, error: Exception) -> None:
+        self._settle(lambda waiter: waiter.set_exception(error))
+
+    def _settle(self, settle: Callable[[asyncio.Future[bool]], None]) -> None:
         for timer in self.timers:
             timer.cancel()
         for waiting in self.waiters.values():
             for waiter in waiting:
-                if not waiter.done():
-                    waiter.set_exception(error)
+                if not waiter.done():  # else cancelled, or timed out before the end
+                    settle(waiter)
 
 
 class GroupCommit(Generic[T]):
