@@ -19,6 +19,7 @@ from tests.serve.consoles import FakeConsole, eventually, finished
 from weir.engine.metrics import OutboxMetrics
 from weir.serve.console_client import ConsoleClient
 from weir.serve.ship import Shipper, ship_outbox
+from weir.serve.streak import Backoff
 from weir.store import open_store
 
 
@@ -151,6 +152,21 @@ async def test_backlog_above_the_limit_is_a_readiness_problem_logged_once(
     await console.start(port)
     await eventually(lambda: shipping.shipper.problem() is None, what="ready again")
     assert shipping.value("backlog") == 0 and len(console.received) == 8
+    await shipping.stop()
+
+
+async def test_the_backlog_follows_an_outage_while_the_shipper_backs_off(store: Any) -> None:
+    shipping = Shipping(store, f"http://127.0.0.1:{free_port()}", limit=5)
+    shipping.shipper.streak.backoff = Backoff(first=60.0, cap=60.0)  # no second attempt
+    finished(store, 1)
+    shipping.shipper.wake()
+    await eventually(lambda: shipping.value("failures") == 1)
+    await eventually(lambda: shipping.value("backlog") == 2)
+    assert shipping.shipper.problem() is None
+    finished(store, 2)  # recorded during the backoff: counted without trying the console
+    shipping.shipper.wake()
+    await eventually(lambda: shipping.value("backlog") == 6, timeout=5, what="counted")
+    assert shipping.shipper.problem() is not None and shipping.value("failures") == 1
     await shipping.stop()
 
 

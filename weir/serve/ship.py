@@ -95,7 +95,7 @@ class Shipper:
             if delay is None:
                 await self._records()
             elif delay:
-                await asyncio.sleep(delay)
+                await self._back_off(delay)
 
     async def _records(self) -> None:
         """Wait until something was recorded and committed, or ``poll`` seconds."""
@@ -106,6 +106,23 @@ class Shipper:
             return
         with contextlib.suppress(RecordingUnavailable):
             await self.store.durable(COMMIT_WAIT)
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait out a failed shipment's backoff (up to the cap: 30 s). What is recorded
+        meanwhile is counted, at most every BACKLOG_EVERY seconds, so readiness and the gauge
+        follow an outage as it grows, not the count its first failure made."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            self._woken.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._woken.wait()
+                    await asyncio.sleep(self._counted_at + BACKLOG_EVERY - time.monotonic())
+                    with contextlib.suppress(RecordingUnavailable):
+                        await self.store.durable(COMMIT_WAIT)
+            except TimeoutError:
+                return
+            await self._count_backlog(force=True)  # not under the timeout: a count is not cut
 
     async def drain(self, timeout: float, *, cap: float = 5.0) -> bool:
         """Ship until nothing waits, for at most ``timeout`` seconds; whether all went."""
