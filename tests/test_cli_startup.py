@@ -1,8 +1,9 @@
 """`weir` starts fast because each command imports only what it uses: `weir --help` loads the
 command-line modules and the standard library, nothing else; `weir validate` loads no connector,
-no database, no HTTP client or server, not CEL's own command line and, for a flow without a
-schedule, no cron parser; `weir executions list` loads its database driver, no connector and
-not pydantic. Timings are measured by bench/cli.py, not here."""
+no database, no HTTP client or server, not CEL's own command line, for a flow without a
+schedule no cron parser, and of the node kinds only those the flow uses; `weir executions list`
+loads its database driver, no connector and not pydantic. Timings are measured by bench/cli.py,
+not here."""
 
 from __future__ import annotations
 
@@ -83,6 +84,15 @@ def test_validate_loads_no_connector_database_or_http_library() -> None:
     modules = imported_by("validate", str(HELLO))
     assert "weir.flow.load" in modules  # the flow was validated
     assert loaded(modules, NOT_FOR_VALIDATE) == []
+
+
+def test_validate_loads_the_node_kinds_the_flow_uses_and_no_other() -> None:
+    from weir.nodes import KIND_NAMES
+
+    modules = imported_by("validate", str(HELLO))  # a log node and a transform node
+    kinds = sorted(name for name in KIND_NAMES if f"weir.nodes.{name}" in modules)
+    assert kinds == ["log", "transform"]
+    assert "weir.flow.poll_triggers" not in modules  # hello is not a polling flow
 
 
 def test_executions_list_loads_its_database_and_no_connector(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from weir.flow.triggers import Trigger
+from weir.lang.deferred import Deferred
 from weir.lang.durations import Duration
 from weir.lang.expressions import Condition, Items, Value
 from weir.lang.types import IDENTIFIER, KUBE_NAME, JsonObject, Strict
@@ -147,16 +148,18 @@ class NodeBase(Strict):
         return pairs
 
 
+def _deferred_config(name: str) -> Deferred:
+    """The kind's config model, imported when a flow first uses the kind."""
+    return Deferred(lambda: NODE_KINDS[name].config, lambda: NODE_KINDS[name].summary)
+
+
 if TYPE_CHECKING:
     Node = NodeBase
 else:
     Node = create_model(
         "Node",
         __base__=NodeBase,
-        **{
-            name: (kind.config | None, Field(None, description=kind.summary))
-            for name, kind in NODE_KINDS.items()
-        },
+        **{name: (Annotated[Any, _deferred_config(name)], None) for name in NODE_KINDS},
     )
 
 

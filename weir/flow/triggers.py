@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.flow.poll_triggers import FilesTrigger, MailTrigger
+from weir.lang.deferred import Deferred
 from weir.lang.durations import Duration
 from weir.lang.expressions import Value
 from weir.lang.types import ByteSize, JsonObject, SecretOrText, SecretRef, Strict
@@ -162,12 +162,34 @@ class ManualTrigger(Strict):
 TRIGGER_KINDS = ("cron", "files", "mail", "manual", "mcp", "rabbitmq", "rest")
 
 
+def _poll_trigger(name: str) -> Deferred:
+    """A polling trigger's model: it embeds node configs (file, sftp, smb, s3, mail), imported
+    only by a flow that polls."""
+
+    def load() -> Any:
+        from weir.flow import poll_triggers
+
+        return getattr(poll_triggers, name)
+
+    return Deferred(load)
+
+
+if TYPE_CHECKING:
+    from weir.flow.poll_triggers import FilesTrigger, MailTrigger
+
+    FilesField = FilesTrigger | None
+    MailField = MailTrigger | None
+else:
+    FilesField = Annotated[Any, _poll_trigger("FilesTrigger")]
+    MailField = Annotated[Any, _poll_trigger("MailTrigger")]
+
+
 class Trigger(Strict):
     """Exactly one trigger kind."""
 
     cron: CronTrigger | None = None
-    files: FilesTrigger | None = None
-    mail: MailTrigger | None = None
+    files: FilesField = None
+    mail: MailField = None
     manual: ManualTrigger | None = None
     mcp: McpTrigger | None = None
     rabbitmq: RabbitmqTrigger | None = None

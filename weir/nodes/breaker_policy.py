@@ -22,6 +22,8 @@ from weir.lang.settings import SettingError
 from weir.lang.types import Strict
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from weir.nodes.kind import NodeKind
 
 ENVIRONMENT = "WEIR_CIRCUIT_BREAKER"
@@ -123,7 +125,7 @@ def defaults_from_environment(environ: dict[str, str] | None = None) -> BreakerS
 
 
 def check_guardable(
-    policy: CircuitBreakerPolicy | bool | None, kind: NodeKind, kinds: dict[str, NodeKind]
+    policy: CircuitBreakerPolicy | bool | None, kind: NodeKind, kinds: Mapping[str, NodeKind]
 ) -> None:
     """A node's ``circuitBreaker`` refused when its kind calls no service."""
     if policy is None or policy is False or kind.connection is not None:
