@@ -100,9 +100,11 @@ def test_a_bad_flush_timeout_is_a_usage_error() -> None:
         (["serve", str(HELLO), "--no-store"], "WEIR_GRACE_PERIOD", "abc", "a number of seconds"),
         (["serve", str(HELLO), "--no-store"], "WEIR_PORT", "http", "a port from 0 to 65535"),
         (["console", "--store", "sqlite://"], "WEIR_CONSOLE_PORT", "99999", "a port from 0"),
+        (["serve", str(HELLO), "--no-store"], "WEIR_GC_YOUNG", "lots", "a whole number above 0"),
+        (["console", "--store", "sqlite://"], "WEIR_GC_YOUNG", "0", "a whole number above 0"),
     ],
 )
-def test_a_bad_port_or_grace_in_the_environment_is_a_usage_error(
+def test_a_bad_setting_in_the_environment_is_a_usage_error_before_any_port_is_bound(
     command: list[str], variable: str, value: str, message: str
 ) -> None:
     done = weir(*command, env={variable: value})

@@ -51,8 +51,8 @@ def test_what_comes_after_settling_is_collected_as_ever() -> None:
 
 def test_the_young_threshold_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEIR_GC_YOUNG", "2500")
-    heap.settle()
+    heap.settle(heap.young_from_environment())
     assert gc.get_threshold()[0] == 2500
     monkeypatch.setenv("WEIR_GC_YOUNG", "lots")
     with pytest.raises(SettingError, match="WEIR_GC_YOUNG='lots'"):
-        heap.settle()
+        heap.young_from_environment()

@@ -72,6 +72,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from weir.console.server import ConsoleOptions, NotLoopback, serve_console
+    from weir.lang.heap import young_from_environment
 
     if args.kube and args.paths:
         raise UsageError("--kube serves the cluster's Flows: give no PATH with it")
@@ -97,6 +98,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         grace=grace_of(args),
         namespaces=args.namespaces,
         ui=args.ui,
+        gc_young=young_from_environment(),
     )
     try:
         return serve_console(options)

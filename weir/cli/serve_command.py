@@ -61,6 +61,7 @@ def add_serve(commands: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from weir.lang.heap import young_from_environment
     from weir.serve.server import ServeOptions, serve
 
     console = _console_settings(args)
@@ -76,6 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             secrets_dir=args.secrets_dir,
             watch_interval=args.watch_interval,
             console=console,
+            gc_young=young_from_environment(),
         )
     )
 

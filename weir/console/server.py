@@ -56,6 +56,8 @@ class ConsoleOptions:
     poll: float = 0.2
     ui: str | None = None
     """The built web app's directory; None: ``$WEIR_CONSOLE_UI`` or console-ui/dist."""
+    gc_young: int = heap.YOUNG_DEFAULT
+    """Allocations between young collections, once serving (weir.lang.heap)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -180,7 +182,7 @@ class ConsoleServer:
         (weir.lang.heap), which a console started inside another program leaves alone."""
         await self.start()
         if owns_process:
-            heap.settle()  # before the first request, not in the middle of one
+            heap.settle(self.options.gc_young)  # before the first request, not in the middle of one
         try:
             await stop.wait()
         finally:

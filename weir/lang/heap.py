@@ -23,10 +23,16 @@ from weir.lang.settings import count_from_environment
 YOUNG_DEFAULT = 10_000
 
 
-def settle() -> None:
+def young_from_environment() -> int:
+    """``$WEIR_GC_YOUNG``, read where the command reads its other settings: a bad value stops
+    it before it binds a port (SettingError, exit 2)."""
+    return count_from_environment("WEIR_GC_YOUNG", YOUNG_DEFAULT)
+
+
+def settle(young: int = YOUNG_DEFAULT) -> None:
     """Call once serving, and again after a reload: what the process dropped since the last
-    call (a previous flow revision) is collected, and what it keeps is frozen anew."""
-    young = count_from_environment("WEIR_GC_YOUNG", YOUNG_DEFAULT)
+    call (a previous flow revision) is collected, and what it keeps is frozen anew; young
+    objects are then collected every ``young`` allocations."""
     gc.unfreeze()  # what an earlier call froze may be garbage now
     gc.collect()
     gc.freeze()

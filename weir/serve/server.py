@@ -83,6 +83,8 @@ class ServeOptions:
     secrets_dir: str | None = None
     watch_interval: float = 1.0
     console: ConsoleSettings | None = None
+    gc_young: int = heap.YOUNG_DEFAULT
+    """Allocations between young collections, once serving (weir.lang.heap)."""
 
 
 class Runner:
@@ -141,7 +143,9 @@ class Runner:
             await self._start_http(self.trigger)
             await self.trigger.start()
             if self.owns_process:
-                heap.settle()  # before the first request, not in the middle of one
+                heap.settle(
+                    self.options.gc_young
+                )  # before the first request, not in the middle of one
             self.ready = True
             log.info(
                 "serving flow %s (revision %s, %s trigger) on port %s",
@@ -251,7 +255,7 @@ class Runner:
         if self.trigger is not None:
             self.trigger.reloaded(old, new)
         if self.owns_process:
-            heap.settle()  # frees the previous revision, freezes this one
+            heap.settle(self.options.gc_young)  # frees the previous revision, freezes this one
 
     async def _shutdown(self) -> None:
         assert self.service is not None
