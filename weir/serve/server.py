@@ -142,10 +142,8 @@ class Runner:
             self.trigger = self._make_trigger(service)
             await self._start_http(self.trigger)
             await self.trigger.start()
-            if self.owns_process:
-                heap.settle(
-                    self.options.gc_young
-                )  # before the first request, not in the middle of one
+            if self.owns_process:  # before the first request, not in the middle of one
+                heap.settle(self.options.gc_young)
             self.ready = True
             log.info(
                 "serving flow %s (revision %s, %s trigger) on port %s",
