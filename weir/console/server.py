@@ -56,8 +56,9 @@ class ConsoleOptions:
     poll: float = 0.2
     ui: str | None = None
     """The built web app's directory; None: ``$WEIR_CONSOLE_UI`` or console-ui/dist."""
-    gc_young: int = heap.YOUNG_DEFAULT
-    """Allocations between young collections, once serving (weir.lang.heap)."""
+    gc_young: int | None = None
+    """Allocations between young collections once serving (weir.lang.heap), which `weir
+    console` sets; None leaves the process's collector alone (a console inside a test)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -177,11 +178,10 @@ class ConsoleServer:
         elif self._kube is not None:
             await self._kube.close()
 
-    async def run(self, stop: asyncio.Event, *, owns_process: bool = False) -> int:
-        """Serve until ``stop``. ``owns_process``: tune the process's garbage collector
-        (weir.lang.heap), which a console started inside another program leaves alone."""
+    async def run(self, stop: asyncio.Event) -> int:
+        """Serve until ``stop``."""
         await self.start()
-        if owns_process:
+        if self.options.gc_young is not None:
             heap.settle(self.options.gc_young)  # before the first request, not in the middle of one
         try:
             await stop.wait()
@@ -202,6 +202,6 @@ def serve_console(options: ConsoleOptions) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await ConsoleServer(options).run(stop, owns_process=True)
+        return await ConsoleServer(options).run(stop)
 
     return asyncio.run(main())

@@ -83,21 +83,18 @@ class ServeOptions:
     secrets_dir: str | None = None
     watch_interval: float = 1.0
     console: ConsoleSettings | None = None
-    gc_young: int = heap.YOUNG_DEFAULT
-    """Allocations between young collections, once serving (weir.lang.heap)."""
+    gc_young: int | None = None
+    """Allocations between young collections once serving (weir.lang.heap), which `weir serve`
+    sets; None leaves the process's collector alone, as a runner inside another program (a
+    test) should."""
 
 
 class Runner:
     """Everything `weir serve` runs; ``run()`` returns when the process should exit."""
 
-    def __init__(
-        self, options: ServeOptions, redactor: Redactor, *, owns_process: bool = False
-    ) -> None:
+    def __init__(self, options: ServeOptions, redactor: Redactor) -> None:
         self.options = options
         self.redactor = redactor
-        self.owns_process = owns_process
-        """Set by `weir serve`: the runner may tune the process's garbage collector
-        (weir.lang.heap), which a runner started inside another program (a test) leaves alone."""
         self.metrics = RunnerMetrics()
         self.service: FlowService | None = None
         self.trigger: TriggerRuntime | None = None
@@ -142,7 +139,7 @@ class Runner:
             self.trigger = self._make_trigger(service)
             await self._start_http(self.trigger)
             await self.trigger.start()
-            if self.owns_process:  # before the first request, not in the middle of one
+            if self.options.gc_young is not None:  # before the first request, not amid one
                 heap.settle(self.options.gc_young)
             self.ready = True
             log.info(
@@ -252,7 +249,7 @@ class Runner:
     def _on_reload(self, old: CompiledFlow, new: CompiledFlow) -> None:
         if self.trigger is not None:
             self.trigger.reloaded(old, new)
-        if self.owns_process:
+        if self.options.gc_young is not None:
             heap.settle(self.options.gc_young)  # frees the previous revision, freezes this one
 
     async def _shutdown(self) -> None:
@@ -351,7 +348,7 @@ def serve(options: ServeOptions) -> int:
     configure_logging(redactor, json_lines=None)
 
     async def main() -> int:
-        runner = Runner(options, redactor, owns_process=True)
+        runner = Runner(options, redactor)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop)
