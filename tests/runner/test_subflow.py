@@ -14,7 +14,7 @@ import pytest
 
 from tests.runner import kinds  # noqa: F401 - registers test.sleep
 from weir.engine.children import LocalChildren, install_children, next_to
-from weir.engine.events import ExecutionResult, TriggerEvent
+from weir.engine.events import ExecutionListener, ExecutionResult, TriggerEvent
 from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.resume import resumed_execution
@@ -22,7 +22,7 @@ from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow, load_flow_file
 from weir.nodes.child_flows import ChildCall
 from weir.store import open_store
-from weir.store.records import Status
+from weir.store.records import ExecutionRecord, Status
 from weir.store.sql import SqlExecutionStore
 from weir.store.waits import Wait
 
@@ -360,30 +360,35 @@ async def test_cancelling_the_parent_cancels_the_child_it_waits_on(
     assert record.status == Status.CANCELLED
 
 
+def parent_of_a_slow_child(directory: Path, nodes: str = "") -> CompiledFlow:
+    """A parent whose node ``call`` runs a 30 s child and notes its error in ``note``;
+    ``nodes`` come first (the first is where it starts)."""
+    write_flow(
+        directory, "child", "- name: slow\n  extension: {kind: test.sleep, config: {seconds: 30}}\n"
+    )
+    call = """\
+        - name: call
+          subflow: {flow: child}
+          onError: [note]
+        - name: note
+          transform: {set: {type: "$.error.type"}}
+        """
+    return load_flow_file(
+        write_flow(directory, "parent", textwrap.dedent(nodes) + textwrap.dedent(call))
+    )
+
+
 async def test_a_cancelled_child_fails_the_parents_node_not_its_other_branches(
     tmp_path: Path, engine: Engine, store: SqlExecutionStore
 ) -> None:
-    write_flow(
-        tmp_path, "child", "- name: slow\n  extension: {kind: test.sleep, config: {seconds: 30}}\n"
-    )
-    parent = load_flow_file(
-        write_flow(
-            tmp_path,
-            "parent",
-            """\
-            - name: fork
-              transform: {set: {}}
-              next: [call, other]
-            - name: call
-              subflow: {flow: child}
-              onError: [note]
-            - name: note
-              transform: {set: {type: "$.error.type"}}
-            - name: other
-              extension: {kind: test.sleep, config: {seconds: 0.5, value: done}}
-            """,
-        )
-    )
+    fork = """\
+        - name: fork
+          transform: {set: {}}
+          next: [call, other]
+        - name: other
+          extension: {kind: test.sleep, config: {seconds: 0.5, value: done}}
+        """
+    parent = parent_of_a_slow_child(tmp_path, fork)
     children = install_local_children(engine, parent.file)
     running = asyncio.get_running_loop().create_task(run_here(children, parent, {}))
     for _ in range(100):
@@ -401,6 +406,34 @@ async def test_a_cancelled_child_fails_the_parents_node_not_its_other_branches(
     assert ended["other"] == (Status.SUCCEEDED, "done")  # the other branch ran to its end
     child, _ = await records(store, child_id)
     assert child.status == Status.CANCELLED
+
+
+async def test_a_child_cancelled_before_its_task_began_ends_cancelled_and_tells_its_parent(
+    tmp_path: Path, engine: Engine, store: SqlExecutionStore
+) -> None:
+    # A task cancelled before its first step never runs its coroutine: the child stayed
+    # `running` and its parent waited for ever (CI caught it once on a busy machine).
+    parent = parent_of_a_slow_child(tmp_path)
+    children = install_local_children(engine, parent.file)
+    loop = asyncio.get_running_loop()
+    started: list[str] = []
+
+    class CancelAtOnce(ExecutionListener):
+        def execution_started(self, record: ExecutionRecord) -> None:
+            if record.trigger_kind == "subflow" and not started:
+                started.append(record.id)
+                # Runs before the child's first step, which `start` schedules after this.
+                loop.call_soon(lambda: children.cancel(record.id))
+
+    engine.listeners.append(CancelAtOnce())
+    result = await asyncio.wait_for(run_here(children, parent, {}), 10)
+    assert result.status == Status.SUCCEEDED, result.error
+    _, nodes = await records(store, result.id)
+    assert {n.node: n.status for n in nodes} == {"call": Status.FAILED, "note": Status.SUCCEEDED}
+    child, child_nodes = await records(store, started[0])
+    assert child.status == Status.CANCELLED
+    assert child.error["type"] == "cancelled"
+    assert child_nodes == []  # it never ran a node
 
 
 def test_weir_validate_warns_of_a_subflow_whose_flow_is_not_found(tmp_path: Path) -> None:

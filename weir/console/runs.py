@@ -27,6 +27,7 @@ from weir.engine.executor import Engine
 from weir.engine.replay import ReplayRefused, plan_replay
 from weir.engine.resume import resumed_execution
 from weir.engine.state_choice import state_url, use_state
+from weir.engine.tasks import execution_task
 from weir.engine.waker import Waker
 from weir.flow.load import CompiledFlow
 from weir.lang.errors import ConfigError
@@ -211,7 +212,7 @@ class LocalRuns:
                 replay.outputs.update(outputs)
         execution = Execution(self.engine, compiled, event, new_execution_id(), replay)
         execution.begin()
-        task = asyncio.get_running_loop().create_task(execution.run())
+        task = execution_task(execution, execution.run())
         self.running[execution.id] = task
         task.add_done_callback(lambda _task: self.running.pop(execution.id, None))
         await self.store.durable(RECORD_WAIT)  # a GET right after the 202 finds it

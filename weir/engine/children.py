@@ -30,6 +30,7 @@ from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.flow_finder import FlowFinder, search_dirs
 from weir.engine.resume import resumed_execution
+from weir.engine.tasks import execution_task
 from weir.flow.load import CompiledFlow
 from weir.lang.ids import new_execution_id
 from weir.nodes.child_flows import CHILD_FLOWS, ChildCall, child_resolution
@@ -83,7 +84,7 @@ class LocalChildren:
         execution.begin()  # its running record, before the parent's wait in the same batch
         if "waitId" in call.parent:
             self.waited.setdefault(call.parent["executionId"], set()).add(execution.id)
-        task = asyncio.get_running_loop().create_task(self._run(execution, compiled))
+        task = execution_task(execution, self._run(execution, compiled))
         self.tasks[execution.id] = task
         task.add_done_callback(lambda _: self.tasks.pop(execution.id, None))
         parent_id = call.parent["executionId"]

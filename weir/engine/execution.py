@@ -49,6 +49,10 @@ class _Outcome:
     """Set when the node parked."""
 
 
+def _cancelled() -> ExecutionFailed:
+    return ExecutionFailed(NodeError("execution was cancelled", type="cancelled"))
+
+
 class Execution:
     def __init__(
         self,
@@ -139,13 +143,18 @@ class Execution:
             status = Status.FAILED
             failure = ExecutionFailed(NodeTimeout(f"flow timed out after {timeout:g}s"))
         except asyncio.CancelledError:
-            status = Status.CANCELLED
-            failure = ExecutionFailed(NodeError("execution was cancelled", type="cancelled"))
+            status, failure = Status.CANCELLED, _cancelled()
             raise
         finally:
             self.spool.cleanup()
             outcome = self.outcome = self._finish(record, status, result, failure)
         return outcome
+
+    def cancel_unstarted(self) -> None:
+        """End as cancelled an execution whose task was cancelled before ``run`` began: a
+        coroutine cancelled before its first step never runs its body (weir.engine.tasks)."""
+        record = self.record or self.begin()
+        self.outcome = self._finish(record, Status.CANCELLED, None, _cancelled())
 
     def _finish(
         self,

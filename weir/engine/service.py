@@ -24,6 +24,7 @@ from weir.engine.execution import Execution
 from weir.engine.executor import Engine
 from weir.engine.metrics import RunnerMetrics
 from weir.engine.resume import resumed_execution
+from weir.engine.tasks import execution_task
 from weir.flow.issues import FlowInvalid
 from weir.flow.load import CompiledFlow, load_flow_file
 from weir.lang.ids import new_execution_id
@@ -172,7 +173,7 @@ class FlowService:
             with self._counted:
                 return await self._run_here(execution)
 
-        task = asyncio.get_running_loop().create_task(run())
+        task = execution_task(execution, run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         await self._recorded(flow, execution_id)
