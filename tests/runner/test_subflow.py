@@ -338,7 +338,7 @@ async def test_cancelling_the_parent_cancels_the_child_it_waits_on(
     children = install_local_children(engine, parent.file)
     execution = Execution(engine, parent, TriggerEvent(), "01parentcancelled0000000000", None)
     task = asyncio.get_running_loop().create_task(execution.run())
-    for _ in range(100):
+    for _ in range(500):
         await asyncio.sleep(0.02)
         if children.waited.get(execution.id):
             break
@@ -391,7 +391,7 @@ async def test_a_cancelled_child_fails_the_parents_node_not_its_other_branches(
     parent = parent_of_a_slow_child(tmp_path, fork)
     children = install_local_children(engine, parent.file)
     running = asyncio.get_running_loop().create_task(run_here(children, parent, {}))
-    for _ in range(100):
+    for _ in range(500):
         await asyncio.sleep(0.02)
         if children.tasks:
             break
