@@ -47,7 +47,13 @@ async def test_a_console_keeps_the_newest_per_flow_and_none_too_old(tmp_path: Pa
     try:
         async for api in api_for(server):
             await until_listed(api, ["new2", "new3", "old1"])  # old1 is running: kept
-            metrics = await api.get("/metrics")
+            # Counted once the pass that deleted it returns, which can be after a list sees
+            # the deletion committed.
+            for _ in range(200):
+                metrics = await api.get("/metrics")
+                if "weir_console_pruned_executions_total 1.0" in metrics:
+                    break
+                await asyncio.sleep(0.05)
             assert "weir_console_pruned_executions_total 1.0" in metrics
     finally:
         await server.stop()
