@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from weir.store import AmbiguousId, open_store
+from weir.store.batches import Done
 from weir.store.records import ExecutionRecord, NodeRunRecord
 from weir.store.sql import SqlExecutionStore
 
@@ -146,16 +149,18 @@ async def test_records_wait_and_are_written_once_the_database_answers_again(
 ) -> None:
     store = SqlExecutionStore(f"sqlite+aiosqlite:///{tmp_path}/s.db", interval=0.01)
     await store.start()
-    write = store._write
+    start = store._commits.start
     failures = []
 
-    async def flaky(batch: object) -> None:
+    def flaky(batch: list[Any], done: Done) -> None:
         if len(failures) < 2:
             failures.append(batch)
-            raise ConnectionError("database is restarting")
-        await write(batch)  # type: ignore[arg-type]
+            error = ConnectionError("database is restarting")
+            asyncio.get_running_loop().call_soon(done, error)
+            return
+        start(batch, done)
 
-    monkeypatch.setattr(store._commits, "write", flaky)
+    monkeypatch.setattr(store._commits, "start", flaky)
     monkeypatch.setattr("weir.store.writer.INITIAL_RETRY_DELAY", 0.01)
     record = _execution("f")
     store.record_execution(record)

@@ -26,7 +26,7 @@ from weir.store import ingest as ingesting
 from weir.store import outbox as outgoing
 from weir.store.base import Interrupted, InterruptedHook, RecordingUnavailable
 from weir.store.batch_rows import Record, batch_statements
-from weir.store.batches import BatchWriter, batch_writer
+from weir.store.batches import BatchWriter, Done, batch_writer
 from weir.store.connect import store_engine
 from weir.store.encode import encode
 from weir.store.events import Owners, StoreEvent
@@ -85,7 +85,7 @@ class SqlExecutionStore:
         self._batches: BatchWriter | None = None
         self._runners: Runners | None = None
         self._commits: GroupCommit[Record] = GroupCommit(
-            self._write,
+            self._start_write,
             batch_size=batch_size,
             interval=interval,
             max_queue=max_queue,
@@ -212,19 +212,23 @@ class SqlExecutionStore:
         for hook in self._hooks:
             hook(found)
 
-    async def _write(self, batch: Sequence[Record]) -> None:
+    def _start_write(self, batch: Sequence[Record], done: Done) -> None:
         assert self._batches is not None and self._runners is not None
+        runners = self._runners
+        registering = not runners.registered
         statements = batch_statements(
             batch,
             self._sql,
             self._encode,
             runner=self.identity.id,
             namespace=self.namespace,
-            registration=None if self._runners.registered else self._runners.registration(),
+            registration=runners.registration() if registering else None,
             owners=self._owners,
         )
-        await self._batches.write(statements)
-        self._runners.registered = True
+        if registering:
+            self._batches.start(statements, lambda error: _registered(runners, error, done))
+        else:
+            self._batches.start(statements, done)
 
     def _encode(self, value: Any) -> str | None:
         return encode(value, self.value_limit)
@@ -395,3 +399,10 @@ class SqlExecutionStore:
     def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         assert self._engine is not None, "the store is not started"
         return self._engine.connect()
+
+
+def _registered(runners: Runners, error: BaseException | None, done: Done) -> None:
+    """A batch that registered the runner ended: registered if it committed."""
+    if error is None:
+        runners.registered = True
+    done(error)

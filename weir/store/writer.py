@@ -14,14 +14,13 @@ behind it wait in memory (a warning is logged when more than ``max_queue`` recor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from weir.store.base import RecordingUnavailable
+from weir.store.batches import Done
 
 log = logging.getLogger("weir.store")
 T = TypeVar("T")
@@ -71,9 +70,14 @@ class Batch(Generic[T]):
 
 
 class GroupCommit(Generic[T]):
+    """Driven by callbacks, not by a task of its own: a record schedules the next batch if the
+    writer is free, and a batch's answer releases its waiters and starts the next batch right
+    there. A task between them cost each batch two more turns of the event loop, and on a busy
+    runner every turn delays the answers of all the requests it serves (docs/recording.md)."""
+
     def __init__(
         self,
-        write: Callable[[list[T]], Awaitable[None]],
+        start: Callable[[list[T], Done], None],
         *,
         batch_size: int,
         interval: float,
@@ -81,7 +85,8 @@ class GroupCommit(Generic[T]):
         tick: Callable[[], Awaitable[None]] | None = None,
         tick_every: float = 5.0,
     ) -> None:
-        self.write = write
+        self.start = start
+        """Begins writing a batch and calls back how it ended (weir.store.batches)."""
         self.batch_size = batch_size
         self.interval = interval
         self.max_queue = max_queue
@@ -94,11 +99,19 @@ class GroupCommit(Generic[T]):
         """Why the last write failed, while it still fails."""
         self._batches: deque[Batch[T]] = deque()
         self._open: Batch[T] | None = None
-        self._wake = asyncio.Event()
-        """Set by a record, or by close: the writer has something to do."""
-        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """Set while running."""
+        self._writing: Batch[T] | None = None
+        self._next_soon: asyncio.Handle | None = None
+        """The next batch, scheduled (by a record, a retry or an interval)."""
+        self._held: Batch[T] | None = None
+        """The open batch held for ``interval`` before it is written."""
+        self._delay = INITIAL_RETRY_DELAY
+        self._ticking: asyncio.Task[None] | None = None
+        self._tick_timer: asyncio.TimerHandle | None = None
+        self._tick_due = False
         self._closing = False
-        self._next_tick = time.monotonic() + tick_every
+        self._stopped: asyncio.Future[None] | None = None
 
     def add(self, item: T) -> None:
         batch = self._open
@@ -107,8 +120,9 @@ class GroupCommit(Generic[T]):
             self._batches.append(batch)
         batch.items.append(item)
         self.waiting += 1
-        if not self._wake.is_set():
-            self._wake.set()
+        if self._next_soon is None and self._writing is None and self._loop is not None:
+            # Soon, not now: the executions ending in this turn of the event loop go together.
+            self._next_soon = self._loop.call_soon(self._next)
         if self.waiting == self.max_queue:
             log.warning(
                 "%d execution records are waiting to be written: is the store reachable?",
@@ -122,72 +136,111 @@ class GroupCommit(Generic[T]):
         return self._batches[-1].waiter(timeout) if self._batches else None
 
     async def run(self) -> None:
-        """The writer: until ``close``, commit batches in order, and tick now and then."""
-        while not self._closing:
-            if not self._batches:
-                await self._idle()
-                continue
-            batch = self._batches[0]
-            if batch is self._open:
-                if self.interval > 0:
-                    await asyncio.sleep(self.interval)  # a fixed interval: let the batch fill
-                if batch is self._open:
-                    self._open = None  # what comes from now on goes into the next batch
-            if not await self._commit(batch):
-                break  # closing while the store failed
+        """Write batches in order, and tick now and then, until ``close``; returns once the
+        batch being written when it closed has its answer."""
+        if self._closing:
+            return
+        self._loop = loop = asyncio.get_running_loop()
+        self._stopped = loop.create_future()
+        self._tick_timer = loop.call_later(self.tick_every, self._tick_wanted)
+        if self._batches:
+            self._next_soon = loop.call_soon(self._next)
+        await self._stopped
+
+    def _next(self) -> None:
+        """Start the next batch, or the tick that is due, unless the writer is busy."""
+        self._next_soon = None
+        if self._closing or self._writing is not None or self._ticking is not None:
+            return
+        if self._tick_due:
+            self._start_tick()
+            return
+        if not self._batches:
+            return
+        batch = self._batches[0]
+        if batch is self._open:
+            if self.interval > 0 and self._held is not batch:  # a fixed interval: let it fill
+                self._held = batch
+                assert self._loop is not None
+                self._next_soon = self._loop.call_later(self.interval, self._next)
+                return
+            self._open = None  # what comes from now on goes into the next batch
+        self._writing = batch
+        try:
+            self.start(batch.items, self._written)
+        except Exception as exc:  # building the batch failed: like a failed write
+            self._written(exc)
+
+    def _written(self, error: BaseException | None) -> None:
+        batch, self._writing = self._writing, None
+        assert batch is not None
+        if error is None:
+            self.last_error = None
+            self._delay = INITIAL_RETRY_DELAY
             self._batches.popleft()
             self.waiting -= len(batch.items)
             self.batches_written += 1
             batch.committed()
-            if time.monotonic() >= self._next_tick:
-                await self._tick()
+        else:  # keep the records and try again; never drop them
+            self.last_error = f"{type(error).__name__}: {error}"
+            log.warning(
+                "writing %d execution records failed (%s); retrying in %.1fs",
+                len(batch.items),
+                error,
+                self._delay,
+            )
+        if self._closing:
+            self._stop()
+        elif error is None:
+            self._next()
+        else:
+            assert self._loop is not None
+            self._next_soon = self._loop.call_later(self._delay, self._next)
+            self._delay = min(self._delay * 2, MAX_RETRY_DELAY)
 
-    async def _idle(self) -> None:
-        self._wake.clear()
-        if not self._batches:
-            await _wait(self._wake, max(0.0, self._next_tick - time.monotonic()))
-        if time.monotonic() >= self._next_tick:
-            await self._tick()
+    def _tick_wanted(self) -> None:
+        self._tick_due = True
+        if self._next_soon is None:
+            self._next()  # at once if the writer is free, else after its batch
 
-    async def _commit(self, batch: Batch[T]) -> bool:
-        """Write the batch, retrying until it is written (True) or the writer closes (False)."""
-        delay = INITIAL_RETRY_DELAY
-        while True:
-            try:
-                await self.write(batch.items)
-                self.last_error = None
-                return True
-            except Exception as exc:  # keep the records and try again; never drop them
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "writing %d execution records failed (%s); retrying in %.1fs",
-                    len(batch.items),
-                    exc,
-                    delay,
-                )
-            if self._closing:
-                return False
-            await _wait(self._stop, delay)
-            if self._closing:
-                return False
-            delay = min(delay * 2, MAX_RETRY_DELAY)
-
-    async def _tick(self) -> None:
-        self._next_tick = time.monotonic() + self.tick_every
+    def _start_tick(self) -> None:
+        assert self._loop is not None
+        self._tick_due = False
         if self.tick is None:
+            self._tick_timer = self._loop.call_later(self.tick_every, self._tick_wanted)
+            self._next()
             return
+        self._ticking = self._loop.create_task(self._run_tick(self.tick))
+
+    async def _run_tick(self, tick: Callable[[], Awaitable[None]]) -> None:
         try:
-            await self.tick()
+            await tick()
         except Exception as exc:  # the heartbeat tries again at the next tick
             log.warning("execution store heartbeat failed: %s", exc)
+        finally:
+            self._ticking = None
+            if self._closing:
+                self._stop()
+            else:
+                assert self._loop is not None
+                self._tick_timer = self._loop.call_later(self.tick_every, self._tick_wanted)
+                self._next()
 
     def close(self) -> int:
         """Stop the writer after the batch it writes; what is still queued is lost: its
         waiters get RecordingUnavailable. Returns how many records that is."""
         self._closing = True
-        self._stop.set()
-        self._wake.set()
+        for timer in (self._next_soon, self._tick_timer):
+            if timer is not None:
+                timer.cancel()
+        self._next_soon = self._tick_timer = None
+        if self._writing is None and self._ticking is None:
+            self._stop()
         return self.waiting
+
+    def _stop(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
 
     def fail_waiting(self) -> int:
         """After the writer stopped: release the waiters of batches never written."""
@@ -209,10 +262,3 @@ def _release(waiting: list[asyncio.Future[bool]], committed: bool) -> None:
     for waiter in waiting:
         if not waiter.done():  # else cancelled, or timed out before the commit
             waiter.set_result(committed)
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    """Until ``event`` is set, at most ``seconds``."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
