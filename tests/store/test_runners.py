@@ -166,8 +166,7 @@ async def test_a_runner_elsewhere_is_taken_for_gone_once_its_heartbeat_is_stale(
     try:
         assert store.interrupted == [] and reader.status(execution_id) == "running"
         reader.rows("UPDATE weir_runners SET heartbeat_at = ?", time.time() - 11)
-        store._commits.tick_every = 0.1  # heartbeats (and sweeps) every 100 ms from now
-        store._commits._next_tick = 0
+        store._commits.tick_every_from_now(0.1)  # heartbeats (and sweeps) every 100 ms
         await wait_for(lambda: reader.status(execution_id) == "interrupted")
         assert store.interrupted == [Interrupted(execution_id, "orphaned")]
         assert reader.rows("SELECT id FROM weir_runners") == []
@@ -183,7 +182,7 @@ async def test_a_runner_registers_with_its_first_records_heartbeats_and_leaves_o
     me = store.identity.id
     try:
         assert reader.rows("SELECT id FROM weir_runners") == []  # reading makes no runner
-        store._commits.tick_every = 0.1
+        store._commits.tick_every_from_now(0.1)
         await record_running(store)
         ((first,),) = reader.rows("SELECT heartbeat_at FROM weir_runners WHERE id = ?", me)
         assert reader.rows("SELECT runner FROM weir_executions") == [(me,)]

@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,12 +123,16 @@ class Runners:
             [(runner, REMOTE)],
         )
 
-    async def heartbeat(self, engine: AsyncEngine) -> list[Interrupted]:
-        """Refresh this runner's row (once it recorded something), then sweep."""
+    async def heartbeat(
+        self,
+        engine: AsyncEngine,
+        write: Callable[[list[tuple[str, list[tuple[Any, ...]]]]], Awaitable[None]],
+    ) -> list[Interrupted]:
+        """Refresh this runner's row (once it recorded something) through ``write``, the
+        store's batch writer (on SQLite its process, between two batches: no second writer
+        waits for the lock), then sweep."""
         if self.registered:
-            statement, rows = self.registration()
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql(statement, rows[0])
+            await write([self.registration()])
         return await self.sweep(engine)
 
     async def leave(self, engine: AsyncEngine) -> None:

@@ -201,7 +201,7 @@ class SqlExecutionStore:
 
     async def _heartbeat(self) -> None:
         assert self._engine is not None and self._runners is not None
-        self._noticed(await self._runners.heartbeat(self._engine))
+        self._noticed(await self._runners.heartbeat(self._engine, self._write_now))
         await self.waits().take_back()
 
     def _noticed(self, found: list[Interrupted]) -> None:

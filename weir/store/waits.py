@@ -119,10 +119,9 @@ _UNCLAIM = (
     "claimed_by = NULL, updated_at = :now "
 )
 _RETURN = "RETURNING execution_id"
-_TAKE_BACK = (
-    _UNCLAIM + f"WHERE state = '{CLAIMED}' AND claimed_by NOT IN "
-    f"(SELECT id FROM {runners.name}) " + _RETURN
-)
+_ABANDONED = f"state = '{CLAIMED}' AND claimed_by NOT IN (SELECT id FROM {runners.name}) "
+_TAKE_BACK = _UNCLAIM + "WHERE " + _ABANDONED + _RETURN
+_ANY_ABANDONED = f"SELECT 1 FROM {W} WHERE " + _ABANDONED + "LIMIT 1"
 
 
 class _Lost(Exception):
@@ -324,7 +323,13 @@ class SqlWaits:
 
     async def take_back(self) -> list[str]:
         """Return the claims of runners that are gone (no row in weir_runners: a sweep found
-        them dead) to their waits, and their executions to ``waiting``; the executions."""
+        them dead) to their waits, and their executions to ``waiting``; the executions.
+
+        Every heartbeat asks: a read first, since a write transaction each time would make
+        the store's batches wait for the lock."""
+        async with self._engine().connect() as connection:
+            if (await connection.execute(text(_ANY_ABANDONED))).first() is None:
+                return []
         taken = await self._unclaim(_TAKE_BACK, {})
         if taken:
             log.warning(
