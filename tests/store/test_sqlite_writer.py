@@ -214,3 +214,20 @@ async def test_a_write_cancelled_before_its_answer_leaves_no_answer_to_the_next(
     await store._batches.write(one_batch(store, second_id))
     assert writers_of(os.getpid()) == [writer]
     assert [reader.status(first_id), reader.status(second_id)] == ["succeeded"] * 2
+
+
+@ON_SQLITE
+async def test_a_fault_handling_one_answer_leaves_the_next_answers_delivered(
+    store: SqlExecutionStore, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert store._batches is not None
+    first_id, second_id = "01kfault000000000000000001", "01kfault000000000000000002"
+
+    def faulty(error: BaseException | None) -> None:
+        raise RuntimeError("a bug in whoever waited")
+
+    store._batches.start(one_batch(store, first_id), faulty)
+    await asyncio.wait_for(store._batches.write(one_batch(store, second_id)), 10)
+    reader = Reader(store_url)
+    assert [reader.status(first_id), reader.status(second_id)] == ["succeeded"] * 2
+    assert "handling the SQLite writer's answer failed" in caplog.text

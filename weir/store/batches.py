@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import pickle
 import sys
 from collections import deque
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from weir.store import sqlite_writer
 from weir.store.connect import sqlite_synchronous
 
+log = logging.getLogger("weir.store")
 Statements = Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
 Done = Callable[[BaseException | None], None]
 """Called once with None when a batch committed, or with the error that rolled it back."""
@@ -169,7 +171,7 @@ class _Writer(asyncio.SubprocessProtocol):
             error = pickle.loads(answers[header.size : end])
             del answers[:end]
             if self.pending:  # else a garbled stream: connection_lost tells the rest
-                self.pending.popleft()(error)
+                _call(self.pending.popleft(), error)
 
     def process_exited(self) -> None:
         self.gone = True  # batches from now on go to a new writer
@@ -181,7 +183,7 @@ class _Writer(asyncio.SubprocessProtocol):
         code = self.transport.get_returncode()
         pending, self.pending = self.pending, deque()
         for done in pending:  # whether it committed first is unknown: written again
-            done(WriterGone(f"the SQLite writer process exited with code {code} while writing"))
+            _call(done, WriterGone(f"the SQLite writer process exited with code {code}"))
         if not self._exited.done():
             self._exited.set_result(None)
 
@@ -200,6 +202,14 @@ class _Writer(asyncio.SubprocessProtocol):
         stdin = self.transport.get_pipe_transport(0)
         assert isinstance(stdin, asyncio.WriteTransport)
         return stdin
+
+
+def _call(done: Done, error: BaseException | None) -> None:
+    """Hand an answer on; a fault there must not close the pipe for the answers after it."""
+    try:
+        done(error)
+    except Exception:
+        log.exception("handling the SQLite writer's answer failed")
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
