@@ -104,6 +104,18 @@ class Runners:
             [(me.id, me.host[:253], me.pid, me.process, me.started_at)],
         )
 
+    def on_registered(
+        self, done: Callable[[BaseException | None], None]
+    ) -> Callable[[BaseException | None], None]:
+        """``done`` for the batch that registers this runner: registered once it committed."""
+
+        def ended(error: BaseException | None) -> None:
+            if error is None:
+                self.registered = True
+            done(error)
+
+        return ended
+
     def remote_heartbeat(self, runner: str) -> tuple[str, list[tuple[Any, ...]]]:
         """The statement registering a remote runner (REMOTE) or refreshing its heartbeat."""
         m = self._mark

@@ -225,10 +225,7 @@ class SqlExecutionStore:
             registration=runners.registration() if registering else None,
             owners=self._owners,
         )
-        if registering:
-            self._batches.start(statements, lambda error: _registered(runners, error, done))
-        else:
-            self._batches.start(statements, done)
+        self._batches.start(statements, runners.on_registered(done) if registering else done)
 
     def _encode(self, value: Any) -> str | None:
         return encode(value, self.value_limit)
@@ -399,10 +396,3 @@ class SqlExecutionStore:
     def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         assert self._engine is not None, "the store is not started"
         return self._engine.connect()
-
-
-def _registered(runners: Runners, error: BaseException | None, done: Done) -> None:
-    """A batch that registered the runner ended: registered if it committed."""
-    if error is None:
-        runners.registered = True
-    done(error)
