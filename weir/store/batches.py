@@ -107,28 +107,22 @@ class SqliteFileBatches:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
+        # -I -S: the standard library only, whatever the environment or the site says.
+        command = [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path, self.synchronous]
+        process: _Writer | None = None
         try:
-            # -I -S: the standard library only, whatever the environment or the site says.
-            command = [sys.executable, "-I", "-S", sqlite_writer.__file__, self.path]
             _, process = await loop.subprocess_exec(
-                _Writer,
-                *command,
-                self.synchronous,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=None,
+                _Writer, *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
             )
         except Exception as exc:  # each waiting batch hears why
-            waiting, self._before_start = self._before_start, []
-            self._starting = None
-            for _, done in waiting:
-                done(exc)
-            return
-        self._process = process
-        self._starting = None
+            error = exc
+        self._process, self._starting = process, None
         waiting, self._before_start = self._before_start, []
         for message, done in waiting:
-            process.send(message, done)
+            if process is None:
+                _call(done, error)
+            else:
+                process.send(message, done)
 
     async def aclose(self) -> None:
         """Let the writer end after what it was sent, and wait until it did."""

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from weir.lang.ids import new_execution_id
 from weir.store import events
 from weir.store.base import Interrupted
+from weir.store.batches import Done, Statements
 from weir.store.records import Status, iso_time
 from weir.store.tables import executions, runners
 
@@ -104,9 +105,7 @@ class Runners:
             [(me.id, me.host[:253], me.pid, me.process, me.started_at)],
         )
 
-    def on_registered(
-        self, done: Callable[[BaseException | None], None]
-    ) -> Callable[[BaseException | None], None]:
+    def on_registered(self, done: Done) -> Done:
         """``done`` for the batch that registers this runner: registered once it committed."""
 
         def ended(error: BaseException | None) -> None:
@@ -138,7 +137,7 @@ class Runners:
     async def heartbeat(
         self,
         engine: AsyncEngine,
-        write: Callable[[list[tuple[str, list[tuple[Any, ...]]]]], Awaitable[None]],
+        write: Callable[[Statements], Awaitable[None]],
     ) -> list[Interrupted]:
         """Refresh this runner's row (once it recorded something) through ``write``, the
         store's batch writer (on SQLite its process, between two batches: no second writer

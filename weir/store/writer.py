@@ -141,7 +141,8 @@ class GroupCommit(Generic[T]):
             return
         self._loop = loop = asyncio.get_running_loop()
         self._stopped = loop.create_future()
-        self._tick_timer = loop.call_later(self.tick_every, self._start_tick)
+        if self.tick is not None:
+            self._tick_timer = loop.call_later(self.tick_every, self._start_tick)
         if self._batches:
             self._next_soon = loop.call_soon(self._next)
         await self._stopped
@@ -149,9 +150,7 @@ class GroupCommit(Generic[T]):
     def _next(self) -> None:
         """Start the next batch, unless the writer is busy."""
         self._next_soon = None
-        if self._closing or self._writing is not None:
-            return
-        if not self._batches:
+        if self._closing or self._writing is not None or not self._batches:
             return
         batch = self._batches[0]
         if batch is self._open:
@@ -186,8 +185,7 @@ class GroupCommit(Generic[T]):
                 self._delay,
             )
         if self._closing:
-            if self._ticking is None:
-                self._stop()
+            self._stop()
         elif error is None:
             self._next()
         else:
@@ -199,11 +197,8 @@ class GroupCommit(Generic[T]):
         """The heartbeat, beside the batches: a tick that held them up (8 to 9 ms under load,
         its statements taking turns of the event loop) held up every answer waiting for a
         commit, and made the slowest requests of a busy runner twice as slow."""
-        assert self._loop is not None
+        assert self._loop is not None and self.tick is not None
         self._tick_timer = None
-        if self.tick is None:
-            self._tick_timer = self._loop.call_later(self.tick_every, self._start_tick)
-            return
         self._ticking = self._loop.create_task(self._run_tick(self.tick))
 
     async def _run_tick(self, tick: Callable[[], Awaitable[None]]) -> None:
@@ -214,8 +209,7 @@ class GroupCommit(Generic[T]):
         finally:
             self._ticking = None
             if self._closing:
-                if self._writing is None:
-                    self._stop()
+                self._stop()
             else:
                 assert self._loop is not None
                 self._tick_timer = self._loop.call_later(self.tick_every, self._start_tick)
@@ -235,13 +229,16 @@ class GroupCommit(Generic[T]):
             if timer is not None:
                 timer.cancel()
         self._next_soon = self._tick_timer = None
-        if self._writing is None and self._ticking is None:
-            self._stop()
+        self._stop()
         return self.waiting
 
     def _stop(self) -> None:
-        if self._stopped is not None and not self._stopped.done():
-            self._stopped.set_result(None)
+        """``run`` returns, once neither a batch nor a tick is under way."""
+        stopped = self._stopped
+        busy = self._writing is not None or self._ticking is not None
+        if stopped is None or stopped.done() or busy:
+            return
+        stopped.set_result(None)
 
     def fail_waiting(self) -> int:
         """After the writer stopped: release the waiters of batches never written."""
