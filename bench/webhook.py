@@ -17,6 +17,11 @@ the ratio of the two rates. Both servers run on asyncio's own event loop, as `we
     python bench/webhook.py [--load python|wrk] [--seconds 10] [--rounds 5] [--concurrency 32]
                             [--connections 16] [--threads 1]
                             [--store postgresql://postgres@127.0.0.1:35432/test | --no-store]
+                         [--breakdown]
+
+``--breakdown`` runs two more servers in the same alternating rounds, the same flow with
+``recording: async`` and with ``--no-store``, and adds each one's ratio to the baseline: how much
+of the gap is waiting for the commit, and how much is the record itself.
 """
 
 from __future__ import annotations
@@ -256,7 +261,14 @@ def arguments() -> argparse.Namespace:
     recording = parser.add_mutually_exclusive_group()
     recording.add_argument("--no-store", action="store_true", help="measure without recording")
     recording.add_argument("--store", help="execution store URL (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also run the flow with `recording: async` and with --no-store, in the same rounds",
+    )
     args = parser.parse_args()
+    if args.breakdown and args.no_store:
+        parser.error("--breakdown compares recording modes: it needs a store, not --no-store")
     if args.load == "wrk" and shutil.which("wrk") is None:
         parser.exit(2, WRK_MISSING + "\n")
     return args
@@ -276,19 +288,49 @@ async def main() -> None:
             if args.no_store
             else ["--store", args.store or f"sqlite:///{tmp}/bench.db"]
         )
-        port = free_port()
-        weir_command = [sys.executable, "-m", "weir.cli", "serve", str(flow)]
-        weir_command += ["--host", "127.0.0.1", "--port", str(port), *store]
-        weir = Server("weir", weir_command, port, Path(tmp) / "weir.log")
+        weir = weir_server("weir", flow, store, Path(tmp))
         port = free_port()
         baseline_command = [sys.executable, str(baseline_script), str(port)]
         baseline = Server("baseline", baseline_command, port, Path(tmp) / "baseline.log")
+        others: dict[str, Server] = {}
+        if args.breakdown:
+            flow_async = Path(tmp) / "flow-async.yaml"
+            flow_async.write_text(FLOW.replace("spec:\n", "spec:\n  recording: async\n", 1))
+            store_async = ["--store", args.store or f"sqlite:///{tmp}/bench-async.db"]
+            others["async"] = weir_server("weir-async", flow_async, store_async, Path(tmp))
+            others["no_store"] = weir_server("weir-no-store", flow, ["--no-store"], Path(tmp))
+        servers = [weir, baseline, *others.values()]
         try:
-            await compare([weir, baseline], args)
+            await compare(servers, args)
         finally:
-            weir.stop()
-            baseline.stop()
-    print(json.dumps(report(args, combined(weir.rounds), combined(baseline.rounds))))
+            for server in servers:
+                server.stop()
+    line = report(args, combined(weir.rounds), combined(baseline.rounds))
+    if others:
+        line["breakdown"] = breakdown(weir, baseline, others)
+    print(json.dumps(line))
+
+
+def weir_server(name: str, flow: Path, store: list[str], tmp: Path) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "weir.cli", "serve", str(flow)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *store]
+    return Server(name, command, port, tmp / f"{name}.log")
+
+
+def breakdown(weir: Server, baseline: Server, others: dict[str, Server]) -> dict[str, Any]:
+    """Each recording mode's rate against the baseline's in the same rounds: what waiting for
+    the commit costs (sync against async), and what recording costs at all (against none)."""
+    base = combined(baseline.rounds)
+    modes = {"sync": weir, **others}
+    return {
+        mode: {
+            "ratio": round(combined(server.rounds)["rps"] / base["rps"], 3),
+            "cpu_us_per_request": combined(server.rounds)["cpu_us_per_request"],
+            "p99_ms": combined(server.rounds)["p99_ms"],
+        }
+        for mode, server in modes.items()
+    }
 
 
 def report(
