@@ -160,6 +160,7 @@ class GroupCommit(Generic[T]):
                 self._next_soon = self._loop.call_later(self.interval, self._next)
                 return
             self._open = None  # what comes from now on goes into the next batch
+        self._held = None  # else it keeps a written batch's records alive
         self._writing = batch
         try:
             self.start(batch.items, self._written)
